@@ -246,7 +246,7 @@ def test_sample_linear_layer_split_independent(ops, restore_threads):
 @given(values_for_binning())
 def test_pairwise_codes(ops, case):
     values, lo, hi, bins = case
-    use_u8 = int(bins.max()) < 255 and bool(torch.rand(()) < 0.5) if False else int(bins.max()) < 255
+    use_u8 = int(bins.max()) < 255
     drop = int(bins.max())
     ref = R.pairwise_codes(values.T, lo, hi, bins.long()).T  # [n, S], -1 = dropped
     ref = torch.where(ref < 0, torch.full_like(ref, drop), ref)
