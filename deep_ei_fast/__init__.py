@@ -1,0 +1,23 @@
+"""deep_ei_fast: a fast drop-in replacement for deep-ei 0.7.0.
+
+    import deep_ei_fast as deep_ei
+
+Every public name of deep-ei 0.7.0, with the same signatures, defaults and return types. The EI
+functions also take keyword-only ``rng`` ("philox": counter-based noise in the kernels, the
+default; "torch": deep-ei's own random draws, for identical numbers), ``seed`` and ``progress``.
+"""
+from .arguments import DEFAULT_MEMORY_BOUND
+from .ei_functions import ei, ei_parts, ei_parts_matrix, eis_between_groups, vector_and_pairwise_ei
+from .mutual_information import MI, nats_to_bits
+from .sensitivity import sensitivity, sensitivity_matrix
+from .tables import (CONVOLUTIONAL_MODULES, MEMORY_LIMIT, POOLING_MODULES, VALID_ACTIVATIONS,
+                     VALID_MODULES)
+from .topology import topology_of
+
+__all__ = [
+    "topology_of", "ei", "ei_parts", "ei_parts_matrix", "sensitivity", "sensitivity_matrix",
+    "eis_between_groups", "vector_and_pairwise_ei", "MI", "nats_to_bits", "VALID_MODULES",
+    "VALID_ACTIVATIONS", "POOLING_MODULES", "CONVOLUTIONAL_MODULES", "MEMORY_LIMIT",
+    "DEFAULT_MEMORY_BOUND",
+]
+__version__ = "0.1.0"

@@ -1,0 +1,42 @@
+"""MI of two series and the nats-to-bits conversion, as deep-ei 0.7.0 exposes them."""
+from math import log
+
+import torch
+
+from .arguments import check_bins, check_range
+from .pairwise import PairBinning, PairCounts
+
+
+def nats_to_bits(nats):
+    """Convert information from nats to bits."""
+    return nats / log(2)
+
+
+def _as_series(name, values):
+    tensor = torch.as_tensor(values).detach().cpu()
+    if tensor.dim() != 1:
+        raise ValueError(f"{name} must be 1-dimensional, got shape {tuple(tensor.shape)}")
+    return tensor.to(torch.float32).reshape(1, -1).contiguous()
+
+
+def MI(x, y, bins=32, range=((0, 1), (0, 1))):
+    r"""Mutual information in bits between 1-d series x and y, binned with ``bins`` (an int or
+    an (x_bins, y_bins) pair) over ``range`` ((x_low, x_high), (y_low, y_high)).
+
+    Values are binned as float32 (deep-ei's tensors are float32).
+    """
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+    x_bins, y_bins = (bins, bins) if not isinstance(bins, (tuple, list)) else bins
+    check_bins("bins", x_bins)
+    check_bins("bins", y_bins)
+    try:
+        x_range, y_range = range
+    except (TypeError, ValueError):
+        raise TypeError(f"range must be ((x_low, x_high), (y_low, y_high)), got {range!r}") from None
+    check_range("range", x_range)
+    check_range("range", y_range)
+    binning = PairBinning(x_range, x_bins, [y_range], [y_bins], torch.device("cpu"))
+    counts = PairCounts(binning, 1, 1, memory_bound=max(4 * binning.pair_bytes, 2**20))
+    counts.add(_as_series("x", x), _as_series("y", y))
+    return float(counts.mi_matrix()[0, 0])

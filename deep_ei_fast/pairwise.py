@@ -1,0 +1,144 @@
+"""Pairwise MI of every (input neuron, output neuron) pair: binning, tiled counting, MI.
+
+The binning is deep-ei's (fast_histogram's): range widened by 1e-6 on each side, float64 bin
+index, samples out of range dropped from that pair only. Dropped samples go to an extra last
+row / column of each pair's counters, which the MI ignores, so the hot loop has no branch.
+"""
+import numpy as np
+import torch
+
+from ._ops import ops
+from .progress import progress_bar
+
+RANGE_WIDENING = 1e-6
+COUNTER_BYTES = 4  # int32 counters
+MAX_TOTAL_SAMPLES = 2**31 - 1
+
+
+class PairBinning:
+    """Bins of the inputs (one range for all) and of each output neuron (own range and bins)."""
+
+    def __init__(self, in_range, in_bins, out_ranges, out_bins, device):
+        self.in_bins = int(in_bins)
+        self.out_bins = [int(b) for b in out_bins]
+        self.rows = self.in_bins + 1
+        self.cols = max(self.out_bins) + 1
+        self.code_dtype = torch.uint8 if max(self.rows, self.cols) <= 256 else torch.int32
+        n_out = len(self.out_bins)
+        as_f64 = dict(dtype=torch.float64, device=device)
+        # Widened exactly as deep-ei's hack_range does, in Python float arithmetic.
+        self.in_low = in_range[0] - RANGE_WIDENING
+        self.in_high = in_range[1] + RANGE_WIDENING
+        self.out_low = torch.tensor([r[0] - RANGE_WIDENING for r in out_ranges], **as_f64)
+        self.out_high = torch.tensor([r[1] + RANGE_WIDENING for r in out_ranges], **as_f64)
+        self.out_bins_t = torch.tensor(self.out_bins, dtype=torch.int32, device=device)
+        self.device = device
+        assert self.out_low.numel() == n_out
+
+    def input_codes(self, x):
+        n = x.shape[0]
+        low = torch.full((n,), self.in_low, dtype=torch.float64, device=self.device)
+        high = torch.full((n,), self.in_high, dtype=torch.float64, device=self.device)
+        bins = torch.full((n,), self.in_bins, dtype=torch.int32, device=self.device)
+        codes = torch.empty(x.shape, dtype=self.code_dtype, device=self.device)
+        ops.pairwise_codes_(codes, x, low, high, bins, self.rows - 1)
+        return codes
+
+    def output_codes(self, y):
+        codes = torch.empty(y.shape, dtype=self.code_dtype, device=self.device)
+        ops.pairwise_codes_(codes, y, self.out_low, self.out_high, self.out_bins_t, self.cols - 1)
+        return codes
+
+    def codes(self, x, y):
+        return self.input_codes(x), self.output_codes(y)
+
+    @property
+    def pair_bytes(self):
+        return self.rows * self.cols * COUNTER_BYTES
+
+
+def plan_tiles(n_in, n_out, pair_bytes, memory_bound):
+    """Rectangles (a0, a1, b0, b1) of pairs whose counters fit in 3/4 of memory_bound bytes.
+
+    The last quarter is left for the codes a tiled pass keeps (PairCounts.cache_limit).
+    """
+    counter_budget = memory_bound * 3 // 4
+    if pair_bytes > counter_budget:
+        raise ValueError(f"memory_bound={memory_bound} is too small: 3/4 of it must hold one pair's "
+                         f"histogram ({pair_bytes} bytes)")
+    b_step = min(n_out, counter_budget // pair_bytes)
+    a_step = min(n_in, max(1, counter_budget // (b_step * pair_bytes)))
+    return [(a0, min(a0 + a_step, n_in), b0, min(b0 + b_step, n_out))
+            for a0 in range(0, n_in, a_step) for b0 in range(0, n_out, b_step)]
+
+
+class PairCounts:
+    """Joint counts of all pairs, held whole when they fit in memory_bound, else tiled.
+
+    Tiled, the codes of every sample added are kept (when they fit in a quarter of the bound)
+    or regenerated through `replay(total)` (counter-based noise), and each tile is counted from
+    them in turn when the MI matrix is asked for.
+    """
+
+    def __init__(self, binning, n_in, n_out, memory_bound, replay=None, progress=False):
+        self.binning, self.n_in, self.n_out = binning, n_in, n_out
+        self.tiles = plan_tiles(n_in, n_out, binning.pair_bytes, memory_bound)
+        self.replay, self.progress = replay, progress
+        self.total = 0
+        self.cache, self.cache_bytes, self.cache_limit = [], 0, memory_bound // 4
+        self.counts = None
+        if len(self.tiles) == 1:
+            self.counts = self._zeros(n_in, n_out)
+
+    def _zeros(self, na, nb):
+        b = self.binning
+        return torch.zeros((na, nb, b.rows, b.cols), dtype=torch.int32, device=b.device)
+
+    def add(self, x, y):
+        """Counts a block of samples (neuron-major float values)."""
+        self.total += x.shape[1]
+        if self.total > MAX_TOTAL_SAMPLES:
+            raise ValueError(f"samples: at most {MAX_TOTAL_SAMPLES} samples fit the int32 counters")
+        codes = self.binning.codes(x, y)
+        if self.counts is not None:
+            ops.pair_histogram_accumulate_(self.counts, *codes)
+            return
+        if self.cache is not None:
+            self.cache.append(codes)
+            self.cache_bytes += sum(c.numel() * c.element_size() for c in codes)
+            if self.cache_bytes > self.cache_limit:
+                if self.replay is None:
+                    raise ValueError(
+                        f"memory_bound={self.cache_limit * 4}: rng='torch' draws cannot be "
+                        "regenerated and their codes do not fit in a quarter of memory_bound; "
+                        "raise memory_bound or use rng='philox'")
+                self.cache = None
+
+    def _code_blocks(self):
+        if self.cache is not None:
+            return iter(self.cache)
+        return (self.binning.codes(x, y) for x, y in self.replay(self.total))
+
+    def mi_matrix(self):
+        """float64 [n_in, n_out] pairwise MI in bits."""
+        b = self.binning
+        if self.counts is not None:
+            return ops.pairwise_mi(self.counts, b.in_bins, b.out_bins_t).cpu().numpy()
+        result = np.zeros((self.n_in, self.n_out))
+        with progress_bar(self.progress, len(self.tiles), "pair tiles", unit="tile") as bar:
+            for a0, a1, b0, b1 in self.tiles:
+                counts = self._zeros(a1 - a0, b1 - b0)
+                for x_codes, y_codes in self._code_blocks():
+                    ops.pair_histogram_accumulate_(counts, x_codes[a0:a1], y_codes[b0:b1])
+                mi = ops.pairwise_mi(counts, b.in_bins, b.out_bins_t[b0:b1].contiguous())
+                result[a0:a1, b0:b1] = mi.cpu().numpy()
+                bar.update(1)
+        return result
+
+
+def sum_in_order(matrix):
+    """Sum of a matrix in row-major order, one addition at a time, as deep-ei adds up pairs."""
+    total = 0.0
+    for value in np.asarray(matrix, dtype=np.float64).ravel().tolist():
+        total += value
+    return total

@@ -1,0 +1,128 @@
+"""Streams of noise samples pushed through a layer, as neuron-major blocks (x [n_in, S], y [n_out, S]).
+
+Two sources:
+- TorchDrawStream draws with torch's global generator in deep-ei 0.7.0's order and batch
+  shapes (rng="torch"), so that its samples are deep-ei's samples.
+- PhiloxStream generates counter-based noise inside the kernels (rng="philox"): sample i's
+  inputs are a pure function of (seed, i, neuron), so any range of samples can be regenerated,
+  and blocks are chosen by the engine, never by batch_size.
+"""
+import torch
+
+from ._ops import ops
+from .schedule import batch_bounds, chunk_sizes
+from .tables import MEMORY_LIMIT
+
+# Target bytes of float32 values per generated block (inputs + outputs).
+BLOCK_BYTES = 16 * 2**20
+
+
+def check_no_nan(y, spec):
+    """deep-ei silently miscounts NaN outputs; refuse them, naming the layer and how many."""
+    nan_samples = torch.isnan(y).any(dim=0)
+    if bool(nan_samples.any()):
+        fraction = float(nan_samples.double().mean())
+        raise ValueError(
+            f"layer {spec.describe()} ({spec.layer!r}) produced NaN for {fraction:.2%} of the "
+            f"samples in a block of {y.shape[1]} (fraction {fraction:.6g}); EI is undefined for NaN outputs")
+
+
+def first_chunk_size(samples, spec):
+    """deep-ei's first chunk of a call for `samples` samples: what dynamic ranges are taken from."""
+    return min(samples, MEMORY_LIMIT // max(spec.n_in, spec.n_out))
+
+
+class TorchDrawStream:
+    def __init__(self, spec, batch_size, device):
+        self.spec, self.batch_size, self.device = spec, batch_size, device
+        self.position = 0
+        self._pending = []  # chunks drawn early (for dynamic ranges), handed out first
+
+    def _draw_chunk(self, size):
+        spec, (low, high) = self.spec, self.spec.in_range
+        xs, ys = [], []
+        for start, stop in batch_bounds(size, self.batch_size):
+            sample = (high - low) * torch.rand((stop - start, *spec.in_shape), device=self.device) + low
+            result = spec.forward(sample)
+            xs.append(sample.reshape(stop - start, -1))
+            ys.append(result.reshape(stop - start, -1).to(torch.float32))
+        x = torch.cat(xs).t().contiguous()
+        y = torch.cat(ys).t().contiguous()
+        check_no_nan(y, spec)
+        return x, y
+
+    def _chunks(self, samples):
+        return chunk_sizes(samples, self.spec.n_in, self.spec.n_out)
+
+    def peek_first_chunk(self, samples):
+        """The first chunk the next take(samples) will yield (drawn now, yielded later)."""
+        if not self._pending:
+            self._pending.append(self._draw_chunk(next(iter(self._chunks(samples)))))
+        return [self._pending[0]]
+
+    def take(self, samples):
+        """Blocks of the next `samples` samples, drawn chunk by chunk as deep-ei draws them."""
+        for size in self._chunks(samples):
+            block = self._pending.pop(0) if self._pending else self._draw_chunk(size)
+            self.position += size
+            yield block
+
+    replay = None  # torch draws cannot be regenerated
+
+
+class PhiloxStream:
+    def __init__(self, spec, seed, device):
+        self.spec, self.seed, self.device = spec, seed, device
+        self.position = 0
+        self.block = max(256, min(65536, BLOCK_BYTES // (4 * (spec.n_in + spec.n_out)) // 256 * 256))
+        self.fused = spec.fused_linear()
+        if self.fused is not None:
+            weight, bias, code = self.fused
+            self.fused = (weight.to(device), None if bias is None else bias.to(device), code)
+
+    def _generate(self, start, stop):
+        spec, (low, high) = self.spec, self.spec.in_range
+        count = stop - start
+        x = torch.empty((spec.n_in, count), dtype=torch.float32, device=self.device)
+        if self.fused is not None:
+            weight, bias, code = self.fused
+            y = torch.empty((spec.n_out, count), dtype=torch.float32, device=self.device)
+            ops.sample_linear_layer_(x, y, weight, bias, code, self.seed, start, float(low), float(high))
+        else:
+            ops.philox_uniform_(x, self.seed, start, 0, float(low), float(high))
+            batch = x.t().contiguous().reshape(count, *spec.in_shape)
+            y = spec.forward(batch).reshape(count, -1).to(torch.float32).t().contiguous()
+        check_no_nan(y, spec)
+        return x, y
+
+    def blocks(self, start, stop):
+        """Blocks covering samples [start, stop), cut at multiples of the block size."""
+        while start < stop:
+            end = min(stop, (start // self.block + 1) * self.block)
+            yield self._generate(start, end)
+            start = end
+
+    def peek_first_chunk(self, samples):
+        return self.blocks(self.position, self.position + first_chunk_size(samples, self.spec))
+
+    def take(self, samples):
+        start = self.position
+        self.position += samples
+        return self.blocks(start, start + samples)
+
+    def replay(self, stop):
+        """Regenerates samples [0, stop): what a tiled pass over pairs re-reads."""
+        return self.blocks(0, stop)
+
+
+def resolve_seed(seed):
+    """seed=None draws one from torch's global generator, so torch.manual_seed repeats runs."""
+    if seed is None:
+        seed = int(torch.randint(0, 2**62, (1,)).item())
+    return int(seed) % 2**64 - (2**64 if int(seed) % 2**64 >= 2**63 else 0)
+
+
+def open_stream(spec, rng, philox_seed, batch_size, device):
+    if rng == "torch":
+        return TorchDrawStream(spec, batch_size, device)
+    return PhiloxStream(spec, philox_seed, device)
