@@ -1,0 +1,226 @@
+"""Bad arguments raise ValueError or TypeError naming the argument and the offending value,
+before any heavy work (the calls below would take hours with samples=10**12 if they started)."""
+import re
+import time
+
+import numpy as np
+import pytest
+import torch
+import torch.nn as nn
+
+from conftest import make_net
+
+HUGE = 10**12  # any sampling with this many samples would not finish; errors must come first
+
+ALL = ["ei", "ei_parts", "ei_parts_matrix", "sensitivity", "sensitivity_matrix", "vector_and_pairwise_ei",
+       "eis_between_groups"]
+
+
+@pytest.fixture(scope="module")
+def setup(dei):
+    net, lin = make_net(3, 2, "sigmoid", seed=0)
+    top = dei.topology_of(net, torch.zeros((1, 3)))
+    return lin, top
+
+
+def call(dei, name, lin, top, **kw):
+    args = (lin, top)
+    if name == "eis_between_groups":
+        args = args + (kw.pop("groups", [((0, 1), (0,))]),)
+    kw.setdefault("samples", HUGE)
+    kw.setdefault("progress", False)
+    return getattr(dei, name)(*args, **kw)
+
+
+def assert_mentions(exc, name, value):
+    msg = str(exc.value)
+    assert name in msg, msg
+    forms = {repr(value), str(value)}
+    if isinstance(value, (tuple, list)):
+        forms.add(", ".join(repr(v) for v in value))
+    assert any(f in msg for f in forms), f"{msg!r} does not show {value!r}"
+
+
+def check(dei, setup, name, arg, value, types=(ValueError, TypeError), **kw):
+    lin, top = setup
+    t0 = time.time()
+    with pytest.raises(types) as exc:
+        call(dei, name, lin, top, **{arg: value}, **kw)
+    assert time.time() - t0 < 5.0  # raised before the (impossible) work began
+    assert_mentions(exc, arg, value)
+    return exc
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("value", [(1, 0), (0.5, 0.5), (3.0, -3.0)])
+def test_in_range_lo_ge_hi(dei, setup, name, value):
+    check(dei, setup, name, "in_range", value)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("value", [(1, 0), (2.0, 2.0)])
+def test_out_range_lo_ge_hi(dei, setup, name, value):
+    check(dei, setup, name, "out_range", value)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_in_range_dynamic(dei, setup, name):
+    exc = check(dei, setup, name, "in_range", "dynamic", types=ValueError)
+    assert "dynamic" in str(exc.value)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("arg", ["in_bins", "out_bins"])
+@pytest.mark.parametrize("value", [0, -3, 65536, 10**6])
+def test_bins_out_of_bounds(dei, setup, name, arg, value):
+    check(dei, setup, name, arg, value)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("arg", ["in_bins", "out_bins"])
+@pytest.mark.parametrize("value", [8.5, "eight", None])
+def test_bins_not_integer(dei, setup, name, arg, value):
+    check(dei, setup, name, arg, value)
+
+
+def test_in_bins_dynamic_rejected(dei, setup):
+    check(dei, setup, "ei_parts", "in_bins", "dynamic")
+
+
+def test_bins_limits_accepted(dei, setup):
+    lin, top = setup
+    # 1 and 65535 are valid; one bin carries no information
+    assert dei.ei_parts_matrix(lin, top, samples=50, in_bins=1, out_bins=1, seed=0, progress=False).sum() == 0.0
+    m = dei.ei_parts_matrix(lin, top, samples=50, in_bins=65535, out_bins=3, seed=0, progress=False,
+                            memory_bound=64 * 2**20)
+    assert m.shape == (3, 2) and np.all(m >= 0)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("value", [0, -1])
+def test_samples_below_one(dei, setup, name, value):
+    check(dei, setup, name, "samples", value)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("value", [0, -20])
+def test_batch_size_below_one(dei, setup, name, value):
+    check(dei, setup, name, "batch_size", value)
+
+
+@pytest.mark.parametrize("name", ["ei", "ei_parts"])
+@pytest.mark.parametrize("value", [0, 0.0, -0.05])
+def test_threshold_not_positive(dei, setup, name, value):
+    check(dei, setup, name, "threshold", value, samples=None)
+
+
+@pytest.mark.parametrize("name", ALL)
+@pytest.mark.parametrize("value", ["mt19937", "Philox", ""])
+def test_unknown_rng(dei, setup, name, value):
+    check(dei, setup, name, "rng", value)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without a CUDA GPU")
+@pytest.mark.parametrize("name", ALL)
+def test_cuda_without_gpu(dei, setup, name):
+    check(dei, setup, name, "device", "cuda")
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_layer_not_in_topology(dei, setup, name):
+    lin, top = setup
+    stranger = nn.Linear(3, 2)
+    with pytest.raises((ValueError, TypeError)) as exc:
+        call(dei, name, stranger, top)
+    assert "layer" in str(exc.value)
+    assert repr(stranger) in str(exc.value) or "Linear" in str(exc.value)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_in_layer_not_in_topology(dei, setup, name):
+    lin, top = setup
+    stranger = nn.Linear(3, 3)
+    with pytest.raises((ValueError, TypeError)) as exc:
+        call(dei, name, lin, top, in_layer=stranger)
+    assert "in_layer" in str(exc.value)
+    assert "Linear" in str(exc.value)
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_in_layer_not_upstream(dei, name):
+    net = nn.Sequential(nn.Linear(3, 4), nn.Sigmoid(), nn.Linear(4, 2), nn.Sigmoid())
+    top = dei.topology_of(net, torch.zeros((1, 3)))
+    first, last = net[0], net[2]
+    with pytest.raises((ValueError, TypeError)) as exc:
+        call(dei, name, first, top, in_layer=last,
+             **({"groups": [((0,), (0,))]} if name == "eis_between_groups" else {}))
+    assert "in_layer" in str(exc.value)
+    assert "Linear" in str(exc.value)
+
+
+@pytest.mark.parametrize(
+    "groups,bad",
+    [([((0, 3), (0,))], 3), ([((0,), (2,))], 2), ([((0, 1), (0,)), ((-5,), (1,))], -5), ([((0,), (0, 1, 7))], 7)],
+)
+def test_group_indices_out_of_range(dei, setup, groups, bad):
+    lin, top = setup  # 3 inputs, 2 outputs
+    with pytest.raises((ValueError, TypeError, IndexError)) as exc:
+        dei.eis_between_groups(lin, top, groups, samples=HUGE, progress=False)
+    assert isinstance(exc.value, (ValueError, TypeError)), "must be ValueError/TypeError, not a bare IndexError"
+    assert "groups" in str(exc.value)
+    assert str(bad) in str(exc.value)
+
+
+def _numbers(msg):
+    return [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", msg)]
+
+
+@pytest.mark.parametrize("name", ["ei", "ei_parts", "ei_parts_matrix", "vector_and_pairwise_ei"])
+def test_nan_layer_all_samples(dei, name):
+    # inf * x0 - inf * x1 = NaN for every sample
+    net, lin = make_net(2, 2, "none", weight=[[float("inf"), float("-inf")], [1.0, 1.0]], bias=[0.0, 0.0])
+    top = dei.topology_of(net, torch.zeros((1, 2)))
+    with pytest.raises(ValueError) as exc:
+        getattr(dei, name)(lin, top, samples=1000, in_range=(0.1, 1), in_bins=8, out_bins=8, seed=0, progress=False)
+    msg = str(exc.value)
+    assert "NaN" in msg or "nan" in msg
+    assert "Linear" in msg
+    assert any(abs(v - 1.0) < 1e-9 or abs(v - 100.0) < 1e-9 for v in _numbers(msg)), msg
+
+
+@pytest.mark.parametrize("name", ["ei", "ei_parts_matrix"])
+def test_nan_layer_half_of_samples(dei, name):
+    # relu(x) = 0 for x < 0 (half of the uniform(-1, 1) draws), and 0 * inf = NaN; x > 0 gives
+    # inf.  The NaN fraction over a block of 5000 samples is 0.5 +- 0.007 (1 sd), so any block
+    # of >= 200 samples reports a fraction in [0.35, 0.65] except with probability < 1e-5.
+    torch.manual_seed(0)
+    l1, l2 = nn.Linear(1, 1), nn.Linear(1, 1)
+    with torch.no_grad():
+        l1.weight.fill_(1.0); l1.bias.fill_(0.0)
+        l2.weight.fill_(float("inf")); l2.bias.fill_(0.0)
+    net = nn.Sequential(l1, nn.ReLU(), l2)
+    top = dei.topology_of(net, torch.zeros((1, 1)))
+    with pytest.raises(ValueError) as exc:
+        getattr(dei, name)(l2, top, in_layer=l1, samples=5000, batch_size=5000, in_range=(-1, 1),
+                           out_range=(0, 1), in_bins=8, out_bins=8, seed=1, progress=False)
+    msg = str(exc.value)
+    assert "NaN" in msg or "nan" in msg
+    nums = _numbers(msg)
+    assert any(0.35 <= v <= 0.65 or 35 <= v <= 65 for v in nums), msg
+
+
+def test_sensitivity_forward_error_propagates(dei):
+    # deep-ei 0.7.0 silently skips batches whose forward raises; deep_ei_fast raises
+    class Boom(nn.Linear):
+        def forward(self, x):
+            raise RuntimeError("boom")
+
+    lin = nn.Linear(2, 2)
+    net = nn.Sequential(lin)
+    top = dei.topology_of(net, torch.zeros((1, 2)))
+    # replace the forward after the graph is built (topology_of runs the model once)
+    lin.forward = lambda x: (_ for _ in ()).throw(RuntimeError("boom"))
+    with pytest.raises(RuntimeError, match="boom"):
+        dei.sensitivity(lin, top, samples=100, seed=0, progress=False, rng="torch")
+    with pytest.raises(RuntimeError, match="boom"):
+        dei.sensitivity_matrix(lin, top, samples=100, seed=0, progress=False, rng="torch")
