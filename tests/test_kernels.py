@@ -322,7 +322,7 @@ def test_pair_histogram_rejects_bad_codes(ops):
     y = torch.tensor([[0, 1, 2]], dtype=torch.int32)
     with pytest.raises(RuntimeError):
         ops.pair_histogram_accumulate_(counts, x, y)
-    assert counts.sum().item() == 0 or counts.sum().item() <= 3  # nothing written out of bounds
+    assert counts.sum().item() == 0  # checked before anything was counted
 
 
 @st.composite
@@ -382,7 +382,7 @@ def vector_cases(draw):
     w = hi - lo
     edge = st.integers(-2, bins + 2).map(lambda k: lo + (hi - lo + 0.0001) * k / bins)
     elem = st.one_of(
-        st.floats(lo - 2 * w, hi + 2 * w, allow_nan=False, width=32),
+        st.floats(lo - 2 * w, hi + 2 * w, allow_nan=False),
         edge,
         st.sampled_from([lo, hi, hi + 0.0001, math.inf, -math.inf, math.nan]),
     )
@@ -425,7 +425,8 @@ def code_matrices(draw):
     offset = draw(st.integers(0, 3))
     n = draw(st.integers(1, 12))
     S = draw(st.integers(1, 80))
-    hi = min(2**bits - 1 - offset, 4 if draw(st.booleans()) else 2**bits - 1 - offset)
+    top = min(2**bits - 1 - offset, 2**31 - 1)  # codes are int32
+    hi = min(top, 4) if draw(st.booleans()) else top
     lo = -offset
     if hi < lo:
         hi = lo

@@ -121,7 +121,8 @@ def test_independent_pairs_near_zero(dei, act, B):
     assert np.all(indep >= 0.0)
     assert np.all(indep <= independence_bound(B, N))
     # the dependent pairs carry real information, far above that bound
-    assert np.all(m[:2, :] > 10 * independence_bound(B, N))
+    # (the weakest, x0 -> x0 - 2 x1, has correlation 1/sqrt(5): ~0.16 bits for a Gaussian)
+    assert np.all(m[:2, :] > 2 * independence_bound(B, N))
 
 
 @pytest.mark.parametrize("act", ["sigmoid", "tanh", "relu", "none"])
