@@ -1,0 +1,140 @@
+// CPU kernel of pair_histogram_accumulate_: counts[a, b, x[a,i], y[b,i]] += 1.
+//
+// Work item = (group of kGroup consecutive b, one a); items are ordered
+// b-group-major so that a thread's contiguous range of items reuses the same
+// few y rows (kept in L2) while it streams over the x rows. Each (a, b) pair
+// histogram lives in `counts` itself (RX*RY int32, L1/L2 sized) and is only
+// touched by the thread owning that item, so the result is independent of the
+// number of threads. Several b histograms are updated per sample for ILP.
+#include <torch/library.h>
+
+#include <algorithm>
+#include <vector>
+
+#include "cpu_common.h"
+
+namespace deep_ei_fast {
+namespace cpu {
+namespace {
+
+constexpr int64_t kGroup = 4;
+constexpr int64_t kXBlock = 2048;
+
+template <typename code_t>
+int64_t max_code(const at::Tensor& codes) {
+  const code_t* p = codes.data_ptr<code_t>();
+  const int64_t n = codes.numel();
+  if (n == 0) return -1;
+  // Unsigned view: negative int32 codes become huge and fail the check.
+  using ucode_t = typename std::make_unsigned<code_t>::type;
+  const ucode_t* up = reinterpret_cast<const ucode_t*>(p);
+  return at::parallel_reduce(
+      0, n, 1 << 16, (int64_t)0,
+      [&](int64_t b, int64_t e, int64_t acc) {
+        ucode_t m = 0;
+        for (int64_t i = b; i < e; ++i) m = up[i] > m ? up[i] : m;
+        return std::max<int64_t>(acc, (int64_t)m);
+      },
+      [](int64_t x, int64_t y) { return std::max(x, y); });
+}
+
+template <typename code_t, int G>
+DEI_CLONES void accumulate_group(int32_t* __restrict const* h, const code_t* __restrict x,
+                                 const code_t* __restrict const* y, int64_t S, int32_t RY) {
+  alignas(64) int32_t xo[kXBlock];
+  const code_t* __restrict y0 = y[0];
+  const code_t* __restrict y1 = G > 1 ? y[1] : nullptr;
+  const code_t* __restrict y2 = G > 2 ? y[2] : nullptr;
+  const code_t* __restrict y3 = G > 3 ? y[3] : nullptr;
+  int32_t* __restrict h0 = h[0];
+  int32_t* __restrict h1 = G > 1 ? h[1] : nullptr;
+  int32_t* __restrict h2 = G > 2 ? h[2] : nullptr;
+  int32_t* __restrict h3 = G > 3 ? h[3] : nullptr;
+  for (int64_t i0 = 0; i0 < S; i0 += kXBlock) {
+    const int64_t cnt = std::min(kXBlock, S - i0);
+    for (int64_t i = 0; i < cnt; ++i) xo[i] = (int32_t)x[i0 + i] * RY;
+    const code_t* __restrict b0 = y0 + i0;
+    const code_t* __restrict b1 = G > 1 ? y1 + i0 : nullptr;
+    const code_t* __restrict b2 = G > 2 ? y2 + i0 : nullptr;
+    const code_t* __restrict b3 = G > 3 ? y3 + i0 : nullptr;
+    for (int64_t i = 0; i < cnt; ++i) {
+      const int32_t o = xo[i];
+      ++h0[o + (int32_t)b0[i]];
+      if (G > 1) ++h1[o + (int32_t)b1[i]];
+      if (G > 2) ++h2[o + (int32_t)b2[i]];
+      if (G > 3) ++h3[o + (int32_t)b3[i]];
+    }
+  }
+}
+
+template <typename code_t>
+void run(int32_t* counts, const code_t* xc, const code_t* yc, int64_t na, int64_t nb,
+         int64_t S, int64_t RX, int64_t RY) {
+  const int64_t ngroups = (nb + kGroup - 1) / kGroup;
+  const int64_t items = ngroups * na;
+  const int64_t cell = RX * RY;
+  at::parallel_for(0, items, grain_for(items), [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t g = t / na, a = t % na;
+      const int64_t b_begin = g * kGroup;
+      const int64_t G = std::min(kGroup, nb - b_begin);
+      int32_t* h[kGroup];
+      const code_t* y[kGroup];
+      for (int64_t k = 0; k < G; ++k) {
+        h[k] = counts + (a * nb + b_begin + k) * cell;
+        y[k] = yc + (b_begin + k) * S;
+      }
+      const code_t* x = xc + a * S;
+      switch (G) {
+        case 4: accumulate_group<code_t, 4>(h, x, y, S, (int32_t)RY); break;
+        case 3: accumulate_group<code_t, 3>(h, x, y, S, (int32_t)RY); break;
+        case 2: accumulate_group<code_t, 2>(h, x, y, S, (int32_t)RY); break;
+        default: accumulate_group<code_t, 1>(h, x, y, S, (int32_t)RY); break;
+      }
+    }
+  });
+}
+
+void pair_histogram_accumulate_cpu(at::Tensor counts, const at::Tensor& x_codes,
+                                   const at::Tensor& y_codes) {
+  TORCH_CHECK(counts.device().is_cpu() && x_codes.device().is_cpu() &&
+                  y_codes.device().is_cpu(),
+              "CPU tensors expected");
+  TORCH_CHECK(counts.scalar_type() == at::kInt && counts.dim() == 4 && counts.is_contiguous(),
+              "counts must be a contiguous int32 [na, nb, RX, RY] tensor");
+  TORCH_CHECK(x_codes.dim() == 2 && y_codes.dim() == 2, "codes must be 2-D [n, S]");
+  TORCH_CHECK(x_codes.scalar_type() == y_codes.scalar_type() &&
+                  (x_codes.scalar_type() == at::kByte || x_codes.scalar_type() == at::kInt),
+              "x_codes and y_codes must both be uint8 or both int32");
+  const int64_t na = counts.size(0), nb = counts.size(1), RX = counts.size(2),
+                RY = counts.size(3);
+  TORCH_CHECK(x_codes.size(0) == na && y_codes.size(0) == nb, "codes rows (",
+              x_codes.size(0), ", ", y_codes.size(0), ") do not match counts [", na, ", ",
+              nb, ", ...]");
+  const int64_t S = x_codes.size(1);
+  TORCH_CHECK(y_codes.size(1) == S, "x_codes and y_codes must have the same samples");
+  TORCH_CHECK(RX * RY <= ((int64_t)1 << 31) / 2, "histogram too large");
+  if (na == 0 || nb == 0 || S == 0) return;
+  at::Tensor x = x_codes.contiguous(), y = y_codes.contiguous();
+  if (x.scalar_type() == at::kByte) {
+    const int64_t mx = max_code<uint8_t>(x), my = max_code<uint8_t>(y);
+    TORCH_CHECK(mx < RX, "x code ", mx, " out of range (RX = ", RX, ")");
+    TORCH_CHECK(my < RY, "y code ", my, " out of range (RY = ", RY, ")");
+    run<uint8_t>(counts.data_ptr<int32_t>(), x.data_ptr<uint8_t>(), y.data_ptr<uint8_t>(),
+                 na, nb, S, RX, RY);
+  } else {
+    const int64_t mx = max_code<int32_t>(x), my = max_code<int32_t>(y);
+    TORCH_CHECK(mx < RX, "x code ", mx, " out of range (RX = ", RX, ")");
+    TORCH_CHECK(my < RY, "y code ", my, " out of range (RY = ", RY, ")");
+    run<int32_t>(counts.data_ptr<int32_t>(), x.data_ptr<int32_t>(), y.data_ptr<int32_t>(),
+                 na, nb, S, RX, RY);
+  }
+}
+
+}  // namespace
+}  // namespace cpu
+}  // namespace deep_ei_fast
+
+TORCH_LIBRARY_IMPL(deep_ei_fast, CPU, m) {
+  m.impl("pair_histogram_accumulate_", &deep_ei_fast::cpu::pair_histogram_accumulate_cpu);
+}

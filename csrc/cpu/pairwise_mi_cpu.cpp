@@ -1,0 +1,88 @@
+// CPU kernel of pairwise_mi: sklearn-style plug-in MI (bits) of every pair table.
+#include <torch/library.h>
+
+#include <cmath>
+#include <vector>
+
+#include "cpu_common.h"
+#include "deep_ei_fast/mutual_information.h"
+
+namespace deep_ei_fast {
+namespace cpu {
+namespace {
+
+at::Tensor pairwise_mi_cpu(const at::Tensor& counts, int64_t in_bins,
+                           const at::Tensor& out_bins) {
+  TORCH_CHECK(counts.device().is_cpu(), "counts must be a CPU tensor");
+  TORCH_CHECK(counts.scalar_type() == at::kInt && counts.dim() == 4,
+              "counts must be int32 [na, nb, RX, RY]");
+  const int64_t na = counts.size(0), nb = counts.size(1), RX = counts.size(2),
+                RY = counts.size(3);
+  TORCH_CHECK(out_bins.scalar_type() == at::kInt && out_bins.dim() == 1 &&
+                  out_bins.size(0) == nb,
+              "out_bins must be int32 [nb]");
+  TORCH_CHECK(in_bins >= 1 && in_bins <= RX, "in_bins must be in [1, RX]");
+  at::Tensor ob = out_bins.contiguous().cpu();
+  const int32_t* obp = ob.data_ptr<int32_t>();
+  int64_t max_out = 1;
+  for (int64_t b = 0; b < nb; ++b) {
+    TORCH_CHECK(obp[b] >= 1 && obp[b] <= RY, "out_bins[", b, "] = ", obp[b],
+                " must be in [1, RY]");
+    max_out = std::max<int64_t>(max_out, obp[b]);
+  }
+  at::Tensor c = counts.contiguous();
+  const int32_t* cp = c.data_ptr<int32_t>();
+  at::Tensor result = at::zeros({na, nb}, counts.options().dtype(at::kDouble));
+  double* rp = result.data_ptr<double>();
+  const int64_t pairs = na * nb;
+  const double ln2 = std::log(2.0);
+  at::parallel_for(0, pairs, grain_for(pairs), [&](int64_t p0, int64_t p1) {
+    std::vector<double> terms((size_t)(in_bins * max_out));
+    std::vector<int64_t> pi((size_t)in_bins), pj((size_t)max_out);
+    for (int64_t p = p0; p < p1; ++p) {
+      const int64_t b = p % nb;
+      const int64_t ob_b = obp[b];
+      if (in_bins == 1 || ob_b == 1) {
+        rp[p] = 0.0;
+        continue;
+      }
+      const int32_t* tab = cp + p * RX * RY;
+      int64_t total = 0;
+      for (int64_t j = 0; j < ob_b; ++j) pj[j] = 0;
+      for (int64_t r = 0; r < in_bins; ++r) {
+        int64_t rs = 0;
+        const int32_t* row = tab + r * RY;
+        for (int64_t j = 0; j < ob_b; ++j) {
+          rs += row[j];
+          pj[j] += row[j];
+        }
+        pi[r] = rs;
+        total += rs;
+      }
+      if (total == 0) {
+        rp[p] = 0.0;
+        continue;
+      }
+      const double log_total = std::log((double)total);
+      int64_t nt = 0;
+      for (int64_t r = 0; r < in_bins; ++r) {
+        const int32_t* row = tab + r * RY;
+        for (int64_t j = 0; j < ob_b; ++j) {
+          const int64_t n = row[j];
+          if (n != 0) terms[nt++] = mi_cell_term(n, total, log_total, pi[r], pj[j]);
+        }
+      }
+      const double s = numpy_pairwise_sum(terms.data(), nt);
+      rp[p] = (s > 0.0 ? s : 0.0) / ln2;
+    }
+  });
+  return result;
+}
+
+}  // namespace
+}  // namespace cpu
+}  // namespace deep_ei_fast
+
+TORCH_LIBRARY_IMPL(deep_ei_fast, CPU, m) {
+  m.impl("pairwise_mi", &deep_ei_fast::cpu::pairwise_mi_cpu);
+}

@@ -1,0 +1,359 @@
+// CPU kernels of the vector-counting ops: vector_codes_, pack_code_rows,
+// sort_unique_rows, prefix_counts.
+#include <torch/library.h>
+
+#include <algorithm>
+#include <cstring>
+#include <vector>
+
+#include "cpu_common.h"
+#include "deep_ei_fast/binning.h"
+
+namespace deep_ei_fast {
+namespace cpu {
+namespace {
+
+// ---------------------------------------------------------------- vector_codes_
+
+DEI_CLONES void vector_codes_run(const float* __restrict v, int64_t count, float lo_f,
+                                 float width_f, float bins_f, int32_t* __restrict out) {
+#pragma omp simd
+  for (int64_t i = 0; i < count; ++i) out[i] = vector_code(v[i], lo_f, width_f, bins_f);
+}
+
+void vector_codes_cpu(at::Tensor codes, const at::Tensor& values, double lo, double hi,
+                      int64_t bins) {
+  TORCH_CHECK(codes.device().is_cpu() && values.device().is_cpu(), "CPU tensors expected");
+  TORCH_CHECK(values.scalar_type() == at::kFloat, "values must be float32");
+  TORCH_CHECK(codes.scalar_type() == at::kInt, "codes must be int32");
+  TORCH_CHECK(codes.sizes() == values.sizes(), "codes must have the shape of values");
+  const int64_t N = values.numel();
+  if (N == 0) return;
+  at::Tensor v = values.contiguous();
+  const bool direct = codes.is_contiguous();
+  at::Tensor out = direct ? codes : at::empty(codes.sizes(), codes.options());
+  const float lo_f = (float)lo;
+  const float width_f = vector_width(lo, hi);
+  const float bins_f = (float)bins;
+  const float* vp = v.data_ptr<float>();
+  int32_t* op = out.data_ptr<int32_t>();
+  at::parallel_for(0, N, 1 << 15, [&](int64_t b, int64_t e) {
+    vector_codes_run(vp + b, e - b, lo_f, width_f, bins_f, op + b);
+  });
+  if (!direct) codes.copy_(out);
+}
+
+// ---------------------------------------------------------------- pack_code_rows
+
+at::Tensor pack_code_rows_cpu(const at::Tensor& codes, int64_t bits, int64_t offset) {
+  TORCH_CHECK(codes.device().is_cpu(), "codes must be a CPU tensor");
+  TORCH_CHECK(codes.scalar_type() == at::kInt && codes.dim() == 2, "codes must be int32 [n, S]");
+  TORCH_CHECK(bits >= 1 && bits <= 64, "bits must be in [1, 64]");
+  const int64_t n = codes.size(0), S = codes.size(1);
+  const int64_t F = 64 / bits;
+  const int64_t W = (n + F - 1) / F;
+  at::Tensor out = at::zeros({S, W}, codes.options().dtype(at::kLong));
+  if (n == 0 || S == 0) return out;
+  at::Tensor c = codes.contiguous();
+  const int32_t* cp = c.data_ptr<int32_t>();
+  uint64_t* op = reinterpret_cast<uint64_t*>(out.data_ptr<int64_t>());
+  const int64_t limit = bits >= 63 ? INT64_MAX : ((int64_t)1 << bits);
+  // Range check first (before writing anything).
+  const int64_t bad = at::parallel_reduce(
+      0, n * S, 1 << 16, (int64_t)0,
+      [&](int64_t b, int64_t e, int64_t acc) {
+        int64_t nbad = 0;
+        for (int64_t i = b; i < e; ++i) {
+          const int64_t v = (int64_t)cp[i] + offset;
+          nbad += (v < 0) | (v >= limit);
+        }
+        return acc + nbad;
+      },
+      [](int64_t a, int64_t b) { return a + b; });
+  TORCH_CHECK(bad == 0, "pack_code_rows: ", bad, " codes + offset outside [0, 2^", bits,
+              ")");
+  constexpr int64_t kBlk = 1024;
+  const int64_t nblk = (S + kBlk - 1) / kBlk;
+  at::parallel_for(0, nblk, grain_for(nblk), [&](int64_t b0, int64_t b1) {
+    for (int64_t blk = b0; blk < b1; ++blk) {
+      const int64_t i0 = blk * kBlk, i1 = std::min(S, i0 + kBlk);
+      for (int64_t j = 0; j < n; ++j) {
+        const int64_t w = j / F;
+        const int sh = (int)((j % F) * bits);
+        const int32_t* row = cp + j * S;
+        for (int64_t i = i0; i < i1; ++i) {
+          op[i * W + w] |= (uint64_t)((int64_t)row[i] + offset) << sh;
+        }
+      }
+    }
+  });
+  return out;
+}
+
+// ---------------------------------------------------------------- sort_unique_rows
+
+// A run of varying bits of key word `w`, moved to compressed word `cw`.
+struct Segment {
+  int32_t w, shift, cw, cshift;
+  uint64_t mask;  // (1 << len) - 1
+};
+
+constexpr int kMaxDigitBits = 11;
+
+struct Digit {
+  int32_t cw, shift, bits;
+};
+
+// Records are R uint64 words: the compressed key (Wc words, least significant
+// first) followed by the weight when there is one.
+template <int RC>
+void lsd_sort(std::vector<uint64_t>& buf, std::vector<uint64_t>& tmp, int64_t M, int rt_R,
+              const std::vector<Digit>& digits) {
+  const int R = RC > 0 ? RC : rt_R;
+  const int64_t nthreads = std::max<int64_t>(1, at::get_num_threads());
+  const int64_t nchunks = std::max<int64_t>(1, std::min<int64_t>(nthreads, M / 4096));
+  const int64_t chunk = (M + nchunks - 1) / nchunks;
+  uint64_t* src = buf.data();
+  uint64_t* dst = tmp.data();
+  std::vector<int64_t> hist;
+  for (const Digit& d : digits) {
+    const int64_t nb = (int64_t)1 << d.bits;
+    const uint64_t mask = (uint64_t)nb - 1;
+    hist.assign((size_t)(nchunks * nb), 0);
+    at::parallel_for(0, nchunks, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        int64_t* h = hist.data() + c * nb;
+        const int64_t b = c * chunk, e = std::min(M, b + chunk);
+        const uint64_t* p = src + b * R + d.cw;
+        for (int64_t i = b; i < e; ++i, p += R) ++h[(*p >> d.shift) & mask];
+      }
+    });
+    // Skip a digit that is the same for every record.
+    bool trivial = false;
+    for (int64_t v = 0; v < nb && !trivial; ++v) {
+      int64_t s = 0;
+      for (int64_t c = 0; c < nchunks; ++c) s += hist[c * nb + v];
+      if (s == M) trivial = true;
+      if (s != 0) break;
+    }
+    if (trivial) continue;
+    int64_t run = 0;
+    for (int64_t v = 0; v < nb; ++v) {
+      for (int64_t c = 0; c < nchunks; ++c) {
+        const int64_t x = hist[c * nb + v];
+        hist[c * nb + v] = run;
+        run += x;
+      }
+    }
+    at::parallel_for(0, nchunks, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        int64_t* off = hist.data() + c * nb;
+        const int64_t b = c * chunk, e = std::min(M, b + chunk);
+        const uint64_t* p = src + b * R;
+        for (int64_t i = b; i < e; ++i, p += R) {
+          const int64_t o = off[(p[d.cw] >> d.shift) & mask]++;
+          uint64_t* q = dst + o * R;
+          for (int k = 0; k < R; ++k) q[k] = p[k];
+        }
+      }
+    });
+    std::swap(src, dst);
+  }
+  if (src != buf.data()) buf.swap(tmp);
+}
+
+std::tuple<at::Tensor, at::Tensor> sort_unique_rows_cpu(const at::Tensor& keys,
+                                                         const c10::optional<at::Tensor>& weights) {
+  TORCH_CHECK(keys.device().is_cpu(), "keys must be a CPU tensor");
+  TORCH_CHECK(keys.scalar_type() == at::kLong && keys.dim() == 2, "keys must be int64 [M, W]");
+  const int64_t M = keys.size(0), W = keys.size(1);
+  const bool has_w = weights.has_value() && weights->defined();
+  at::Tensor wt;
+  if (has_w) {
+    TORCH_CHECK(weights->device().is_cpu() && weights->scalar_type() == at::kLong &&
+                    weights->dim() == 1 && weights->size(0) == M,
+                "weights must be int64 [M]");
+    wt = weights->contiguous();
+  }
+  const auto lopt = keys.options().dtype(at::kLong);
+  if (M == 0) return std::make_tuple(at::empty({0, W}, lopt), at::empty({0}, lopt));
+  at::Tensor k = keys.contiguous();
+  const uint64_t* kp = reinterpret_cast<const uint64_t*>(k.data_ptr<int64_t>());
+  const int64_t* wp = has_w ? wt.data_ptr<int64_t>() : nullptr;
+
+  // Per-word OR / AND over all rows: bits equal in every row need no sorting.
+  std::vector<uint64_t> all_or((size_t)W, 0), all_and((size_t)W, ~0ull);
+  {
+    const int64_t nthreads = std::max<int64_t>(1, at::get_num_threads());
+    const int64_t nchunks = std::max<int64_t>(1, std::min<int64_t>(nthreads, M / 4096));
+    const int64_t chunk = (M + nchunks - 1) / nchunks;
+    std::vector<uint64_t> por((size_t)(nchunks * W), 0), pand((size_t)(nchunks * W), ~0ull);
+    at::parallel_for(0, nchunks, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        uint64_t* o = por.data() + c * W;
+        uint64_t* a = pand.data() + c * W;
+        const int64_t b = c * chunk, e = std::min(M, b + chunk);
+        for (int64_t i = b; i < e; ++i) {
+          for (int64_t w = 0; w < W; ++w) {
+            o[w] |= kp[i * W + w];
+            a[w] &= kp[i * W + w];
+          }
+        }
+      }
+    });
+    for (int64_t c = 0; c < nchunks; ++c)
+      for (int64_t w = 0; w < W; ++w) {
+        all_or[w] |= por[c * W + w];
+        all_and[w] &= pand[c * W + w];
+      }
+  }
+  // Varying bits, least significant first (last word is least significant),
+  // packed into a compressed big number of Wc words.
+  std::vector<Segment> segs;
+  int64_t pos = 0;
+  for (int64_t w = W - 1; w >= 0; --w) {
+    const uint64_t var = all_or[w] ^ all_and[w];
+    int bit = 0;
+    while (bit < 64) {
+      if (!((var >> bit) & 1)) { ++bit; continue; }
+      int end = bit;
+      while (end < 64 && ((var >> end) & 1)) ++end;
+      int start = bit;
+      while (start < end) {
+        const int room = 64 - (int)(pos % 64);
+        const int len = std::min(end - start, room);
+        Segment s;
+        s.w = (int32_t)w; s.shift = start; s.cw = (int32_t)(pos / 64);
+        s.cshift = (int32_t)(pos % 64);
+        s.mask = len == 64 ? ~0ull : ((1ull << len) - 1);
+        segs.push_back(s);
+        pos += len; start += len;
+      }
+      bit = end;
+    }
+  }
+  const int64_t B = pos;
+  const int64_t Wc = (B + 63) / 64;
+  const int R = (int)(Wc + (has_w ? 1 : 0));
+
+  if (B == 0) {  // every row equal
+    int64_t total = M;
+    if (has_w) {
+      total = 0;
+      for (int64_t i = 0; i < M; ++i) total += wp[i];
+    }
+    at::Tensor u = k.narrow(0, 0, 1).clone();
+    at::Tensor cnt = at::full({1}, total, lopt);
+    return std::make_tuple(u, cnt);
+  }
+
+  std::vector<uint64_t> buf((size_t)(M * R)), tmp((size_t)(M * R));
+  at::parallel_for(0, M, 1 << 14, [&](int64_t b, int64_t e) {
+    for (int64_t i = b; i < e; ++i) {
+      uint64_t* r = buf.data() + i * R;
+      for (int64_t c = 0; c < Wc; ++c) r[c] = 0;
+      const uint64_t* row = kp + i * W;
+      for (const Segment& s : segs) r[s.cw] |= ((row[s.w] >> s.shift) & s.mask) << s.cshift;
+      if (has_w) r[Wc] = (uint64_t)wp[i];
+    }
+  });
+  // Digits: per compressed word, balanced widths of at most kMaxDigitBits.
+  std::vector<Digit> digits;
+  for (int64_t c = 0; c < Wc; ++c) {
+    const int bc = (int)std::min<int64_t>(64, B - 64 * c);
+    const int np = (bc + kMaxDigitBits - 1) / kMaxDigitBits;
+    const int dw = (bc + np - 1) / np;
+    for (int s = 0; s < bc; s += dw) digits.push_back({(int32_t)c, s, std::min(dw, bc - s)});
+  }
+  switch (R) {
+    case 1: lsd_sort<1>(buf, tmp, M, R, digits); break;
+    case 2: lsd_sort<2>(buf, tmp, M, R, digits); break;
+    case 3: lsd_sort<3>(buf, tmp, M, R, digits); break;
+    case 4: lsd_sort<4>(buf, tmp, M, R, digits); break;
+    default: lsd_sort<0>(buf, tmp, M, R, digits); break;
+  }
+  tmp.clear();
+  tmp.shrink_to_fit();
+
+  // Runs of equal keys.
+  auto same = [&](int64_t i, int64_t j) {
+    const uint64_t* a = buf.data() + i * R;
+    const uint64_t* b = buf.data() + j * R;
+    for (int64_t c = 0; c < Wc; ++c)
+      if (a[c] != b[c]) return false;
+    return true;
+  };
+  std::vector<int64_t> starts;
+  starts.reserve(1024);
+  starts.push_back(0);
+  for (int64_t i = 1; i < M; ++i)
+    if (!same(i, i - 1)) starts.push_back(i);
+  const int64_t U = (int64_t)starts.size();
+  starts.push_back(M);
+  at::Tensor uniq = at::empty({U, W}, lopt);
+  at::Tensor cnt = at::empty({U}, lopt);
+  uint64_t* up = reinterpret_cast<uint64_t*>(uniq.data_ptr<int64_t>());
+  int64_t* cp = cnt.data_ptr<int64_t>();
+  at::parallel_for(0, U, 1 << 12, [&](int64_t u0, int64_t u1) {
+    for (int64_t u = u0; u < u1; ++u) {
+      const int64_t b = starts[u], e = starts[u + 1];
+      const uint64_t* r = buf.data() + b * R;
+      uint64_t* row = up + u * W;
+      for (int64_t w = 0; w < W; ++w) row[w] = all_and[w] & ~(all_or[w] ^ all_and[w]);
+      for (const Segment& s : segs) row[s.w] |= ((r[s.cw] >> s.cshift) & s.mask) << s.shift;
+      if (has_w) {
+        int64_t t = 0;
+        for (int64_t i = b; i < e; ++i) t += (int64_t)buf[i * R + Wc];
+        cp[u] = t;
+      } else {
+        cp[u] = e - b;
+      }
+    }
+  });
+  return std::make_tuple(uniq, cnt);
+}
+
+// ---------------------------------------------------------------- prefix_counts
+
+at::Tensor prefix_counts_cpu(const at::Tensor& unique, const at::Tensor& counts,
+                             int64_t prefix_words) {
+  TORCH_CHECK(unique.device().is_cpu() && counts.device().is_cpu(), "CPU tensors expected");
+  TORCH_CHECK(unique.scalar_type() == at::kLong && unique.dim() == 2, "unique must be int64 [U, W]");
+  TORCH_CHECK(counts.scalar_type() == at::kLong && counts.dim() == 1 &&
+                  counts.size(0) == unique.size(0),
+              "counts must be int64 [U]");
+  const int64_t U = unique.size(0), W = unique.size(1);
+  TORCH_CHECK(prefix_words >= 0 && prefix_words <= W, "prefix_words must be in [0, W]");
+  const auto lopt = counts.options();
+  if (U == 0) return at::empty({0}, lopt);
+  at::Tensor u = unique.contiguous(), c = counts.contiguous();
+  const int64_t* up = u.data_ptr<int64_t>();
+  const int64_t* cp = c.data_ptr<int64_t>();
+  std::vector<int64_t> out;
+  int64_t acc = cp[0];
+  for (int64_t i = 1; i < U; ++i) {
+    const bool eq = std::memcmp(up + i * W, up + (i - 1) * W,
+                                (size_t)prefix_words * sizeof(int64_t)) == 0;
+    if (eq) {
+      acc += cp[i];
+    } else {
+      out.push_back(acc);
+      acc = cp[i];
+    }
+  }
+  out.push_back(acc);
+  at::Tensor r = at::empty({(int64_t)out.size()}, lopt);
+  std::memcpy(r.data_ptr<int64_t>(), out.data(), out.size() * sizeof(int64_t));
+  return r;
+}
+
+}  // namespace
+}  // namespace cpu
+}  // namespace deep_ei_fast
+
+TORCH_LIBRARY_IMPL(deep_ei_fast, CPU, m) {
+  m.impl("vector_codes_", &deep_ei_fast::cpu::vector_codes_cpu);
+  m.impl("pack_code_rows", &deep_ei_fast::cpu::pack_code_rows_cpu);
+  m.impl("sort_unique_rows", &deep_ei_fast::cpu::sort_unique_rows_cpu);
+  m.impl("prefix_counts", &deep_ei_fast::cpu::prefix_counts_cpu);
+}

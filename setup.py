@@ -1,0 +1,73 @@
+# Build: torch must already be installed (it is not in install_requires on
+# purpose: pick the CPU or CUDA wheel yourself, e.g. torch==2.13.0), then
+#   pip install --no-build-isolation --no-deps -e .
+# A CUDAExtension is built when torch has CUDA and nvcc is found, or when
+# FORCE_CUDA=1; TORCH_CUDA_ARCH_LIST defaults to "8.0;9.0" then.
+import glob
+import os
+import shutil
+
+from setuptools import find_packages, setup
+from torch.utils.cpp_extension import BuildExtension, CppExtension, CUDAExtension, CUDA_HOME
+
+ROOT = os.path.dirname(os.path.abspath(__file__))
+
+
+def _rel(paths):
+    return sorted(os.path.relpath(p, ROOT) for p in paths)
+
+
+def _want_cuda():
+    if os.environ.get("FORCE_CUDA", "0") == "1":
+        return True
+    import torch
+
+    if torch.version.cuda is None:
+        return False
+    return shutil.which("nvcc") is not None or (
+        CUDA_HOME is not None and os.path.exists(os.path.join(CUDA_HOME, "bin", "nvcc"))
+    )
+
+
+def _extension():
+    sources = _rel(glob.glob(os.path.join(ROOT, "csrc", "*.cpp")))
+    sources += _rel(glob.glob(os.path.join(ROOT, "csrc", "cpu", "*.cpp")))
+    include_dirs = [os.path.join(ROOT, "csrc", "include")]
+    cxx_flags = ["-O3", "-fopenmp", "-ffp-contract=off", "-std=c++17"]
+    link_flags = ["-fopenmp"]
+    if _want_cuda():
+        os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0")
+        sources += _rel(glob.glob(os.path.join(ROOT, "csrc", "cuda", "*.cu")))
+        return CUDAExtension(
+            "deep_ei_fast._C",
+            sources,
+            include_dirs=include_dirs,
+            extra_compile_args={
+                "cxx": cxx_flags + ["-DDEI_WITH_CUDA"],
+                "nvcc": ["-O3", "--fmad=false", "-std=c++17", "-DDEI_WITH_CUDA"],
+            },
+            extra_link_args=link_flags,
+        )
+    return CppExtension(
+        "deep_ei_fast._C",
+        sources,
+        include_dirs=include_dirs,
+        extra_compile_args={"cxx": cxx_flags},
+        extra_link_args=link_flags,
+    )
+
+
+setup(
+    name="deep_ei_fast",
+    version="0.1.0",
+    description="Fast CPU/CUDA engine for deep-ei effective information",
+    packages=find_packages(include=["deep_ei_fast", "deep_ei_fast.*"]),
+    ext_modules=[_extension()],
+    cmdclass={"build_ext": BuildExtension.with_options(use_ninja=True)},
+    python_requires=">=3.9",
+    # torch (==2.13.0) is required but deliberately not listed: install the
+    # CPU or CUDA build of your choice first (see requirements.txt).
+    install_requires=["numpy", "networkx>=3", "scikit-learn", "scipy", "tqdm"],
+    extras_require={"test": ["pytest", "hypothesis", "fast-histogram", "deep-ei==0.7.0"]},
+    zip_safe=False,
+)
