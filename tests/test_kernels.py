@@ -433,7 +433,7 @@ def code_matrices(draw):
     g = torch.Generator().manual_seed(draw(st.integers(0, 10**6)))
     codes = torch.randint(lo, hi + 1, (n, S), generator=g, dtype=torch.int64)
     if S > 2 and draw(st.booleans()):  # repeated rows
-        codes[:, S // 2 :] = codes[:, : S - S // 2]
+        codes[:, S // 2 :] = codes[:, : S - S // 2].clone()
     return codes.to(torch.int32), bits, offset
 
 
@@ -471,7 +471,7 @@ def test_sort_unique_rows_and_prefix_counts(ops, M, W, kind, weighted, seed):
         keys = torch.randint(0, 4, (M, W), generator=g, dtype=torch.int64)
     elif kind == "full":
         keys = torch.randint(-(2**63), 2**63 - 1, (M, W), generator=g, dtype=torch.int64)
-        keys[M // 2 :] = keys[: M - M // 2]
+        keys[M // 2 :] = keys[: M - M // 2].clone()
     elif kind == "constant_words":
         keys = torch.randint(0, 3, (M, W), generator=g, dtype=torch.int64) << 40
         keys[:, 0] = 7
