@@ -48,9 +48,9 @@ def test_nested_sequentials_call_order(dei):
     top = dei.topology_of(net, torch.zeros((1, 6)))
     assert list(top.nodes) == [a, b, c]
     assert set(top.edges) == {(a, b), (b, c)}
-    # ReLU then Tanh run after a: the output activation is the last one that ran after it,
-    # the input activation of b is the one that ran just before it
-    assert top.nodes[a]["output"]["activation"] is net[1]
+    # ReLU then Tanh run after a: as in deep-ei, the output activation is the one that ran
+    # right after a (ReLU); the input activation of b is the one that ran just before it (Tanh)
+    assert top.nodes[a]["output"]["activation"] is relu
     assert top.nodes[b]["input"]["activation"] is net[1]
     assert top.nodes[b]["output"]["activation"] is sig
     assert top.nodes[c]["input"]["activation"] is sig
@@ -86,7 +86,7 @@ def test_unsupported_modules_are_skipped(dei):
 def test_conv2d_nodes(dei):
     conv = nn.Conv2d(3, 5, kernel_size=(2, 4), stride=2, padding=1)
     pool = nn.MaxPool2d(2)
-    net = nn.Sequential(conv, nn.ReLU(), pool, nn.Flatten(), nn.Linear(5 * 4 * 4, 7), nn.Sigmoid())
+    net = nn.Sequential(conv, nn.ReLU(), pool, nn.Flatten(), nn.Linear(5 * 4 * 3, 7), nn.Sigmoid())
     x = torch.zeros((1, 3, 16, 14))
     top = dei.topology_of(net, x)
     out = net(x)  # the graph building does not alter the model
@@ -98,7 +98,7 @@ def test_conv2d_nodes(dei):
     assert out_shape[0] == 1 and int(torch.tensor(out_shape[1:]).prod()) == 5
     assert top.nodes[conv]["output"]["activation"] is net[1]
     assert top.nodes[pool]["input"]["activation"] is net[1]
-    assert top.nodes[net[4]]["input"]["shape"] == (1, 80)
+    assert top.nodes[net[4]]["input"]["shape"] == (1, 60)
     assert top.nodes[net[4]]["output"]["activation"] is net[5]
     assert len(top.edges) == 3
 
