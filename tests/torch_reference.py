@@ -145,13 +145,36 @@ def mi_from_contingency(table: torch.Tensor) -> float:
 
 
 def mi_matrix_from_histograms(counts: torch.Tensor, in_bins: int, out_bins) -> torch.Tensor:
-    """float64 [n_in, n_out]: MI in bits of counts[a, b, :in_bins, :out_bins[b]]."""
+    """float64 [n_in, n_out]: MI in bits of counts[a, b, :in_bins, :out_bins[b]].
+
+    The formula of mi_from_contingency, vectorised over all output neurons of one input neuron
+    at a time (only the summation order differs from sklearn: ~1e-16 relative).
+    """
     n_in, n_out = counts.shape[:2]
     ob = _per_neuron(out_bins, n_out, torch.int64)
+    RY = counts.shape[3]
+    col_ok = torch.arange(RY).view(1, RY) < ob.view(n_out, 1)  # [n_out, RY]
     out = torch.zeros((n_in, n_out), dtype=torch.float64)
+    if in_bins == 1:
+        return out
     for a in range(n_in):
-        for b in range(n_out):
-            out[a, b] = mi_from_contingency(counts[a, b, :in_bins, : int(ob[b])])
+        c = counts[a, :, :in_bins, :].to(torch.int64) * col_ok[:, None, :]  # [n_out, X, RY]
+        N = c.sum(dim=(1, 2))  # [n_out]
+        pi = c.sum(dim=2)  # [n_out, X]
+        pj = c.sum(dim=1)  # [n_out, RY]
+        outer = (pi[:, :, None] * pj[:, None, :]).to(torch.float64)  # int64 product, as sklearn
+        nz = c > 0
+        cf = c.to(torch.float64)
+        Nf = N.to(torch.float64).clamp(min=1).view(n_out, 1, 1)
+        logN = torch.log(Nf)
+        frac = cf / Nf
+        safe = torch.where(nz, cf, torch.ones_like(cf))
+        safe_outer = torch.where(nz, outer, torch.ones_like(outer))
+        term = frac * (torch.log(safe) - logN) + frac * (-torch.log(safe_outer) + logN + logN)
+        term = torch.where(nz & (term.abs() >= DBL_EPS), term, torch.zeros_like(term))
+        mi = term.sum(dim=(1, 2)).clamp(min=0.0) / LN2
+        mi = torch.where((N == 0) | (ob == 1), torch.zeros_like(mi), mi)
+        out[a] = mi
     return out
 
 
