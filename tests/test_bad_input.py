@@ -222,3 +222,18 @@ def test_sensitivity_forward_error_propagates(dei):
         dei.sensitivity(lin, top, samples=100, seed=0, progress=False, rng="torch")
     with pytest.raises(RuntimeError, match="boom"):
         dei.sensitivity_matrix(lin, top, samples=100, seed=0, progress=False, rng="torch")
+
+
+@pytest.mark.parametrize("name", ["sensitivity", "sensitivity_matrix"])
+def test_sensitivity_dynamic_range_inverted(dei, name):
+    # decreasing layer: the one-hot-at-low outputs (sigmoid(0) = 0.5) exceed the one-hot-at-high
+    # outputs (sigmoid(-1) = 0.27), so deep-ei's dynamic sensitivity range is (0.5, 0.27), low > high.
+    # deep-ei 0.7.0 raises ValueError("xmax should be greater than xmin") from fast_histogram;
+    # returning all-zero sensitivities would silently be wrong, so a ValueError naming out_range
+    # is expected (the same rule as an explicit out_range with lo >= hi).
+    net, lin = make_net(3, 2, "sigmoid", weight=-torch.ones(2, 3), bias=torch.zeros(2))
+    top = dei.topology_of(net, torch.zeros((1, 3)))
+    with pytest.raises(ValueError) as exc:
+        getattr(dei, name)(lin, top, samples=500, in_range=(0, 1), in_bins=8, out_bins=8, out_range="dynamic",
+                           seed=0, progress=False)
+    assert "out_range" in str(exc.value)
