@@ -100,66 +100,140 @@ struct Segment {
 
 constexpr int kMaxDigitBits = 11;
 
-struct Digit {
-  int32_t cw, shift, bits;
-};
-
 // Records are R uint64 words: the compressed key (Wc words, least significant
 // first) followed by the weight when there is one.
+
 template <int RC>
-void lsd_sort(std::vector<uint64_t>& buf, std::vector<uint64_t>& tmp, int64_t M, int rt_R,
-              const std::vector<Digit>& digits) {
+DEI_INLINE bool rec_less(const uint64_t* a, const uint64_t* b, int64_t Wc) {
+  for (int64_t c = Wc - 1; c >= 0; --c)
+    if (a[c] != b[c]) return a[c] < b[c];
+  return false;
+}
+
+// Sorts the n records at `a` (scratch `b`, same size) by their key; stable
+// LSD over the bits that vary inside this range. Result ends in `a`.
+template <int RC>
+void sort_range(uint64_t* a, uint64_t* b, int64_t n, int rt_R, int64_t Wc,
+                std::vector<uint32_t>& hist) {
   const int R = RC > 0 ? RC : rt_R;
+  if (n <= 1) return;
+  if (n <= 24) {  // insertion sort (stable)
+    uint64_t t[16];
+    for (int64_t i = 1; i < n; ++i) {
+      if (!rec_less<RC>(a + i * R, a + (i - 1) * R, Wc)) continue;
+      for (int k = 0; k < R; ++k) t[k] = a[i * R + k];
+      int64_t j = i;
+      while (j > 0 && rec_less<RC>(t, a + (j - 1) * R, Wc)) {
+        for (int k = 0; k < R; ++k) a[j * R + k] = a[(j - 1) * R + k];
+        --j;
+      }
+      for (int k = 0; k < R; ++k) a[j * R + k] = t[k];
+    }
+    return;
+  }
+  uint64_t vor[16], vand[16];
+  for (int64_t c = 0; c < Wc; ++c) { vor[c] = 0; vand[c] = ~0ull; }
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t c = 0; c < Wc; ++c) { vor[c] |= a[i * R + c]; vand[c] &= a[i * R + c]; }
+  const int width = n >= 4096 ? 11 : 8;
+  uint64_t* src = a;
+  uint64_t* dst = b;
+  for (int64_t c = 0; c < Wc; ++c) {
+    const uint64_t var = vor[c] ^ vand[c];
+    if (var == 0) continue;
+    const int lo = __builtin_ctzll(var), hi = 64 - __builtin_clzll(var);
+    const int span = hi - lo;
+    const int np = (span + width - 1) / width;
+    const int dw = (span + np - 1) / np;
+    for (int s = lo; s < hi; s += dw) {
+      const int bits = std::min(dw, hi - s);
+      const int64_t nb = (int64_t)1 << bits;
+      const uint64_t mask = (uint64_t)nb - 1;
+      hist.assign((size_t)nb, 0);
+      for (int64_t i = 0; i < n; ++i) ++hist[(src[i * R + c] >> s) & mask];
+      uint32_t run = 0;
+      for (int64_t v = 0; v < nb; ++v) { const uint32_t x = hist[v]; hist[v] = run; run += x; }
+      for (int64_t i = 0; i < n; ++i) {
+        const uint64_t* p = src + i * R;
+        uint64_t* q = dst + (int64_t)hist[(p[c] >> s) & mask]++ * R;
+        for (int k = 0; k < R; ++k) q[k] = p[k];
+      }
+      std::swap(src, dst);
+    }
+  }
+  if (src != a) std::memcpy(a, src, sizeof(uint64_t) * (size_t)(n * R));
+}
+
+// MSD pass on the top digit (parallel scatter buf -> tmp), then every bucket
+// sorted in cache. Result in buf.
+template <int RC>
+void radix_sort(std::vector<uint64_t>& buf, std::vector<uint64_t>& tmp, int64_t M, int rt_R,
+                int64_t Wc, int64_t B) {
+  const int R = RC > 0 ? RC : rt_R;
+  const int64_t cw = Wc - 1;
+  const int bc = (int)(B - 64 * cw);
+  const int tbits = std::min(bc, kMaxDigitBits);
+  const int tshift = bc - tbits;
+  const int64_t nb = (int64_t)1 << tbits;
+  const uint64_t mask = (uint64_t)nb - 1;
   const int64_t nthreads = std::max<int64_t>(1, at::get_num_threads());
   const int64_t nchunks = std::max<int64_t>(1, std::min<int64_t>(nthreads, M / 4096));
   const int64_t chunk = (M + nchunks - 1) / nchunks;
-  uint64_t* src = buf.data();
-  uint64_t* dst = tmp.data();
-  std::vector<int64_t> hist;
-  for (const Digit& d : digits) {
-    const int64_t nb = (int64_t)1 << d.bits;
-    const uint64_t mask = (uint64_t)nb - 1;
-    hist.assign((size_t)(nchunks * nb), 0);
-    at::parallel_for(0, nchunks, 1, [&](int64_t c0, int64_t c1) {
-      for (int64_t c = c0; c < c1; ++c) {
-        int64_t* h = hist.data() + c * nb;
-        const int64_t b = c * chunk, e = std::min(M, b + chunk);
-        const uint64_t* p = src + b * R + d.cw;
-        for (int64_t i = b; i < e; ++i, p += R) ++h[(*p >> d.shift) & mask];
-      }
-    });
-    // Skip a digit that is the same for every record.
-    bool trivial = false;
-    for (int64_t v = 0; v < nb && !trivial; ++v) {
-      int64_t s = 0;
-      for (int64_t c = 0; c < nchunks; ++c) s += hist[c * nb + v];
-      if (s == M) trivial = true;
-      if (s != 0) break;
+  std::vector<int64_t> hist((size_t)(nchunks * nb), 0);
+  at::parallel_for(0, nchunks, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      int64_t* h = hist.data() + c * nb;
+      const int64_t b = c * chunk, e = std::min(M, b + chunk);
+      const uint64_t* p = buf.data() + b * R + cw;
+      for (int64_t i = b; i < e; ++i, p += R) ++h[(*p >> tshift) & mask];
     }
-    if (trivial) continue;
-    int64_t run = 0;
-    for (int64_t v = 0; v < nb; ++v) {
-      for (int64_t c = 0; c < nchunks; ++c) {
-        const int64_t x = hist[c * nb + v];
-        hist[c * nb + v] = run;
-        run += x;
-      }
+  });
+  std::vector<int64_t> bstart((size_t)nb + 1);
+  int64_t run = 0;
+  for (int64_t v = 0; v < nb; ++v) {
+    bstart[v] = run;
+    for (int64_t c = 0; c < nchunks; ++c) {
+      const int64_t x = hist[c * nb + v];
+      hist[c * nb + v] = run;
+      run += x;
     }
-    at::parallel_for(0, nchunks, 1, [&](int64_t c0, int64_t c1) {
-      for (int64_t c = c0; c < c1; ++c) {
-        int64_t* off = hist.data() + c * nb;
-        const int64_t b = c * chunk, e = std::min(M, b + chunk);
-        const uint64_t* p = src + b * R;
-        for (int64_t i = b; i < e; ++i, p += R) {
-          const int64_t o = off[(p[d.cw] >> d.shift) & mask]++;
-          uint64_t* q = dst + o * R;
-          for (int k = 0; k < R; ++k) q[k] = p[k];
-        }
-      }
-    });
-    std::swap(src, dst);
   }
-  if (src != buf.data()) buf.swap(tmp);
+  bstart[nb] = M;
+  at::parallel_for(0, nchunks, 1, [&](int64_t c0, int64_t c1) {
+    for (int64_t c = c0; c < c1; ++c) {
+      int64_t* off = hist.data() + c * nb;
+      const int64_t b = c * chunk, e = std::min(M, b + chunk);
+      const uint64_t* p = buf.data() + b * R;
+      uint64_t* dst = tmp.data();
+      for (int64_t i = b; i < e; ++i, p += R) {
+        uint64_t* q = dst + off[(p[cw] >> tshift) & mask]++ * R;
+        for (int k = 0; k < R; ++k) q[k] = p[k];
+      }
+    }
+  });
+  // Buckets: sorted in tmp (scratch: the same range of buf), then copied back.
+  at::parallel_for(0, nb, 1, [&](int64_t v0, int64_t v1) {
+    std::vector<uint32_t> h;
+    for (int64_t v = v0; v < v1; ++v) {
+      const int64_t b = bstart[v], n = bstart[v + 1] - b;
+      if (n == 0) continue;
+      uint64_t* a = tmp.data() + b * R;
+      uint64_t* s = buf.data() + b * R;
+      if (n >= ((int64_t)1 << 31)) {
+        // Huge single bucket: fall back to a comparison sort of indices.
+        std::vector<int64_t> idx((size_t)n);
+        for (int64_t i = 0; i < n; ++i) idx[i] = i;
+        std::stable_sort(idx.begin(), idx.end(), [&](int64_t x, int64_t y) {
+          return rec_less<RC>(a + x * R, a + y * R, Wc);
+        });
+        for (int64_t i = 0; i < n; ++i)
+          for (int k = 0; k < R; ++k) s[i * R + k] = a[idx[i] * R + k];
+        continue;
+      }
+      sort_range<RC>(a, s, n, R, Wc, h);
+      std::memcpy(s, a, sizeof(uint64_t) * (size_t)(n * R));
+    }
+  });
 }
 
 std::tuple<at::Tensor, at::Tensor> sort_unique_rows_cpu(const at::Tensor& keys,
@@ -257,20 +331,13 @@ std::tuple<at::Tensor, at::Tensor> sort_unique_rows_cpu(const at::Tensor& keys,
       if (has_w) r[Wc] = (uint64_t)wp[i];
     }
   });
-  // Digits: per compressed word, balanced widths of at most kMaxDigitBits.
-  std::vector<Digit> digits;
-  for (int64_t c = 0; c < Wc; ++c) {
-    const int bc = (int)std::min<int64_t>(64, B - 64 * c);
-    const int np = (bc + kMaxDigitBits - 1) / kMaxDigitBits;
-    const int dw = (bc + np - 1) / np;
-    for (int s = 0; s < bc; s += dw) digits.push_back({(int32_t)c, s, std::min(dw, bc - s)});
-  }
+  TORCH_CHECK(Wc <= 15, "sort_unique_rows: more than 960 varying key bits");
   switch (R) {
-    case 1: lsd_sort<1>(buf, tmp, M, R, digits); break;
-    case 2: lsd_sort<2>(buf, tmp, M, R, digits); break;
-    case 3: lsd_sort<3>(buf, tmp, M, R, digits); break;
-    case 4: lsd_sort<4>(buf, tmp, M, R, digits); break;
-    default: lsd_sort<0>(buf, tmp, M, R, digits); break;
+    case 1: radix_sort<1>(buf, tmp, M, R, Wc, B); break;
+    case 2: radix_sort<2>(buf, tmp, M, R, Wc, B); break;
+    case 3: radix_sort<3>(buf, tmp, M, R, Wc, B); break;
+    case 4: radix_sort<4>(buf, tmp, M, R, Wc, B); break;
+    default: radix_sort<0>(buf, tmp, M, R, Wc, B); break;
   }
   tmp.clear();
   tmp.shrink_to_fit();
