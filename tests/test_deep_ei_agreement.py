@@ -241,3 +241,14 @@ def test_sensitivity_default_samples(dei):
     for name in ("sensitivity", "sensitivity_matrix"):
         ref, got = run_both(dei, name, lin, top, in_bins=16, out_bins=16, seed=1)
         assert_agree(ref, got)
+
+
+def test_sensitivity_dynamic_decreasing_layer(dei):
+    # sensitivity's dynamic range takes the min and max over both one-hot passes, so a
+    # decreasing layer still gets a proper range (unlike sensitivity_matrix, see test_bad_input)
+    net, lin = make_net(3, 2, "sigmoid", weight=-torch.ones(2, 3), bias=torch.zeros(2))
+    top = dei.topology_of(net, torch.zeros((1, 3)))
+    ref, got = run_both(dei, "sensitivity", lin, top, samples=500, in_range=(0, 1), in_bins=8,
+                        out_bins=8, out_range="dynamic", seed=0)
+    assert ref > 1.0
+    assert_agree(ref, got)
