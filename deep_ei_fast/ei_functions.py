@@ -42,14 +42,14 @@ def ei_parts(layer, topology, threshold=0.05, samples=None, extrapolate=False, b
                     activation=activation, device=device, rng=rng, seed=seed, progress=progress,
                     memory_bound=memory_bound, dynamic_out=True, description="ei_parts")
     if extrapolate:
-        counts = m.pair_counts(m.pair_binning(EXTRAPOLATION_ROUND))
+        counts = m.pair_counts(m.pair_binning(EXTRAPOLATION_ROUND), EXTRAPOLATION_ROUND * EXTRAPOLATION_POINTS)
         eis = []
         with m.bar(EXTRAPOLATION_ROUND * EXTRAPOLATION_POINTS) as bar:
             for _ in range(EXTRAPOLATION_POINTS):
                 m.feed(EXTRAPOLATION_ROUND, [counts], bar)
                 eis.append(sum_in_order(counts.mi_matrix()))
         return _zero_small(extrapolate_curve(eis))
-    counts = m.pair_counts(m.pair_binning(samples or FIRST_ROUND))
+    counts = m.pair_counts(m.pair_binning(samples or FIRST_ROUND), samples)
     if samples is not None:
         with m.bar(samples) as bar:
             m.feed(samples, [counts], bar)
@@ -72,7 +72,7 @@ def ei_parts_matrix(layer, topology, samples=None, batch_size=20, in_layer=None,
                     in_range=in_range, in_bins=in_bins, out_range=out_range, out_bins=out_bins,
                     activation=activation, device=device, rng=rng, seed=seed, progress=progress,
                     memory_bound=memory_bound, dynamic_out=True, description="ei_parts_matrix")
-    counts = m.pair_counts(m.pair_binning(samples or FIRST_ROUND))
+    counts = m.pair_counts(m.pair_binning(samples or FIRST_ROUND), samples)
     if samples is not None:
         with m.bar(samples) as bar:
             m.feed(samples, [counts], bar)
@@ -173,7 +173,7 @@ def vector_and_pairwise_ei(layer, topology, samples=None, batch_size=20, in_laye
                             out_range, out_bins, activation, device, rng, seed, progress,
                             "vector_and_pairwise_ei", memory_bound)
     vector = _vector_counts(m)
-    counts = m.pair_counts(m.pair_binning(samples or FIRST_ROUND))
+    counts = m.pair_counts(m.pair_binning(samples or FIRST_ROUND), samples)
     if samples is not None:
         with m.bar(samples) as bar:
             m.feed(samples, [vector, counts], bar)

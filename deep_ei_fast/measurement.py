@@ -70,9 +70,12 @@ class Measurement:
             bins = [out_bins] * spec.n_out
         return PairBinning(spec.in_range, in_bins, ranges, bins, self.device)
 
-    def pair_counts(self, binning, n_in=None):
-        return PairCounts(binning, n_in or self.spec.n_in, self.spec.n_out, self.memory_bound,
-                          replay=self.stream.replay, progress=self.progress)
+    def pair_counts(self, binning, samples=None):
+        counts = PairCounts(binning, self.spec.n_in, self.spec.n_out, self.memory_bound,
+                            replay=self.stream.replay, progress=self.progress)
+        if samples is not None and counts.replay is None:
+            counts.check_cache_fits(samples)  # fail before drawing, not partway
+        return counts
 
 
 def sensitivity_out_bins(in_range, in_bins, out_range, out_bins):

@@ -90,6 +90,18 @@ class PairCounts:
         if len(self.tiles) == 1:
             self.counts = self._zeros(n_in, n_out)
 
+    def check_cache_fits(self, samples):
+        """Raises now if a tiled pass over `samples` samples would need more cache than allowed."""
+        if self.counts is not None:
+            return
+        code_bytes = torch.empty((), dtype=self.binning.code_dtype).element_size()
+        needed = samples * (self.n_in + self.n_out) * code_bytes
+        if needed > self.cache_limit:
+            raise ValueError(
+                f"memory_bound={self.cache_limit * 4}: the pair counters need {len(self.tiles)} "
+                f"tiles, and rng='torch' draws cannot be regenerated: their codes ({needed} bytes) "
+                "must fit in a quarter of memory_bound; raise memory_bound or use rng='philox'")
+
     def _zeros(self, na, nb):
         b = self.binning
         return torch.zeros((na, nb, b.rows, b.cols), dtype=torch.int32, device=b.device)
@@ -108,10 +120,7 @@ class PairCounts:
             self.cache_bytes += sum(c.numel() * c.element_size() for c in codes)
             if self.cache_bytes > self.cache_limit:
                 if self.replay is None:
-                    raise ValueError(
-                        f"memory_bound={self.cache_limit * 4}: rng='torch' draws cannot be "
-                        "regenerated and their codes do not fit in a quarter of memory_bound; "
-                        "raise memory_bound or use rng='philox'")
+                    self.check_cache_fits(self.total)
                 self.cache = None
 
     def _code_blocks(self):

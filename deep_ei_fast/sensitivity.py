@@ -4,7 +4,7 @@ import torch
 from ._ops import ops
 from .arguments import DEFAULT_MEMORY_BOUND
 from .measurement import Measurement, sensitivity_out_bins
-from .pairwise import PairBinning, PairCounts, sum_in_order
+from .pairwise import RANGE_WIDENING, PairBinning, PairCounts, sum_in_order
 from .sampling import check_no_nan
 from .schedule import batch_bounds
 
@@ -67,6 +67,10 @@ def _sensitivities(layer, topology, samples, batch_size, in_layer, in_range, in_
     value_range = spec.out_range
     if value_range == "dynamic":
         value_range = _dynamic_range(m, matrix_variant)
+        if not value_range[0] - RANGE_WIDENING < value_range[1] + RANGE_WIDENING:
+            # A decreasing layer: deep-ei 0.7.0 fails here too (fast_histogram's range check).
+            raise ValueError(f"out_range='dynamic' gives {value_range}, with low > high "
+                             "(the layer decreases); give out_range explicitly")
     bins = sensitivity_out_bins(spec.in_range, in_bins, value_range, out_bins)
     binning = PairBinning(spec.in_range, in_bins, [value_range] * spec.n_out, [bins] * spec.n_out, m.device)
     matrix = torch.zeros((spec.n_in, spec.n_out), dtype=torch.float64)
