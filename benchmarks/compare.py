@@ -134,9 +134,15 @@ def _build_net(sizes, bias, seed=0):
     return net, top, layers
 
 
-def _timed(fn, repeats, warmup):
+def _timed(fn, repeats, warmup, long_s=20.0):
+    """warm-up call(s), then `repeats` timed calls; a warm-up longer than `long_s` seconds is
+    itself the only measurement (one run; compile/load costs are negligible at that scale)."""
     for _ in range(warmup):
-        fn()
+        t0 = time.perf_counter()
+        res = fn()
+        t = time.perf_counter() - t0
+        if t > long_s:
+            return [t], res
     times, res = [], None
     for _ in range(repeats):
         t0 = time.perf_counter()
@@ -200,7 +206,7 @@ def worker(job):
 
     elif case["kind"] == "paper":
         net, top, layers = _build_net(case["sizes"], bias=False)
-        sens_samples = case["sens_samples"]
+        sens_samples = int(job.get("sens_samples") or case["sens_samples"])
         which = job.get("layers") or list(range(len(layers)))
         per_layer = []
         for li in which:
@@ -247,7 +253,7 @@ def worker(job):
 # --------------------------------------------------------------------------------------------
 # the driver
 # --------------------------------------------------------------------------------------------
-def run_job(job, timeout=None):
+def run_job(job, timeout=900):
     cmd = [sys.executable, os.path.abspath(__file__), "--worker", json.dumps(job)]
     t0 = time.perf_counter()
     try:
@@ -316,8 +322,13 @@ def main():
                     help="plain-torch column: benchmarks/plain_torch.py (vectorized, default) or "
                          "tests/torch_reference.py (the test oracle, slower)")
     ap.add_argument("--impls", default="deep_ei,plain,fast")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch.set_num_threads in every worker (default: torch's default)")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs of deep_ei_fast (median)")
     ap.add_argument("--out", default=None, help="markdown file to write")
+    ap.add_argument("--shrink", type=float, default=1.0,
+                    help="divide every case's sample count by this (smoke tests only; recorded "
+                         "in the output)")
     args = ap.parse_args()
     if args.worker:
         worker(json.loads(args.worker))
@@ -331,6 +342,11 @@ def main():
         host = "2core"
     out_path = args.out or os.path.join(HERE, "results", f"cpu_{host}.md")
     cases = [c.strip() for c in args.cases.split(",") if c.strip()]
+    if args.shrink != 1.0:
+        for c in CASES.values():
+            c["samples"] = max(1000, int(c["samples"] / args.shrink))
+            if "sens_samples" in c:
+                c["sens_samples"] = max(100, int(c["sens_samples"] / args.shrink))
     impls = [i.strip() for i in args.impls.split(",") if i.strip()]
     try:
         import deep_ei_fast
@@ -354,10 +370,15 @@ def main():
       f"(torch threads {torch.get_num_threads()}), numpy {numpy.__version__}, "
       f"deep-ei {dei_version}, deep_ei_fast {fast_version}")
     P(f"- command: `{cmdline}`")
+    load0 = os.getloadavg()
+    if args.shrink != 1.0:
+        P(f"- **--shrink {args.shrink}: every sample count divided by {args.shrink} (smoke test, "
+          f"not a benchmark)**")
     P(f"- mode: {'--quick' if args.quick else 'full'}"
       f"{' --full-deep-ei' if args.full_deep_ei else ''}")
     P("- deep_ei_fast: CPU kernels, rng=\"philox\", seed=0, progress=False; "
-      f"1 warm-up + median of {args.repeats} timed runs (case c: median per call). "
+      f"1 warm-up + median of {args.repeats} timed runs (case c: median per call; a call whose "
+      "warm-up takes > 20 s is timed once, the warm-up being the measurement). "
       "deep-ei and plain torch: one timed run. Times are wall-clock (time.perf_counter) of the "
       "call, inside a fresh subprocess per implementation; peak RSS is that subprocess's VmHWM "
       "(includes the python + torch baseline, ~0.3 GiB, and for deep_ei_fast the warm-up).")
@@ -374,7 +395,8 @@ def main():
         rows = []
         print(f"== case {c}: {case['title']}", flush=True)
         for impl in impls:
-            job = {"case": c, "impl": impl, "plain": args.plain}
+            job = {"case": c, "impl": impl, "plain": args.plain, "samples": case["samples"],
+                   "sens_samples": case.get("sens_samples"), "threads": args.threads}
             note = ""
             scale = 1.0
             if impl == "fast":
@@ -386,7 +408,7 @@ def main():
                                      f"float64 counters (machine: {fmt_b(mem)})"))
                     continue
                 if c == "c" and not args.full_deep_ei:
-                    s = 100_000 if args.quick else 1_000_000
+                    s = case["samples"] // (100 if args.quick else 10)
                     job["samples"] = s
                     scale = case["samples"] / s
                     note = f"vector_and_pairwise_ei measured at {s:.0e} samples per layer, x{scale:.0f} " \
@@ -451,6 +473,10 @@ def main():
             P(f"| {c} | {label} | {fmt_t(t)}{' (extrap.)' if r['scale'] != 1 else ''} | {sp} | "
               f"{fmt_rate(rate)} | {fmt_b(r.get('peak_rss'))} | {res} | {note} |")
     P("")
+    load1 = os.getloadavg()
+    P(f"- load average (1/5/15 min) at start: {load0[0]:.2f}/{load0[1]:.2f}/{load0[2]:.2f}, at end: "
+      f"{load1[0]:.2f}/{load1[1]:.2f}/{load1[2]:.2f} (other processes running on the machine "
+      f"slow every column).")
     for c in cases:
         P(f"- case {c}: {CASES[c]['title']}")
     if "c" in cases:
@@ -484,8 +510,9 @@ def plain_torch_mem_estimate(case, src):
     if src == "benchmarks/plain_torch.py":
         # int64 codes for x and y (+ base index), one 256 MiB index block, the block's counters
         codes = 8 * S * (n_in + 2 * n_out)
-        blk = max(1, min(n_in, 256 * 2**20 // (8 * S * n_out)))
-        counters = blk * n_out * (bins + 1) ** 2 * 8 * 3
+        blk = max(1, min(n_in, 256 * 2**20 // (8 * S * n_out),
+                         256 * 2**20 // (8 * 4 * n_out * (bins + 1) ** 2)))
+        counters = blk * n_out * (bins + 1) ** 2 * 8 * 4
         return inputs + codes + 256 * 2**20 + counters
     # unknown blocking: assume all n_in*n_out*(bins+1)^2 int64 counters are held at once
     return inputs + n_in * n_out * (bins + 1) ** 2 * 8

@@ -47,7 +47,9 @@ def ei_parts_matrix_from_samples(x, y, in_range, in_bins, out_range, out_bins,
     base_y = (torch.arange(n_out, dtype=torch.int64) * (RX * RY)).view(1, n_out) + cy  # [S, n_out]
     out = torch.empty((n_in, n_out), dtype=torch.float64)
     # one block of input neurons at a time: index tensor of S * blk * n_out int64
-    blk = max(1, min(n_in, block_bytes // max(1, 8 * S * n_out)))
+    # and the block's int64 counters (plus float64 temporaries in _mi_bits)
+    blk = max(1, min(n_in, block_bytes // max(1, 8 * S * n_out),
+                     block_bytes // max(1, 8 * 4 * n_out * RX * RY)))
     for a0 in range(0, n_in, blk):
         a1 = min(n_in, a0 + blk)
         nb = a1 - a0
