@@ -93,7 +93,7 @@ def _vector_measurement(layer, topology, samples, batch_size, in_layer, in_range
 
 def _vector_counts(m, groups=None):
     spec = m.spec
-    return VectorCounts(spec.in_range, m.in_bins, spec.out_range, m.out_bins,
+    return VectorCounts(spec.in_range, m.in_bins, spec.out_range, m.out_bins, spec.n_in, spec.n_out,
                         spec.outputs_bounded_below_range(), groups)
 
 

@@ -11,6 +11,11 @@ from ._ops import ops
 from .progress import progress_bar
 
 RANGE_WIDENING = 1e-6
+# The histogram kernel is called on at least this many samples at once (when they fit in
+# HISTOGRAM_BATCH_BYTES of codes): each call streams every pair's counters through the cache
+# once, so few large calls cost far less memory traffic than many small ones.
+HISTOGRAM_BATCH_SAMPLES = 65536
+HISTOGRAM_BATCH_BYTES = 64 * 2**20
 COUNTER_BYTES = 4  # int32 counters
 MAX_TOTAL_SAMPLES = 2**31 - 1
 
@@ -57,6 +62,26 @@ class PairBinning:
         return self.rows * self.cols * COUNTER_BYTES
 
 
+def batched(code_blocks):
+    """Concatenates consecutive (x_codes, y_codes) blocks into batches for the histogram."""
+    pending, samples, size = [], 0, 0
+    for codes in code_blocks:
+        pending.append(codes)
+        samples += codes[0].shape[1]
+        size += sum(c.numel() * c.element_size() for c in codes)
+        if samples >= HISTOGRAM_BATCH_SAMPLES or size >= HISTOGRAM_BATCH_BYTES:
+            yield _concatenate(pending)
+            pending, samples, size = [], 0, 0
+    if pending:
+        yield _concatenate(pending)
+
+
+def _concatenate(blocks):
+    if len(blocks) == 1:
+        return blocks[0]
+    return tuple(torch.cat(side, dim=1) for side in zip(*blocks))
+
+
 def plan_tiles(n_in, n_out, pair_bytes, memory_bound):
     """Rectangles (a0, a1, b0, b1) of pairs whose counters fit in 3/4 of memory_bound bytes.
 
@@ -87,6 +112,7 @@ class PairCounts:
         self.total = 0
         self.cache, self.cache_bytes, self.cache_limit = [], 0, memory_bound // 4
         self.counts = None
+        self.unbinned = []  # code blocks not yet counted (whole counters)
         if len(self.tiles) == 1:
             self.counts = self._zeros(n_in, n_out)
 
@@ -113,7 +139,9 @@ class PairCounts:
             raise ValueError(f"samples: at most {MAX_TOTAL_SAMPLES} samples fit the int32 counters")
         codes = self.binning.codes(x, y)
         if self.counts is not None:
-            ops.pair_histogram_accumulate_(self.counts, *codes)
+            self.unbinned.append(codes)
+            if sum(c[0].shape[1] for c in self.unbinned) >= HISTOGRAM_BATCH_SAMPLES:
+                self._count_unbinned()
             return
         if self.cache is not None:
             self.cache.append(codes)
@@ -123,15 +151,21 @@ class PairCounts:
                     self.check_cache_fits(self.total)
                 self.cache = None
 
+    def _count_unbinned(self):
+        for codes in batched(self.unbinned):
+            ops.pair_histogram_accumulate_(self.counts, *codes)
+        self.unbinned = []
+
     def _code_blocks(self):
         if self.cache is not None:
-            return iter(self.cache)
-        return (self.binning.codes(x, y) for x, y in self.replay(self.total))
+            return batched(self.cache)
+        return batched(self.binning.codes(x, y) for x, y in self.replay(self.total))
 
     def mi_matrix(self):
         """float64 [n_in, n_out] pairwise MI in bits."""
         b = self.binning
         if self.counts is not None:
+            self._count_unbinned()
             return ops.pairwise_mi(self.counts, b.in_bins, b.out_bins_t).cpu().numpy()
         result = np.zeros((self.n_in, self.n_out))
         with progress_bar(self.progress, len(self.tiles), "pair tiles", unit="tile") as bar:

@@ -9,8 +9,9 @@ import torch
 
 from ._ops import ops
 
-# Consolidate pending rows into the sorted table once this many are waiting (bounds memory).
-PENDING_ROWS = 1 << 22
+# Sort pending rows into the table once this many are waiting (a bound on memory: 16M rows of
+# a few words; one sort at the end is the common case).
+PENDING_ROWS = 1 << 24
 
 
 def entropy_bits(counts):
@@ -39,35 +40,37 @@ class DistinctRows:
     def consolidate(self):
         if not self.pending:
             return
-        parts = self.pending if self.unique is None else [self.unique] + self.pending
-        weights = [torch.ones(p.shape[0], dtype=torch.int64, device=p.device) for p in self.pending]
-        if self.unique is not None:
-            weights.insert(0, self.counts)
-        self.unique, self.counts = ops.sort_unique_rows(torch.cat(parts), torch.cat(weights))
+        rows = self.pending[0] if len(self.pending) == 1 else torch.cat(self.pending)
         self.pending, self.pending_rows = [], 0
+        unique, counts = ops.sort_unique_rows(rows, None)
+        if self.unique is not None:
+            unique, counts = ops.sort_unique_rows(torch.cat([self.unique, unique]),
+                                                  torch.cat([self.counts, counts]))
+        self.unique, self.counts = unique, counts
 
 
-def _pack(codes, bits, offset):
-    if codes.shape[0] == 0:  # an empty group side: every sample has the same (empty) vector
-        return torch.zeros((codes.shape[1], 1), dtype=torch.int64, device=codes.device)
-    return ops.pack_code_rows(codes, bits, offset)
+def _bits_for(values):
+    return max(1, (int(values) - 1).bit_length())
+
+
+def _words(fields, bits):
+    """int64 words of `fields` fields of `bits` bits (at least one: an empty group is one word)."""
+    per_word = 64 // bits
+    return max(1, -(-fields // per_word))
 
 
 class JointCodeCounts:
     """Distinct (X, Y) and Y vectors of one group of inputs and outputs; X runs from XY's order."""
 
-    def __init__(self, in_index, out_index):
-        self.in_index, self.out_index = in_index, out_index
+    def __init__(self, in_index, out_index, in_bits, out_bits):
+        self.in_index = torch.tensor(in_index, dtype=torch.int64)
+        self.out_index = torch.tensor(out_index, dtype=torch.int64)
+        self.x_words = _words(len(in_index), in_bits)
         self.xy, self.y = DistinctRows(), DistinctRows()
-        self.x_words = None
 
-    def add(self, x_codes, y_codes, x_packing, y_packing):
-        if self.in_index is not None:
-            x_codes, y_codes = x_codes[self.in_index], y_codes[self.out_index]
-        x_keys, y_keys = _pack(x_codes, *x_packing), _pack(y_codes, *y_packing)
-        self.x_words = x_keys.shape[1]
-        self.xy.add(torch.cat([x_keys, y_keys], dim=1))
-        self.y.add(y_keys)
+    def add(self, keys):
+        self.xy.add(keys)
+        self.y.add(keys[:, self.x_words:].contiguous())
 
     def ei(self):
         """H(X) + H(Y) - H(X, Y) in bits (0.0 before any sample)."""
@@ -79,38 +82,32 @@ class JointCodeCounts:
         return entropy_bits(x_counts) + entropy_bits(self.y.counts) - entropy_bits(self.xy.counts)
 
 
-def _bits_for(values):
-    return max(1, (int(values) - 1).bit_length())
-
-
 class VectorCounts:
-    """Vector EI of a layer, or of several (input group, output group) pairs of it."""
+    """Vector EI of a layer, or of several (input group, output group) pairs of it.
 
-    def __init__(self, in_range, in_bins, out_range, out_bins, outputs_nonnegative, groups=None):
+    One kernel call per block and group codes the samples, drops those with any input code
+    >= in_bins or output code >= out_bins (deep-ei's whole-vector filter), and packs the kept
+    samples' codes into keys [X words | Y words].
+    """
+
+    def __init__(self, in_range, in_bins, out_range, out_bins, n_in, n_out, outputs_nonnegative,
+                 groups=None):
         self.in_range, self.in_bins = in_range, int(in_bins)
         self.out_range, self.out_bins = out_range, int(out_bins)
-        self.x_packing = (_bits_for(in_bins), 0)  # input codes always lie in [0, in_bins)
+        self.in_bits = _bits_for(in_bins)  # input codes always lie in [0, in_bins)
         # Output codes are < out_bins, but below-range outputs give negative codes of any size
-        # unless the activation rules them out: then give each code 32 bits.
-        self.y_packing = (_bits_for(out_bins), 0) if outputs_nonnegative else (32, 2**31)
+        # unless the activation rules them out: then each code gets 32 bits, offset by 2^31.
+        self.out_bits, self.out_offset = (_bits_for(out_bins), 0) if outputs_nonnegative else (32, 2**31)
         if groups is None:
-            self.tables = [JointCodeCounts(None, None)]
-        else:
-            self.tables = [JointCodeCounts(list(i), list(o)) for i, o in groups]
-
-    def _codes(self, values, value_range, bins):
-        codes = torch.empty(values.shape, dtype=torch.int32, device=values.device)
-        ops.vector_codes_(codes, values, float(value_range[0]), float(value_range[1]), bins)
-        return codes
+            groups = [(range(n_in), range(n_out))]
+        self.tables = [JointCodeCounts(list(i), list(o), self.in_bits, self.out_bits) for i, o in groups]
 
     def add(self, x, y):
-        x_codes = self._codes(x, self.in_range, self.in_bins)
-        y_codes = self._codes(y, self.out_range, self.out_bins)
-        keep = (x_codes < self.in_bins).all(dim=0) & (y_codes < self.out_bins).all(dim=0)
-        if not bool(keep.all()):
-            x_codes, y_codes = x_codes[:, keep].contiguous(), y_codes[:, keep].contiguous()
         for table in self.tables:
-            table.add(x_codes, y_codes, self.x_packing, self.y_packing)
+            table.add(ops.vector_keys(
+                x, y, float(self.in_range[0]), float(self.in_range[1]), self.in_bins,
+                float(self.out_range[0]), float(self.out_range[1]), self.out_bins,
+                self.in_bits, self.out_bits, self.out_offset, table.in_index, table.out_index))
 
     def eis(self):
         return [table.ei() for table in self.tables]

@@ -73,7 +73,7 @@ void run(int32_t* counts, const code_t* xc, const code_t* yc, int64_t na, int64_
   const int64_t ngroups = (nb + kGroup - 1) / kGroup;
   const int64_t items = ngroups * na;
   const int64_t cell = RX * RY;
-  at::parallel_for(0, items, grain_for(items), [&](int64_t t0, int64_t t1) {
+  at::parallel_for(0, items, grain_for(items, kGroup * S), [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t g = t / na, a = t % na;
       const int64_t b_begin = g * kGroup;

@@ -51,7 +51,7 @@ void pairwise_codes_cpu(at::Tensor codes, const at::Tensor& values, const at::Te
   const int64_t chunks_per_row = (S + kChunk - 1) / kChunk;
   const int64_t tasks = n * chunks_per_row;
   const int32_t drop = (int32_t)drop_code;
-  at::parallel_for(0, tasks, grain_for(tasks), [&](int64_t t0, int64_t t1) {
+  at::parallel_for(0, tasks, grain_for(tasks, std::min(kChunk, S)), [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; ++t) {
       const int64_t j = t / chunks_per_row;
       const int64_t i0 = (t % chunks_per_row) * kChunk;

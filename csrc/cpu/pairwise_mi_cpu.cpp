@@ -36,9 +36,16 @@ at::Tensor pairwise_mi_cpu(const at::Tensor& counts, int64_t in_bins,
   double* rp = result.data_ptr<double>();
   const int64_t pairs = na * nb;
   const double ln2 = std::log(2.0);
-  at::parallel_for(0, pairs, grain_for(pairs), [&](int64_t p0, int64_t p1) {
+  // log(k) for the small counts that fill most cells: one table per call.
+  constexpr int64_t kLogTable = 1 << 16;
+  std::vector<double> log_table((size_t)kLogTable);
+  for (int64_t k = 1; k < kLogTable; ++k) log_table[(size_t)k] = std::log((double)k);
+  const double* lt = log_table.data();
+  auto log_count = [lt](int64_t k) { return k < kLogTable ? lt[k] : std::log((double)k); };
+  at::parallel_for(0, pairs, grain_for(pairs, RX * RY), [&](int64_t p0, int64_t p1) {
     std::vector<double> terms((size_t)(in_bins * max_out));
     std::vector<int64_t> pi((size_t)in_bins), pj((size_t)max_out);
+    std::vector<double> log_pi((size_t)in_bins), log_pj((size_t)max_out);
     for (int64_t p = p0; p < p1; ++p) {
       const int64_t b = p % nb;
       const int64_t ob_b = obp[b];
@@ -63,13 +70,19 @@ at::Tensor pairwise_mi_cpu(const at::Tensor& counts, int64_t in_bins,
         rp[p] = 0.0;
         continue;
       }
-      const double log_total = std::log((double)total);
+      for (int64_t r = 0; r < in_bins; ++r) log_pi[r] = pi[r] ? log_count(pi[r]) : 0.0;
+      for (int64_t j = 0; j < ob_b; ++j) log_pj[j] = pj[j] ? log_count(pj[j]) : 0.0;
+      const double log_total = log_count(total);
+      const double dtotal = (double)total;
       int64_t nt = 0;
       for (int64_t r = 0; r < in_bins; ++r) {
+        if (pi[r] == 0) continue;
         const int32_t* row = tab + r * RY;
         for (int64_t j = 0; j < ob_b; ++j) {
           const int64_t n = row[j];
-          if (n != 0) terms[nt++] = mi_cell_term(n, total, log_total, pi[r], pj[j]);
+          if (n != 0)
+            terms[nt++] = mi_cell_term((double)n, dtotal, log_count(n), log_total, log_pi[r],
+                                       log_pj[j]);
         }
       }
       const double s = numpy_pairwise_sum(terms.data(), nt);

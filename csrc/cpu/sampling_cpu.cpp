@@ -96,7 +96,7 @@ void philox_uniform_cpu(at::Tensor out, int64_t seed, int64_t sample_start,
   const float range = uniform_range(lo, hi);
   const float lo_f = (float)lo;
   const int64_t nblocks = (S + kBlock - 1) / kBlock;
-  at::parallel_for(0, nblocks, grain_for(nblocks), [&](int64_t b0, int64_t b1) {
+  at::parallel_for(0, nblocks, grain_for(nblocks, kBlock * n), [&](int64_t b0, int64_t b1) {
     for (int64_t b = b0; b < b1; ++b) {
       const int64_t i0 = b * kBlock;
       const int64_t cnt = std::min(kBlock, S - i0);
@@ -176,7 +176,7 @@ void sample_linear_layer_cpu(at::Tensor x_out, at::Tensor y_out, const at::Tenso
   const float range = uniform_range(lo, hi);
   const float lo_f = (float)lo;
   const int64_t nblocks = (S + kBlock - 1) / kBlock;
-  at::parallel_for(0, nblocks, grain_for(nblocks), [&](int64_t b0, int64_t b1) {
+  at::parallel_for(0, nblocks, grain_for(nblocks, kBlock * (n_in + n_in * n_out)), [&](int64_t b0, int64_t b1) {
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t i0 = blk * kBlock;
       const int64_t cnt = std::min(kBlock, S - i0);

@@ -74,7 +74,7 @@ at::Tensor pack_code_rows_cpu(const at::Tensor& codes, int64_t bits, int64_t off
               ")");
   constexpr int64_t kBlk = 1024;
   const int64_t nblk = (S + kBlk - 1) / kBlk;
-  at::parallel_for(0, nblk, grain_for(nblk), [&](int64_t b0, int64_t b1) {
+  at::parallel_for(0, nblk, grain_for(nblk, kBlk * n), [&](int64_t b0, int64_t b1) {
     for (int64_t blk = b0; blk < b1; ++blk) {
       const int64_t i0 = blk * kBlk, i1 = std::min(S, i0 + kBlk);
       for (int64_t j = 0; j < n; ++j) {
