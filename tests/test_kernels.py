@@ -401,6 +401,54 @@ def test_vector_codes_bit_identical_to_torch(ops, case):
     assert torch.equal(codes, ref)
 
 
+@st.composite
+def vector_key_cases(draw):
+    in_bins = draw(st.integers(1, 70))
+    out_bins = draw(st.integers(1, 70))
+    n_in, n_out, S = draw(st.integers(1, 9)), draw(st.integers(1, 7)), draw(st.integers(1, 3000))
+    g = torch.Generator().manual_seed(draw(st.integers(0, 10**6)))
+    x = torch.rand((n_in, S), generator=g)  # inputs in [0, 1): codes in [0, in_bins)
+    # outputs spill over both ends of (0, 1): some samples are dropped (codes >= out_bins),
+    # below-range ones keep negative codes, which need the wide (32-bit, offset) fields
+    y = torch.rand((n_out, S), generator=g) * 1.4 - 0.2
+    in_index = draw(st.lists(st.integers(0, n_in - 1), max_size=n_in))
+    out_index = draw(st.lists(st.integers(0, n_out - 1), max_size=n_out))
+    return x, y, in_bins, out_bins, in_index, out_index
+
+
+@settings(max_examples=40)
+@given(vector_key_cases())
+def test_vector_keys_equals_codes_filter_and_packing(ops, case):
+    """The fused op equals vector_codes_ -> whole-vector filter -> pack_code_rows, composed."""
+    x, y, in_bins, out_bins, in_index, out_index = case
+    in_bits = max(1, (in_bins - 1).bit_length())
+    keys = ops.vector_keys(x, y, 0.0, 1.0, in_bins, 0.0, 1.0, out_bins, in_bits, 32, 2**31,
+                           torch.tensor(in_index, dtype=torch.int64),
+                           torch.tensor(out_index, dtype=torch.int64))
+    x_codes = torch.empty(x.shape, dtype=torch.int32)
+    y_codes = torch.empty(y.shape, dtype=torch.int32)
+    ops.vector_codes_(x_codes, x, 0.0, 1.0, in_bins)
+    ops.vector_codes_(y_codes, y, 0.0, 1.0, out_bins)
+    keep = (x_codes < in_bins).all(0) & (y_codes < out_bins).all(0)
+    kept_x, kept_y = x_codes[:, keep], y_codes[:, keep]
+
+    def packed(codes, index, bits, offset):
+        if not index:
+            return torch.zeros((codes.shape[1], 1), dtype=torch.int64)
+        return _pack_reference(codes[index], bits, offset)
+
+    expected = torch.cat([packed(kept_x, in_index, in_bits, 0),
+                          packed(kept_y, out_index, 32, 2**31)], dim=1)
+    assert torch.equal(keys, expected)
+
+
+def test_vector_keys_rejects_codes_that_do_not_fit(ops):
+    y = torch.tensor([[-0.5]])  # a negative code does not fit an unsigned, un-offset field
+    with pytest.raises(RuntimeError):
+        ops.vector_keys(torch.tensor([[0.5]]), y, 0.0, 1.0, 8, 0.0, 1.0, 8, 3, 3, 0,
+                        torch.tensor([0]), torch.tensor([0]))
+
+
 # ------------------------------------------------------------------------------------------
 # pack_code_rows, sort_unique_rows, prefix_counts
 # ------------------------------------------------------------------------------------------
