@@ -59,27 +59,45 @@ def _words(fields, bits):
     return max(1, -(-fields // per_word))
 
 
+# Y words below this many values are counted with a dense bincount instead of a sort.
+DENSE_Y_VALUES = 1 << 24
+
+
+def _counts_by_y(y_words, counts):
+    """Summed counts of each distinct row of y_words (the Y part of the (X, Y) table)."""
+    if y_words.shape[1] == 1:
+        values = y_words[:, 0]
+        if values.numel() and 0 <= int(values.min()) and int(values.max()) < DENSE_Y_VALUES:
+            dense = torch.bincount(values, weights=counts.to(torch.float64))
+            return dense[dense > 0].to(torch.int64)  # float64 sums of int counts: exact below 2^53
+    return ops.sort_unique_rows(y_words.contiguous(), counts)[1]
+
+
 class JointCodeCounts:
-    """Distinct (X, Y) and Y vectors of one group of inputs and outputs; X runs from XY's order."""
+    """Distinct (X, Y) vectors of one group of inputs and outputs.
+
+    The sorted (X, Y) table gives H(X, Y) from its counts and H(X) from the runs of its X words;
+    H(Y) comes from re-sorting the table's distinct rows by their Y words alone.
+    """
 
     def __init__(self, in_index, out_index, in_bits, out_bits):
         self.in_index = torch.tensor(in_index, dtype=torch.int64)
         self.out_index = torch.tensor(out_index, dtype=torch.int64)
         self.x_words = _words(len(in_index), in_bits)
-        self.xy, self.y = DistinctRows(), DistinctRows()
+        self.xy = DistinctRows()
 
     def add(self, keys):
         self.xy.add(keys)
-        self.y.add(keys[:, self.x_words:].contiguous())
 
     def ei(self):
         """H(X) + H(Y) - H(X, Y) in bits (0.0 before any sample)."""
         self.xy.consolidate()
-        self.y.consolidate()
         if self.xy.unique is None:
             return 0.0
-        x_counts = ops.prefix_counts(self.xy.unique, self.xy.counts, self.x_words)
-        return entropy_bits(x_counts) + entropy_bits(self.y.counts) - entropy_bits(self.xy.counts)
+        unique, counts = self.xy.unique, self.xy.counts
+        x_counts = ops.prefix_counts(unique, counts, self.x_words)
+        return entropy_bits(x_counts) + entropy_bits(_counts_by_y(unique[:, self.x_words:], counts)) \
+            - entropy_bits(counts)
 
 
 class VectorCounts:
