@@ -326,6 +326,9 @@ def main():
                     help="torch.set_num_threads in every worker (default: torch's default)")
     ap.add_argument("--repeats", type=int, default=3, help="timed runs of deep_ei_fast (median)")
     ap.add_argument("--out", default=None, help="markdown file to write")
+    ap.add_argument("--timeout", type=float, default=900,
+                    help="seconds after which one implementation's subprocess is stopped and "
+                         "reported as timed out (default 900)")
     ap.add_argument("--shrink", type=float, default=1.0,
                     help="divide every case's sample count by this (smoke tests only; recorded "
                          "in the output)")
@@ -429,7 +432,7 @@ def main():
                     continue
                 note = f"estimated memory {fmt_b(est)}"
             print(f"   {impl} ...", flush=True)
-            r = run_job(job)
+            r = run_job(job, timeout=args.timeout)
             r["note"] = note
             r["scale"] = scale
             r["impl"] = impl
@@ -451,7 +454,9 @@ def main():
         for r in rows:
             label = names[r["impl"]]
             if "error" in r:
-                P(f"| {c} | {label} | failed | - | - | - | - | {r['error'][:200]} |")
+                note = r.get("note", "")
+                P(f"| {c} | {label} | failed | - | - | - | - | {r['error'][:200]}"
+                  f"{'; ' + note if note else ''} |")
                 continue
             if "times" not in r and "per_layer" not in r:
                 P(f"| {c} | {label} | - | - | - | - | - | {r.get('note', '')} |")
