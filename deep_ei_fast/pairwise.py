@@ -4,6 +4,8 @@ The binning is deep-ei's (fast_histogram's): range widened by 1e-6 on each side,
 index, samples out of range dropped from that pair only. Dropped samples go to an extra last
 row / column of each pair's counters, which the MI ignores, so the hot loop has no branch.
 """
+import math
+
 import numpy as np
 import torch
 
@@ -168,9 +170,14 @@ class PairCounts:
             self._count_unbinned()
             return ops.pairwise_mi(self.counts, b.in_bins, b.out_bins_t).cpu().numpy()
         result = np.zeros((self.n_in, self.n_out))
+        # One buffer for every tile (the first is the largest): never two tiles' counters at once.
+        a0, a1, b0, b1 = self.tiles[0]
+        buffer = self._zeros(a1 - a0, b1 - b0).reshape(-1)
         with progress_bar(self.progress, len(self.tiles), "pair tiles", unit="tile") as bar:
             for a0, a1, b0, b1 in self.tiles:
-                counts = self._zeros(a1 - a0, b1 - b0)
+                shape = (a1 - a0, b1 - b0, b.rows, b.cols)
+                counts = buffer[:math.prod(shape)].view(shape)
+                counts.zero_()
                 for x_codes, y_codes in self._code_blocks():
                     ops.pair_histogram_accumulate_(counts, x_codes[a0:a1], y_codes[b0:b1])
                 mi = ops.pairwise_mi(counts, b.in_bins, b.out_bins_t[b0:b1].contiguous())
