@@ -35,7 +35,7 @@ def _extension():
     include_dirs = [os.path.join(ROOT, "csrc", "include")]
     # -fno-trapping-math only lets gcc if-convert (vectorize) loops with float
     # compares; it changes no result. -ffp-contract=off: no FMA contraction.
-    cxx_flags = ["-O3", "-fopenmp", "-ffp-contract=off", "-fno-trapping-math", "-std=c++17"]
+    cxx_flags = ["-O3", "-fopenmp", "-ffp-contract=off", "-fno-trapping-math", "-std=c++20"]
     link_flags = ["-fopenmp"]
     if _want_cuda():
         os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0")
@@ -46,7 +46,7 @@ def _extension():
             include_dirs=include_dirs,
             extra_compile_args={
                 "cxx": cxx_flags + ["-DDEI_WITH_CUDA"],
-                "nvcc": ["-O3", "--fmad=false", "-std=c++17", "-DDEI_WITH_CUDA"],
+                "nvcc": ["-O3", "--fmad=false", "-std=c++20", "-DDEI_WITH_CUDA"],
             },
             extra_link_args=link_flags,
         )

@@ -27,25 +27,18 @@ DEI_HD DEI_INLINE void philox_round(uint32_t& c0, uint32_t& c1, uint32_t& c2,
 // In place: (c0, c1, c2, c3) <- Philox4x32-10((c0, c1, c2, c3), (k0, k1)).
 DEI_HD DEI_INLINE void philox4x32_10(uint32_t& c0, uint32_t& c1, uint32_t& c2,
                                      uint32_t& c3, uint32_t k0, uint32_t k1) {
-  philox_round(c0, c1, c2, c3, k0, k1);
-  k0 += kPhiloxW0; k1 += kPhiloxW1;
-  philox_round(c0, c1, c2, c3, k0, k1);
-  k0 += kPhiloxW0; k1 += kPhiloxW1;
-  philox_round(c0, c1, c2, c3, k0, k1);
-  k0 += kPhiloxW0; k1 += kPhiloxW1;
-  philox_round(c0, c1, c2, c3, k0, k1);
-  k0 += kPhiloxW0; k1 += kPhiloxW1;
-  philox_round(c0, c1, c2, c3, k0, k1);
-  k0 += kPhiloxW0; k1 += kPhiloxW1;
-  philox_round(c0, c1, c2, c3, k0, k1);
-  k0 += kPhiloxW0; k1 += kPhiloxW1;
-  philox_round(c0, c1, c2, c3, k0, k1);
-  k0 += kPhiloxW0; k1 += kPhiloxW1;
-  philox_round(c0, c1, c2, c3, k0, k1);
-  k0 += kPhiloxW0; k1 += kPhiloxW1;
-  philox_round(c0, c1, c2, c3, k0, k1);
-  k0 += kPhiloxW0; k1 += kPhiloxW1;
-  philox_round(c0, c1, c2, c3, k0, k1);
+#if defined(__CUDACC__)
+#pragma unroll
+#else
+#pragma GCC unroll 10
+#endif
+  for (int round = 0; round < 10; ++round) {
+    if (round > 0) {  // the key is bumped between rounds
+      k0 += kPhiloxW0;
+      k1 += kPhiloxW1;
+    }
+    philox_round(c0, c1, c2, c3, k0, k1);
+  }
 }
 
 // The four 32-bit outputs for absolute sample `s` and neuron group `g`
