@@ -84,11 +84,11 @@ def ei_parts_matrix(layer, topology, samples=None, batch_size=20, in_layer=None,
 def _vector_measurement(layer, topology, samples, batch_size, in_layer, in_range, in_bins,
                         out_range, out_bins, activation, device, rng, seed, progress, description,
                         memory_bound=None):
-    m = Measurement(layer, topology, samples=samples, batch_size=batch_size, in_layer=in_layer,
-                    in_range=in_range, in_bins=in_bins, out_range=out_range, out_bins=out_bins,
-                    activation=activation, device=device, rng=rng, seed=seed, progress=progress,
-                    memory_bound=memory_bound, description=description)
-    return m
+    """A Measurement for the vector functions, which take no 'dynamic' ranges or bins."""
+    return Measurement(layer, topology, samples=samples, batch_size=batch_size, in_layer=in_layer,
+                       in_range=in_range, in_bins=in_bins, out_range=out_range, out_bins=out_bins,
+                       activation=activation, device=device, rng=rng, seed=seed, progress=progress,
+                       memory_bound=memory_bound, description=description)
 
 
 def _vector_counts(m, groups=None):

@@ -1,9 +1,8 @@
-// CPU kernel of vector_keys: per block of samples, the vector codes of every
-// neuron decide which samples are kept (all input codes < in_bins, all output
-// codes < out_bins); the kept samples' codes of the indexed neurons are packed
-// into rows [X words | Y words]. Blocks are independent, and each kept sample's
-// row position is its rank among kept samples, so the result does not depend on
-// the thread count.
+// CPU kernel of vector_keys: per block of samples, every value is coded once;
+// the codes decide which samples are kept (all input codes < in_bins, all
+// output codes < out_bins) and the indexed neurons' codes are packed into rows
+// [X words | Y words]; the kept samples' rows are returned in sample order.
+// Blocks are independent, so the result does not depend on the thread count.
 #include <torch/library.h>
 
 #include <vector>
@@ -15,7 +14,7 @@ namespace deep_ei_fast {
 namespace cpu {
 namespace {
 
-constexpr int64_t kBlock = 2048;
+constexpr int64_t kBlock = 512;
 
 struct Side {
   const float* values;  // [n, S]
@@ -30,34 +29,35 @@ DEI_CLONES void codes_of_row(const float* __restrict v, int64_t count, float lo_
   for (int64_t i = 0; i < count; ++i) out[i] = vector_code(v[i], lo_f, width_f, bins_f);
 }
 
-// keep[i] = 0 when any code of the side's neurons is >= bins.
-void filter_side(const Side& s, int64_t S, int64_t i0, int64_t count, int32_t* codes,
-                 uint8_t* keep) {
+// Codes of every neuron of a side for one block (codes[j * kBlock + i]), and
+// keep[i] = 0 when any of them is >= bins.
+void code_side(const Side& s, int64_t S, int64_t i0, int64_t count, int32_t* codes,
+               uint8_t* keep) {
   for (int64_t j = 0; j < s.n; ++j) {
-    codes_of_row(s.values + j * S + i0, count, s.lo_f, s.width_f, s.bins_f, codes);
-    for (int64_t i = 0; i < count; ++i) keep[i] &= (uint8_t)(codes[i] < s.bins);
+    int32_t* cj = codes + j * kBlock;
+    codes_of_row(s.values + j * S + i0, count, s.lo_f, s.width_f, s.bins_f, cj);
+    for (int64_t i = 0; i < count; ++i) keep[i] &= (uint8_t)(cj[i] < s.bins);
   }
 }
 
-// ORs the fields of the indexed neurons into the kept samples' rows; returns
-// how many fields fell outside [0, 2^bits).
-int64_t pack_side(const Side& s, int64_t S, int64_t i0, int64_t count, const int64_t* index,
-                  int64_t n_index, int64_t bits, int64_t offset, int64_t first_word,
-                  const int64_t* row_of, int64_t W, int32_t* codes, uint64_t* out) {
+// ORs the fields of the indexed neurons into the block's rows (every sample;
+// dropped ones are removed afterwards); returns how many kept samples' fields
+// fall outside [0, 2^bits).
+int64_t pack_side(const int32_t* codes, int64_t count, const int64_t* index, int64_t n_index,
+                  int64_t bits, int64_t offset, int64_t first_word, const uint8_t* keep,
+                  int64_t W, uint64_t* rows) {
   const int64_t per_word = 64 / bits;
   const int64_t limit = bits >= 63 ? INT64_MAX : ((int64_t)1 << bits);
+  const uint64_t mask = bits >= 64 ? ~0ull : (((uint64_t)1 << bits) - 1);
   int64_t bad = 0;
   for (int64_t f = 0; f < n_index; ++f) {
-    const int64_t j = index[f];
-    codes_of_row(s.values + j * S + i0, count, s.lo_f, s.width_f, s.bins_f, codes);
+    const int32_t* cj = codes + index[f] * kBlock;
     const int64_t word = first_word + f / per_word;
     const int shift = (int)((f % per_word) * bits);
     for (int64_t i = 0; i < count; ++i) {
-      const int64_t row = row_of[i];
-      if (row < 0) continue;
-      const int64_t field = (int64_t)codes[i] + offset;
-      bad += (field < 0) | (field >= limit);
-      out[row * W + word] |= (uint64_t)field << shift;
+      const int64_t field = (int64_t)cj[i] + offset;
+      bad += keep[i] & ((field < 0) | (field >= limit));
+      rows[i * W + word] |= ((uint64_t)field & mask) << shift;
     }
   }
   return bad;
@@ -96,45 +96,34 @@ at::Tensor vector_keys_cpu(const at::Tensor& x, const at::Tensor& y, double in_l
   const Side out_side{yc.data_ptr<float>(), y.size(0), (float)out_lo,
                       vector_width(out_lo, out_hi), (float)out_bins, (int32_t)out_bins};
   const int64_t nblocks = (S + kBlock - 1) / kBlock;
-  std::vector<uint8_t> keep((size_t)S, 1);
-  std::vector<int64_t> kept_before((size_t)nblocks + 1, 0);
-  const int64_t work = kBlock * (in_side.n + out_side.n);
-  // Pass 1: which samples are kept, and how many per block.
-  at::parallel_for(0, nblocks, grain_for(nblocks, work), [&](int64_t b0, int64_t b1) {
-    std::vector<int32_t> codes(kBlock);
-    for (int64_t b = b0; b < b1; ++b) {
-      const int64_t i0 = b * kBlock, count = std::min(kBlock, S - i0);
-      filter_side(in_side, S, i0, count, codes.data(), keep.data() + i0);
-      filter_side(out_side, S, i0, count, codes.data(), keep.data() + i0);
-      int64_t k = 0;
-      for (int64_t i = 0; i < count; ++i) k += keep[(size_t)(i0 + i)];
-      kept_before[(size_t)b + 1] = k;
-    }
-  });
-  for (int64_t b = 0; b < nblocks; ++b) kept_before[(size_t)b + 1] += kept_before[(size_t)b];
-  at::Tensor out = at::zeros({kept_before[(size_t)nblocks], W}, x.options().dtype(at::kLong));
-  uint64_t* op = reinterpret_cast<uint64_t*>(out.data_ptr<int64_t>());
-  // Pass 2: pack the kept samples' fields at their rank.
+  at::Tensor keep = at::ones({S}, x.options().dtype(at::kBool));
+  uint8_t* kp = reinterpret_cast<uint8_t*>(keep.data_ptr<bool>());
+  at::Tensor rows = at::zeros({S, W}, x.options().dtype(at::kLong));
+  uint64_t* rp = reinterpret_cast<uint64_t*>(rows.data_ptr<int64_t>());
+  const int64_t n_all = in_side.n + out_side.n;
+  // One pass: each value is coded once; the codes decide the filter and fill the fields.
   const int64_t bad = at::parallel_reduce(
-      0, nblocks, grain_for(nblocks, work), (int64_t)0,
+      0, nblocks, grain_for(nblocks, kBlock * n_all), (int64_t)0,
       [&](int64_t b0, int64_t b1, int64_t acc) {
-        std::vector<int32_t> codes(kBlock);
-        std::vector<int64_t> row_of(kBlock);
+        std::vector<int32_t> codes((size_t)(n_all * kBlock));
+        int32_t* in_codes = codes.data();
+        int32_t* out_codes = codes.data() + in_side.n * kBlock;
         for (int64_t b = b0; b < b1; ++b) {
           const int64_t i0 = b * kBlock, count = std::min(kBlock, S - i0);
-          int64_t row = kept_before[(size_t)b];
-          for (int64_t i = 0; i < count; ++i) row_of[i] = keep[(size_t)(i0 + i)] ? row++ : -1;
-          acc += pack_side(in_side, S, i0, count, xi.data_ptr<int64_t>(), xi.numel(), in_bits, 0,
-                           0, row_of.data(), W, codes.data(), op);
-          acc += pack_side(out_side, S, i0, count, yi.data_ptr<int64_t>(), yi.numel(), out_bits,
-                           out_offset, Wx, row_of.data(), W, codes.data(), op);
+          code_side(in_side, S, i0, count, in_codes, kp + i0);
+          code_side(out_side, S, i0, count, out_codes, kp + i0);
+          acc += pack_side(in_codes, count, xi.data_ptr<int64_t>(), xi.numel(), in_bits, 0, 0,
+                           kp + i0, W, rp + i0 * W);
+          acc += pack_side(out_codes, count, yi.data_ptr<int64_t>(), yi.numel(), out_bits,
+                           out_offset, Wx, kp + i0, W, rp + i0 * W);
         }
         return acc;
       },
       [](int64_t a, int64_t b) { return a + b; });
   TORCH_CHECK(bad == 0, "vector_keys: ", bad, " codes do not fit their ", in_bits, "/", out_bits,
               "-bit fields");
-  return out;
+  // Rows of the kept samples, in sample order.
+  return keep.all().item<bool>() ? rows : rows.index({keep});
 }
 
 }  // namespace
