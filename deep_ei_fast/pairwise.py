@@ -132,7 +132,8 @@ class PairCounts:
 
     def _zeros(self, na, nb):
         b = self.binning
-        return torch.zeros((na, nb, b.rows, b.cols), dtype=torch.int32, device=b.device)
+        # empty + zero_ fills with all threads (torch.zeros faults a large buffer in on one).
+        return torch.empty((na, nb, b.rows, b.cols), dtype=torch.int32, device=b.device).zero_()
 
     def add(self, x, y):
         """Counts a block of samples (neuron-major float values)."""
