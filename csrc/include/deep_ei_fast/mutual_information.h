@@ -1,15 +1,8 @@
-// The per-cell mutual-information term of scikit-learn's mutual_info_score and
-
+// The per-cell term of the plug-in mutual information (scikit-learn's
+// mutual_info_score), shared by the CPU and CUDA pairwise_mi kernels.
 #pragma once
 
 #include "common.h"
-
-#ifdef __CUDA_ARCH__
-#define DEI_LOG(x) log(x)
-#else
-#include <math.h>
-#define DEI_LOG(x) ::log(x)
-#endif
 
 namespace deep_ei_fast {
 
