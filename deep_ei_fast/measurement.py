@@ -52,20 +52,20 @@ class Measurement:
             high = np.max(np.stack([t.cpu().numpy() for t in highs]), axis=0).astype(np.float64)
             ranges = [[low[b], high[b]] for b in range(spec.n_out)]
         else:
-            ranges = [list(out_range)] * spec.n_out
+            ranges = [list(out_range) for _ in range(spec.n_out)]
         if out_bins == "dynamic":
+            # deep-ei's rule, per output neuron: bins of the input's width, the range's top
+            # moved to a whole number of them.
             in_low, in_high = spec.in_range
             width = (in_high - in_low) / in_bins
             bins = []
-            for r in ranges if out_range == "dynamic" else ranges[:1]:
+            for r in ranges:
                 count = int((r[1] - r[0]) / width) + 1
                 if count > MAX_BINS:
                     raise ValueError(f"out_bins='dynamic' gives {count} bins (more than {MAX_BINS}) "
                                      f"for out_range {tuple(r)} and in_bins={in_bins}")
                 r[1] = r[0] + count * width
                 bins.append(count)
-            if out_range != "dynamic":
-                bins = bins * spec.n_out
         else:
             bins = [out_bins] * spec.n_out
         return PairBinning(spec.in_range, in_bins, ranges, bins, self.device)
