@@ -70,6 +70,11 @@ setup(
     # torch (==2.13.0) is required but deliberately not listed: install the
     # CPU or CUDA build of your choice first (see requirements.txt).
     install_requires=["numpy", "networkx>=3", "scikit-learn", "scipy", "tqdm"],
-    extras_require={"test": ["pytest", "hypothesis", "fast-histogram", "deep-ei==0.7.0"]},
+    extras_require={
+        "plot": ["matplotlib"],
+        "dataframe": ["pandas"],
+        "test": ["pytest", "hypothesis", "fast-histogram", "deep-ei==0.7.0", "matplotlib", "pandas"],
+    },
+    entry_points={"console_scripts": ["deep-ei-fast = deep_ei_fast.cli:entry_point"]},
     zip_safe=False,
 )

@@ -5,10 +5,16 @@
 Every public name of deep-ei 0.7.0, with the same signatures, defaults and return types. The EI
 functions also take keyword-only ``rng`` ("philox": counter-based noise in the kernels, the
 default; "torch": deep-ei's own random draws, for identical numbers), ``seed`` and ``progress``.
+
+Beyond deep-ei: ``causal_plane`` (every layer of a network at once), ``CausalPlaneRecorder``
+(the plane recorded during training into a CSV) and, with matplotlib, ``deep_ei_fast.plots``.
 """
 from .arguments import DEFAULT_MEMORY_BOUND
+from .causal_plane import causal_plane
 from .ei_functions import ei, ei_parts, ei_parts_matrix, eis_between_groups, vector_and_pairwise_ei
 from .mutual_information import MI, nats_to_bits
+from .plane_table import CausalPlane, PlaneRow
+from .recorder import CausalPlaneRecorder
 from .sensitivity import sensitivity, sensitivity_matrix
 from .tables import (CONVOLUTIONAL_MODULES, MEMORY_LIMIT, POOLING_MODULES, VALID_ACTIVATIONS,
                      VALID_MODULES)
@@ -18,6 +24,6 @@ __all__ = [
     "topology_of", "ei", "ei_parts", "ei_parts_matrix", "sensitivity", "sensitivity_matrix",
     "eis_between_groups", "vector_and_pairwise_ei", "MI", "nats_to_bits", "VALID_MODULES",
     "VALID_ACTIVATIONS", "POOLING_MODULES", "CONVOLUTIONAL_MODULES", "MEMORY_LIMIT",
-    "DEFAULT_MEMORY_BOUND",
+    "DEFAULT_MEMORY_BOUND", "causal_plane", "CausalPlane", "PlaneRow", "CausalPlaneRecorder",
 ]
 __version__ = "0.1.0"

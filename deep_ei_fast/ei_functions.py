@@ -168,6 +168,17 @@ def vector_and_pairwise_ei(layer, topology, samples=None, batch_size=20, in_laye
 
     samples=None (a crash in deep-ei 0.7.0) uses ei's rule on the vector EI.
     """
+    vector_ei, pairwise_ei, _ = vector_and_pairwise_ei_counted(
+        layer, topology, samples, batch_size, in_layer, in_range, in_bins, out_range, out_bins,
+        activation, device, rng=rng, seed=seed, progress=progress, memory_bound=memory_bound,
+        threshold=threshold)
+    return vector_ei, pairwise_ei
+
+
+def vector_and_pairwise_ei_counted(layer, topology, samples, batch_size, in_layer, in_range,
+                                   in_bins, out_range, out_bins, activation, device, *, rng, seed,
+                                   progress, memory_bound, threshold):
+    """vector_and_pairwise_ei, plus the number of samples it drew (samples=None converges)."""
     check_threshold(threshold)
     m = _vector_measurement(layer, topology, samples, batch_size, in_layer, in_range, in_bins,
                             out_range, out_bins, activation, device, rng, seed, progress,
@@ -181,4 +192,4 @@ def vector_and_pairwise_ei(layer, topology, samples=None, batch_size=20, in_laye
     else:
         with m.bar(None) as bar:
             vector_ei = _vector_until_converged(m, [vector, counts], vector, threshold, bar)[0]
-    return vector_ei, sum_in_order(counts.mi_matrix())
+    return vector_ei, sum_in_order(counts.mi_matrix()), m.samples_drawn

@@ -29,6 +29,7 @@ class Measurement:
         # Drawn once: seed=None takes it from torch's global generator.
         self.philox_seed = resolve_seed(seed) if rng == "philox" else None
         self.stream = open_stream(self.spec, rng, self.philox_seed, batch_size, self.device)
+        self.samples_drawn = 0  # what feed() has handed out so far
 
     def bar(self, total):
         return progress_bar(self.progress, total, f"{self.description} {self.spec.describe()}")
@@ -38,6 +39,7 @@ class Measurement:
         for x, y in self.stream.take(samples):
             for consumer in consumers:
                 consumer.add(x, y)
+            self.samples_drawn += x.shape[1]
             bar.update(x.shape[1])
 
     def pair_binning(self, first_take):

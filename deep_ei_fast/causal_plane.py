@@ -1,0 +1,166 @@
+"""causal_plane: every layer of a network measured at once (EI, EI_parts, sensitivity, ...).
+
+A layer's place in the causal plane (Mattsson, Michaud & Hoel, 2020) is (sensitivity,
+degeneracy), with EI = sensitivity - degeneracy. One call measures every weight layer of a
+network: vector EI and EI_parts from one pass of noise (vector_and_pairwise_ei), sensitivity from
+a second, one-input-at-a-time pass; the topology and layer resolution are done once.
+"""
+import time
+
+import torch
+import torch.nn as nn
+
+from .arguments import (DEFAULT_MEMORY_BOUND, check_common, check_memory_bound, check_positive_int,
+                        check_threshold)
+from .ei_functions import vector_and_pairwise_ei_counted
+from .layer import resolve_layer
+from .plane_table import CausalPlane, PlaneRow
+from .sampling import resolve_seed
+from .sensitivity import sensitivity
+from .tables import VALID_ACTIVATIONS, VALID_MODULES
+from .topology import topology_of
+
+# Modules with weights, whose EI the plane shows. Pooling and Flatten nodes of the topology are
+# fixed maps between weight layers; they are passed through, not measured, unless asked for.
+WEIGHT_LAYERS = (nn.Linear, nn.Conv2d)
+
+# Leaf modules that topology_of does not record but that do not change what it describes:
+# identities, and dropout (causal_plane measures in eval mode, where dropout is the identity).
+TRANSPARENT_MODULES = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d,
+                       nn.AlphaDropout)
+
+CHAIN_TOLERANCE = 1e-5  # relative: the chain of topology modules must reproduce model(input)
+
+
+def _check_supported_modules(model):
+    """Fails, naming the module, when the model has a leaf module the topology cannot follow."""
+    known = tuple(VALID_MODULES) + tuple(t for t in VALID_ACTIVATIONS if t is not type(None))
+    for name, module in model.named_modules():
+        if any(True for _ in module.children()):
+            continue  # a container: its leaves are checked
+        if type(module) in known or isinstance(module, TRANSPARENT_MODULES):
+            continue
+        where = f"'{name}'" if name else "the model itself"
+        raise ValueError(
+            f"causal_plane: module {where} ({type(module).__name__}) is not supported: the "
+            f"topology follows only {sorted(t.__name__ for t in known)} (and Identity/Dropout)")
+
+
+def _check_chain(model, input, topology):
+    """The topology's chain of modules (each followed by its recorded activation) must compute
+    model(input): otherwise the network does something the topology does not see (a residual,
+    a functional activation, a custom operation) and per-layer EIs would describe another net."""
+    nodes = list(topology.nodes)
+    if not nodes:
+        raise ValueError("causal_plane: the model has no Linear, Conv2d, pooling or Flatten module")
+    for a, b in zip(nodes[:-1], nodes[1:]):
+        if not topology.has_edge(a, b):
+            raise ValueError("causal_plane: the topology is not a chain of modules")
+    with torch.no_grad():
+        expected = model(input)
+        x = input
+        for module in nodes:
+            x = module(x)
+            activation = topology.nodes[module]["output"]["activation"]
+            if activation is not None:
+                x = activation(x)
+    if not isinstance(expected, torch.Tensor) or expected.shape != x.shape or not torch.allclose(
+            x, expected, rtol=CHAIN_TOLERANCE, atol=CHAIN_TOLERANCE):
+        raise ValueError(
+            "causal_plane: model(input) differs from the chain of its modules "
+            f"({' -> '.join(type(m).__name__ for m in nodes)}) with their activations: the model "
+            "has operations the topology does not record (functional activations, residual "
+            "connections or custom code in forward); build it from modules in a chain")
+
+
+def _module_names(model):
+    return {module: name for name, module in model.named_modules()}
+
+
+def _select_layers(topology, layers):
+    if layers is None:
+        return [m for m in topology.nodes if isinstance(m, WEIGHT_LAYERS)]
+    layers = list(layers)
+    for layer in layers:
+        if layer not in topology:
+            raise ValueError(f"layers: {layer!r} is not a node of the model's topology")
+    return layers
+
+
+def measured_layer_count(model, input, layers=None):
+    """How many rows causal_plane(model, input, layers=layers) gives (one cheap forward pass)."""
+    if layers is not None:
+        return len(list(layers))
+    with _EvalMode(model):
+        return len(_select_layers(topology_of(model, input), None))
+
+
+class _EvalMode:
+    """Puts a model in eval mode for the measurement and restores every module's flag after."""
+
+    def __init__(self, model):
+        self.model = model
+
+    def __enter__(self):
+        self.flags = [(m, m.training) for m in self.model.modules()]
+        self.model.eval()
+
+    def __exit__(self, *exc):
+        for module, flag in self.flags:
+            module.training = flag
+
+
+def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples=500,
+                 in_range=None, out_range=None, in_bins=64, out_bins=64, batch_size=20,
+                 device='cpu', rng="philox", seed=None, progress=True,
+                 memory_bound=DEFAULT_MEMORY_BOUND, threshold=0.05):
+    r"""Measures every weight layer (Linear, Conv2d) of ``model`` for the causal plane.
+
+    ``input`` is an example input (batch dimension included), as for topology_of. Each layer
+    gets, in bits: vector EI and EI_parts from the same ``samples`` noise samples (None: deep-ei's
+    doubling rule on the vector EI, with ``threshold``), sensitivity from ``sensitivity_samples``
+    per input neuron, degeneracy = sensitivity - EI, degeneracy_parts = sensitivity - EI_parts,
+    and integration = EI - EI_parts. Ranges default to the topology's (as in every EI function);
+    a (low, high) pair applies to every layer. ``seed=None`` with rng="philox" draws one seed
+    from torch's generator and uses it for every layer (it is recorded in each row).
+
+    The model is measured in eval mode (dropout off) and its modes are restored afterwards. It
+    must be a chain of modules the topology records (see README); otherwise ValueError.
+    Returns a CausalPlane: a list of rows with to_dataframe() and to_csv().
+    """
+    check_positive_int("sensitivity_samples", sensitivity_samples)
+    check_threshold(threshold)
+    check_memory_bound(memory_bound)
+    check_common(samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
+                 out_range=out_range, out_bins=out_bins, rng=rng, seed=seed, device=device)
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    _check_supported_modules(model)
+    with _EvalMode(model):
+        topology = topology_of(model, input)
+        _check_chain(model, input, topology)
+        chosen = _select_layers(topology, layers)
+        specs = [resolve_layer(layer, topology, None, in_range, out_range) for layer in chosen]
+        if rng == "philox" and seed is None:
+            seed = resolve_seed(None)
+        names = _module_names(model)
+        settings = dict(batch_size=batch_size, in_range=in_range, in_bins=in_bins,
+                        out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
+                        progress=progress, memory_bound=memory_bound)
+        rows = []
+        for index, (layer, spec) in enumerate(zip(chosen, specs)):
+            start = time.perf_counter()
+            ei, ei_parts, drawn = vector_and_pairwise_ei_counted(
+                layer, topology, samples, batch_size, None, in_range, in_bins, out_range,
+                out_bins, None, device, rng=rng, seed=seed, progress=progress,
+                memory_bound=memory_bound, threshold=threshold)
+            sens = sensitivity(layer, topology, samples=sensitivity_samples, **settings)
+            rows.append(PlaneRow(
+                layer=index, name=names.get(layer, ""), module=spec.describe(), n_in=spec.n_in,
+                n_out=spec.n_out, ei=ei, ei_parts=ei_parts, sensitivity=sens,
+                degeneracy=sens - ei, degeneracy_parts=sens - ei_parts,
+                integration=ei - ei_parts, samples=drawn, sensitivity_samples=sensitivity_samples,
+                in_bins=in_bins, out_bins=out_bins, in_low=spec.in_range[0],
+                in_high=spec.in_range[1], out_low=spec.out_range[0], out_high=spec.out_range[1],
+                rng=rng, seed=seed if seed is not None else "", seconds=time.perf_counter() - start))
+    return CausalPlane(rows)

@@ -1,0 +1,211 @@
+"""The command line: `python -m deep_ei_fast` or `deep-ei-fast`.
+
+    deep-ei-fast demo [--out DIR] [--full] ...     train the paper's networks, record, plot
+    deep-ei-fast measure MODEL.pt [...]            the causal plane of a saved model
+    deep-ei-fast benchmark [--quick] [...]         causal_plane against layer-by-layer calls
+
+Exit codes: 0 success; 2 bad arguments; 3 a model file that is missing, unreadable or not a
+model this tool can measure; 130 interrupted (Ctrl-C).
+"""
+import argparse
+import os
+import sys
+
+EXIT_OK, EXIT_USAGE, EXIT_MODEL, EXIT_INTERRUPTED = 0, 2, 3, 130
+
+
+class UsageError(Exception):
+    """A bad argument: exit code 2."""
+
+
+class ModelFileError(Exception):
+    """A model file that cannot be used: exit code 3."""
+
+
+def _positive_int(text):
+    try:
+        value = int(float(text))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1 or value != float(text):
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _range(text):
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH (e.g. 0,1), got {text!r}") from None
+    if not low < high:
+        raise argparse.ArgumentTypeError(f"expected LOW < HIGH, got {text!r}")
+    return (low, high)
+
+
+def _int_list(text):
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
+    if len(values) < 1 or any(v < 1 for v in values):
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {text!r}")
+    return values
+
+
+def _add_measure_options(parser, samples_default):
+    parser.add_argument("--samples", type=_positive_int, default=samples_default,
+                        help=f"noise samples per layer for EI and EI_parts (default {samples_default:,})")
+    parser.add_argument("--sensitivity-samples", type=_positive_int, default=5000,
+                        help="noise samples per input neuron for sensitivity (default 5000)")
+    parser.add_argument("--seed", type=int, default=0, help="philox seed (default 0)")
+
+
+def build_parser():
+    from .demo import DEFAULT_RECORDINGS, TASKS
+    parser = argparse.ArgumentParser(
+        prog="deep-ei-fast", description="Effective information and the causal plane of PyTorch networks.",
+        epilog="Exit codes: 0 success, 2 bad arguments, 3 unusable model file, 130 interrupted.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    demo = sub.add_parser(
+        "demo", help="train the paper's Iris and digits networks, recording the causal plane",
+        description="Trains the paper's Iris (4-5-5-3) and digits (25-6-6-6-5) networks on data "
+                    "bundled with scikit-learn, records every layer's causal plane during training "
+                    "and writes CSV, PNG and GIF files into --out, then prints a summary.")
+    demo.add_argument("--out", default="causal_plane_demo", help="output folder (default ./causal_plane_demo)")
+    demo.add_argument("--tasks", default="iris,digits",
+                      help=f"comma-separated tasks among {', '.join(TASKS)} (default both)")
+    demo.add_argument("--full", action="store_true",
+                      help="the paper's settings: 1e7 samples, recording every epoch (digits) or every "
+                           "10 epochs (iris); takes hours")
+    demo.add_argument("--epochs", type=_positive_int, help="training epochs (default: iris 4000, digits 500)")
+    demo.add_argument("--every", type=_positive_int,
+                      help=f"record every N epochs (default: epochs / {DEFAULT_RECORDINGS})")
+    _add_measure_options(demo, 1_000_000)
+    demo.add_argument("--no-gif", action="store_true", help="skip the animated GIF")
+    demo.add_argument("--quiet", action="store_true", help="print only the summary")
+
+    measure = sub.add_parser(
+        "measure", help="the causal plane of a saved model",
+        description="Measures every Linear/Conv2d layer of a saved model. MODEL is either a whole "
+                    "nn.Module saved with torch.save(model, path) (loading it runs pickled code: "
+                    "pass --allow-pickle if you trust the file), or a state dict saved with "
+                    "torch.save(model.state_dict(), path) of a multilayer perceptron described by "
+                    "--arch (nn.Sequential of Linear, activation, Linear, activation, ...).")
+    measure.add_argument("model", help="path of the torch.save'd model or state dict")
+    measure.add_argument("--arch", type=_int_list,
+                         help="layer widths of the MLP a state dict belongs to, e.g. 25,6,6,6,5")
+    measure.add_argument("--activation", choices=("sigmoid", "tanh", "relu", "none"), default="sigmoid",
+                         help="activation after every Linear of --arch (default sigmoid)")
+    measure.add_argument("--bias", action="store_true", help="the --arch Linear layers have biases")
+    measure.add_argument("--allow-pickle", action="store_true",
+                         help="allow loading a whole pickled nn.Module (runs code from the file)")
+    measure.add_argument("--input-shape", type=_int_list,
+                         help="example input shape with the batch dimension, e.g. 1,25 (default: "
+                              "from the first Linear layer)")
+    measure.add_argument("--bins", type=_positive_int, default=8, help="bins in and out (default 8)")
+    measure.add_argument("--in-range", type=_range, help="input noise range LOW,HIGH (default: topology)")
+    measure.add_argument("--out-range", type=_range, help="output range LOW,HIGH (default: topology)")
+    measure.add_argument("--rng", choices=("philox", "torch"), default="philox")
+    measure.add_argument("--device", default="cpu")
+    measure.add_argument("--csv", help="also write the rows to this CSV file")
+    _add_measure_options(measure, 1_000_000)
+
+    bench = sub.add_parser(
+        "benchmark", help="time causal_plane against layer-by-layer calls",
+        description="Times causal_plane against ei + ei_parts + sensitivity called layer by layer "
+                    "on the paper's 25-6-6-6-5 network (same seed, same values) and prints a "
+                    "markdown table. benchmarks/compare.py in the repository compares the engine "
+                    "with deep-ei 0.7.0 and plain torch.")
+    bench.add_argument("--quick", action="store_true", help="1e5 samples and one repeat")
+    bench.add_argument("--repeats", type=_positive_int, default=3)
+    bench.add_argument("--output", help="also write the markdown report to this file")
+    _add_measure_options(bench, 1_000_000)
+    return parser
+
+
+def _run_demo(args):
+    from .demo import TASKS, Settings, run_demo
+    tasks = [t.strip() for t in args.tasks.split(",") if t.strip()]
+    unknown = [t for t in tasks if t not in TASKS]
+    if unknown or not tasks:
+        raise UsageError(f"--tasks: unknown task(s) {unknown or tasks!r}; choose among {', '.join(TASKS)}")
+    settings = Settings(samples=args.samples, sensitivity_samples=args.sensitivity_samples,
+                        every=args.every, epochs=args.epochs, seed=args.seed, full=args.full,
+                        gif=not args.no_gif, progress=not args.quiet)
+    quiet = args.quiet
+
+    def log(line):
+        if not quiet or not line.startswith("  "):
+            print(line, flush=True)
+
+    run_demo(args.out, tasks, settings, log)
+
+
+def _run_measure(args):
+    import torch
+    from .causal_plane import causal_plane
+    from .saved_model import load_model
+    try:
+        model, input_shape = load_model(args.model, arch=args.arch, activation=args.activation,
+                                        bias=args.bias, allow_pickle=args.allow_pickle,
+                                        input_shape=args.input_shape)
+    except (OSError, ValueError, TypeError, RuntimeError) as error:
+        raise ModelFileError(str(error)) from None
+    try:
+        plane = causal_plane(model, torch.zeros(input_shape), samples=args.samples,
+                             sensitivity_samples=args.sensitivity_samples, in_range=args.in_range,
+                             out_range=args.out_range, in_bins=args.bins, out_bins=args.bins,
+                             rng=args.rng, seed=args.seed, device=args.device)
+    except (ValueError, TypeError) as error:
+        message = str(error)
+        if message.startswith("causal_plane:"):
+            raise ModelFileError(f"{args.model}: {message}") from None
+        raise UsageError(message) from None
+    print(plane)
+    if args.csv:
+        plane.to_csv(args.csv)
+        print(f"wrote {args.csv}")
+
+
+def _run_benchmark(args):
+    from .plane_benchmark import run
+    samples, repeats = (100_000, 1) if args.quick else (args.samples, args.repeats)
+    report, same = run(samples, args.sensitivity_samples, repeats)
+    print()
+    print(report)
+    if args.output:
+        directory = os.path.dirname(args.output)
+        if directory:
+            os.makedirs(directory, exist_ok=True)
+        with open(args.output, "w") as handle:
+            handle.write(report)
+        print(f"wrote {args.output}")
+    if not same:
+        print("error: causal_plane and the layer-by-layer calls disagree", file=sys.stderr)
+        return 1
+    return EXIT_OK
+
+
+COMMANDS = {"demo": _run_demo, "measure": _run_measure, "benchmark": _run_benchmark}
+
+
+def main(argv=None):
+    parser = build_parser()
+    args = parser.parse_args(argv)  # exits with 2 on bad arguments
+    try:
+        return COMMANDS[args.command](args) or EXIT_OK
+    except UsageError as error:
+        print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except ModelFileError as error:
+        print(f"{parser.prog} {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_MODEL
+    except KeyboardInterrupt:
+        print(f"{parser.prog} {args.command}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def entry_point():
+    sys.exit(main())

@@ -1,0 +1,224 @@
+"""Plots of a causal-plane recording (matplotlib, an optional dependency: pip install matplotlib).
+
+    plot_causal_plane(recording, "plane.png")      each layer's trajectory in the plane
+    plot_measures(recording, "measures.png")       EI, EI_parts, sensitivity, ... against epoch
+    animate_causal_plane(recording, "plane.gif")   the plane over training, one frame per step
+
+``recording`` is a CausalPlaneRecorder, a pandas DataFrame, a list of row dicts, or the path of
+a recorder's CSV file. The figures are drawn with matplotlib's object API on an Agg canvas, so
+no global pyplot state or display is touched.
+"""
+import csv
+import os
+
+import numpy as np
+
+from .plane_table import PLANE_COLUMNS
+
+PLANE_MEASURES = ("ei", "ei_parts", "sensitivity", "degeneracy", "integration")
+MEASURE_LABELS = {"ei": "EI", "ei_parts": "EI_parts", "sensitivity": "sensitivity",
+                  "degeneracy": "degeneracy", "integration": "integration (EI - EI_parts)"}
+
+
+def _matplotlib():
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise ImportError("deep_ei_fast.plots needs matplotlib: pip install matplotlib") from None
+    return Figure, FigureCanvasAgg
+
+
+class _Recording:
+    """A recording as columns: the step column, metric columns and one trajectory per layer."""
+
+    def __init__(self, data, unit=None):
+        rows, columns = _rows_of(data)
+        if not rows:
+            raise ValueError("the recording has no rows to plot")
+        if unit is None:
+            extra = [c for c in columns if c not in PLANE_COLUMNS]
+            if not extra:
+                raise ValueError("the recording has no step column (e.g. 'epoch')")
+            unit = extra[0]
+        missing = [c for c in (unit, "layer", *PLANE_MEASURES) if c not in columns]
+        if missing:
+            raise ValueError(f"the recording lacks the columns {missing}")
+        self.unit = unit
+        self.metrics = [c for c in columns if c not in PLANE_COLUMNS and c != unit]
+        self.steps = sorted({float(r[unit]) for r in rows})
+        self.layers = sorted({int(float(r["layer"])) for r in rows})
+        self.labels = {}
+        for r in rows:
+            module = r.get("module", "")
+            self.labels[int(float(r["layer"]))] = f"layer {int(float(r['layer'])) + 1}" + (
+                f" ({module})" if module else "")
+        self.values = {}  # (layer, column) -> array over steps (nan where missing)
+        index = {s: i for i, s in enumerate(self.steps)}
+        for column in (*PLANE_MEASURES, *self.metrics):
+            for layer in self.layers:
+                self.values[layer, column] = np.full(len(self.steps), np.nan)
+        for r in rows:
+            layer, i = int(float(r["layer"])), index[float(r[unit])]
+            for column in (*PLANE_MEASURES, *self.metrics):
+                value = r.get(column)
+                self.values[layer, column][i] = np.nan if value in (None, "") else float(value)
+
+    def series(self, layer, column):
+        return self.values[layer, column]
+
+
+def _rows_of(data):
+    if isinstance(data, (str, os.PathLike)):
+        with open(data, newline="") as handle:
+            reader = csv.DictReader(handle)
+            return list(reader), list(reader.fieldnames or [])
+    if hasattr(data, "rows") and hasattr(data, "columns") and not hasattr(data, "to_dict"):
+        return list(data.rows), list(data.columns)  # a CausalPlaneRecorder
+    if hasattr(data, "to_dict"):  # a pandas DataFrame
+        return data.to_dict("records"), list(data.columns)
+    rows = list(data)
+    columns = list(rows[0].keys()) if rows else []
+    return rows, columns
+
+
+def _plane_coordinates(recording, layer, rotated):
+    s, d = recording.series(layer, "sensitivity"), recording.series(layer, "degeneracy")
+    if rotated:
+        return s - d, (s + d) / 2.0  # EI along x
+    return s, d
+
+
+def _plane_limits(recording, rotated):
+    xs, ys = [], []
+    for layer in recording.layers:
+        x, y = _plane_coordinates(recording, layer, rotated)
+        xs.append(x)
+        ys.append(y)
+    x, y = np.concatenate(xs), np.concatenate(ys)
+    low = float(np.nanmin([np.nanmin(x), np.nanmin(y), 0.0]))
+    high = float(np.nanmax([np.nanmax(x), np.nanmax(y), 1e-3]))
+    pad = 0.05 * (high - low)
+    if rotated:
+        return (float(np.nanmin(x)) - pad, float(np.nanmax(x)) + pad), (
+            float(np.nanmin(y)) - pad, float(np.nanmax(y)) + pad)
+    return (low - pad, high + pad), (low - pad, high + pad)
+
+
+def _draw_plane_axes(ax, limits, rotated):
+    """The EI nullcline (EI = 0) and faint lines of equal EI, then labels."""
+    (x0, x1), (y0, y1) = limits
+    if rotated:
+        ax.axvline(0.0, color="black", linestyle="--", linewidth=1, label="EI = 0 (nullcline)")
+        ax.set_xlabel("EI = sensitivity - degeneracy (bits)")
+        ax.set_ylabel("(sensitivity + degeneracy) / 2 (bits)")
+    else:
+        line = np.array([min(x0, y0), max(x1, y1)])
+        ax.plot(line, line, color="black", linestyle="--", linewidth=1, label="EI = 0 (nullcline)")
+        span = x1 - y0
+        spacing = max(1, int(span / 8))  # about eight lines of equal EI, whole bits apart
+        for level in range(spacing, int(max(span, 1)) + 1, spacing):
+            ax.plot(line, line - level, color="0.85", linewidth=0.8, zorder=0)
+        ax.set_xlabel("sensitivity (bits)")
+        ax.set_ylabel("degeneracy (bits)")
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+
+
+def _draw_trajectories(ax, recording, rotated, upto=None):
+    """Each layer's path through the plane (up to step index ``upto``), its last point marked."""
+    colors = _layer_colors(recording)
+    for layer in recording.layers:
+        x, y = _plane_coordinates(recording, layer, rotated)
+        if upto is not None:
+            x, y = x[: upto + 1], y[: upto + 1]
+        keep = ~(np.isnan(x) | np.isnan(y))
+        x, y = x[keep], y[keep]
+        if x.size == 0:
+            continue
+        ax.plot(x, y, color=colors[layer], linewidth=1.2, alpha=0.8)
+        ax.plot(x[0], y[0], "o", markerfacecolor="white", markeredgecolor=colors[layer], markersize=5)
+        ax.plot(x[-1], y[-1], "o", color=colors[layer], markersize=7, label=recording.labels[layer])
+
+
+def _layer_colors(recording):
+    from matplotlib import colormaps
+    cmap = colormaps["viridis"]
+    n = max(len(recording.layers) - 1, 1)
+    return {layer: cmap(0.85 * i / n) for i, layer in enumerate(recording.layers)}
+
+
+def plot_causal_plane(recording, path, *, unit=None, rotated=False, title=None, dpi=120):
+    """Writes a PNG of each layer's trajectory in the causal plane (x = sensitivity,
+    y = degeneracy; ``rotated=True``: x = EI, y = (sensitivity + degeneracy) / 2), with the EI
+    nullcline. Open circles mark the first recorded step, filled ones the last."""
+    Figure, Canvas = _matplotlib()
+    data = _Recording(recording, unit)
+    fig = Figure(figsize=(6, 5.5))
+    Canvas(fig)
+    ax = fig.add_subplot(1, 1, 1)
+    limits = _plane_limits(data, rotated)
+    _draw_plane_axes(ax, limits, rotated)
+    _draw_trajectories(ax, data, rotated)
+    ax.set_title(title or f"causal plane over {len(data.steps)} recorded {data.unit}s")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    return path
+
+
+def plot_measures(recording, path, *, unit=None, title=None, dpi=120):
+    """Writes a PNG of EI, EI_parts, sensitivity, degeneracy and integration against the step,
+    one line per layer, plus one panel per user metric (loss, accuracy, ...)."""
+    Figure, Canvas = _matplotlib()
+    data = _Recording(recording, unit)
+    panels = [*PLANE_MEASURES, *data.metrics]
+    columns = 3
+    rows = -(-len(panels) // columns)
+    fig = Figure(figsize=(4.2 * columns, 3.2 * rows))
+    Canvas(fig)
+    colors = _layer_colors(data)
+    steps = np.array(data.steps)
+    for k, column in enumerate(panels):
+        ax = fig.add_subplot(rows, columns, k + 1)
+        for layer in data.layers:
+            values = data.series(layer, column)
+            if column in data.metrics:  # the same for every layer: draw it once
+                ax.plot(steps, values, color="black")
+                break
+            ax.plot(steps, values, color=colors[layer], label=data.labels[layer])
+        ax.set_xlabel(data.unit)
+        ax.set_ylabel(MEASURE_LABELS.get(column, column) + (" (bits)" if column in MEASURE_LABELS else ""))
+        if k == 0:
+            ax.legend(fontsize=7)
+    if title:
+        fig.suptitle(title)
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    return path
+
+
+def animate_causal_plane(recording, path, *, unit=None, rotated=False, fps=5, title=None, dpi=80):
+    """Writes an animated GIF of the causal plane, one frame per recorded step: each layer's
+    trajectory so far and its current position, on fixed axes."""
+    Figure, Canvas = _matplotlib()
+    from PIL import Image
+
+    data = _Recording(recording, unit)
+    limits = _plane_limits(data, rotated)
+    frames = []
+    for i, step in enumerate(data.steps):
+        fig = Figure(figsize=(5, 4.6))
+        canvas = Canvas(fig)
+        ax = fig.add_subplot(1, 1, 1)
+        _draw_plane_axes(ax, limits, rotated)
+        _draw_trajectories(ax, data, rotated, upto=i)
+        label = int(step) if float(step).is_integer() else step
+        ax.set_title(f"{title + ': ' if title else ''}{data.unit} {label}")
+        ax.legend(loc="upper left", fontsize=7)
+        fig.tight_layout()
+        canvas.draw()
+        frames.append(Image.fromarray(np.asarray(canvas.buffer_rgba())[..., :3].copy()))
+    duration = max(int(1000 / fps), 20)
+    frames[0].save(path, save_all=True, append_images=frames[1:], duration=duration, loop=0)
+    return path
