@@ -160,7 +160,8 @@ def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples
                 n_out=spec.n_out, ei=ei, ei_parts=ei_parts, sensitivity=sens,
                 degeneracy=sens - ei, degeneracy_parts=sens - ei_parts,
                 integration=ei - ei_parts, samples=drawn, sensitivity_samples=sensitivity_samples,
-                in_bins=in_bins, out_bins=out_bins, in_low=spec.in_range[0],
-                in_high=spec.in_range[1], out_low=spec.out_range[0], out_high=spec.out_range[1],
+                in_bins=in_bins, out_bins=out_bins, in_low=float(spec.in_range[0]),
+                in_high=float(spec.in_range[1]), out_low=float(spec.out_range[0]),
+                out_high=float(spec.out_range[1]),
                 rng=rng, seed=seed if seed is not None else "", seconds=time.perf_counter() - start))
     return CausalPlane(rows)

@@ -131,6 +131,8 @@ def _run_demo(args):
     unknown = [t for t in tasks if t not in TASKS]
     if unknown or not tasks:
         raise UsageError(f"--tasks: unknown task(s) {unknown or tasks!r}; choose among {', '.join(TASKS)}")
+    if os.path.exists(args.out) and not os.path.isdir(args.out):
+        raise UsageError(f"--out {args.out!r} exists and is not a folder")
     settings = Settings(samples=args.samples, sensitivity_samples=args.sensitivity_samples,
                         every=args.every, epochs=args.epochs, seed=args.seed, full=args.full,
                         gif=not args.no_gif, progress=not args.quiet)

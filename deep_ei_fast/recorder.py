@@ -147,13 +147,16 @@ class CausalPlaneRecorder:
                 raise ValueError(f"{self.path}: line {line_number} has {len(cells)} fields, "
                                  f"the header {len(header)}")
             row = {self.unit: int(cells[0])}
-            for column, text in zip(header[1:], cells[1:]):
-                row[column] = _parse_value(column, text)
+            for column, cell in zip(header[1:], cells[1:]):
+                row[column] = _parse_value(column, cell)
             rows.append(row)
         rows = self._drop_incomplete_last_step(rows)
         self.rows = rows
         if len(rows) != len(table) - 1 or complete != text:
-            self._rewrite()  # cut the half-written tail, so appends continue a clean file
+            # Cut the half-written tail (keeping the complete lines as they were), so that
+            # appends continue a clean file.
+            lines = complete.splitlines(keepends=True)[: len(rows) + 1]
+            self._replace_file("".join(lines))
 
     def _drop_incomplete_last_step(self, rows):
         """A step's rows are written in one write; a last step with fewer rows than the model
@@ -171,14 +174,10 @@ class CausalPlaneRecorder:
             return rows[: len(rows) - counts[last]]
         return rows
 
-    def _rewrite(self):
-        lines = []
-        writer = csv.DictWriter(_LineSink(lines), fieldnames=self.columns, lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(self.rows)
+    def _replace_file(self, content):
         temporary = f"{self.path}.tmp"
         with open(temporary, "w", newline="") as handle:
-            handle.write("".join(lines))
+            handle.write(content)
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, self.path)

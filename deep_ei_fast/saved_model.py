@@ -40,11 +40,13 @@ def _read(path, allow_pickle):
         raise OSError(f"{path}: cannot read it ({error.strerror})") from None
     except Exception as error:  # noqa: BLE001 - torch raises many kinds for unreadable files
         safe_error = error
+    pickled_object = "add_safe_globals" in str(safe_error) or "Unsupported global" in str(safe_error)
+    if not pickled_object:
+        raise ValueError(f"{path}: not a file saved with torch.save (torch.load raised "
+                         f"{type(safe_error).__name__})") from None
     if not allow_pickle:
-        if "weights_only" in str(safe_error) or "Unsupported global" in str(safe_error):
-            raise ValueError(f"{path}: holds a pickled object (a whole nn.Module?); loading it runs "
-                             "code from the file: pass --allow-pickle if you trust it") from None
-        raise ValueError(f"{path}: not a file saved with torch.save ({_first_line(safe_error)})") from None
+        raise ValueError(f"{path}: holds a pickled object (a whole nn.Module?); loading it runs "
+                         "code from the file: pass --allow-pickle if you trust it") from None
     try:
         return torch.load(path, map_location="cpu", weights_only=False)
     except Exception as error:  # noqa: BLE001

@@ -1,0 +1,60 @@
+"""Each plot writes a valid, non-empty PNG or GIF, from every kind of recording."""
+import pytest
+import torch
+
+pytest.importorskip("matplotlib")
+from PIL import Image  # noqa: E402  (pillow comes with matplotlib)
+
+from deep_ei_fast import CausalPlaneRecorder  # noqa: E402
+from deep_ei_fast.demo import build_network  # noqa: E402
+from deep_ei_fast.plots import animate_causal_plane, plot_causal_plane, plot_measures  # noqa: E402
+
+MEASURE = dict(samples=2000, sensitivity_samples=30, in_range=(0, 1), out_range=(0, 1), in_bins=8,
+               out_bins=8, seed=0, progress=False)
+STEPS = 4
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    path = tmp_path_factory.mktemp("rec") / "run.csv"
+    net = build_network((4, 5, 3), seed=0)
+    rec = CausalPlaneRecorder(net, torch.zeros((1, 4)), path, **MEASURE)
+    for epoch in range(STEPS):
+        with torch.no_grad():
+            net[0].weight.mul_(2.0)
+        rec.record(epoch, loss=1.0 / (epoch + 1))
+    return rec
+
+
+def check_image(path, kind, frames=1):
+    data = path.read_bytes()
+    assert len(data) > 1000
+    assert data.startswith(b"\x89PNG\r\n\x1a\n" if kind == "PNG" else b"GIF89a")
+    with Image.open(path) as image:
+        image.verify()
+    with Image.open(path) as image:
+        assert image.format == kind and image.size[0] > 100 and image.size[1] > 100
+        assert getattr(image, "n_frames", 1) == frames
+
+
+@pytest.mark.parametrize("source", ["recorder", "dataframe", "csv", "rows"])
+def test_plane_png(recording, tmp_path, source):
+    data = {"recorder": recording, "dataframe": recording.to_dataframe(), "csv": recording.path,
+            "rows": recording.rows}[source]
+    check_image(plot_causal_plane(data, tmp_path / "plane.png"), "PNG")
+    check_image(plot_causal_plane(data, tmp_path / "rotated.png", rotated=True), "PNG")
+
+
+def test_measures_png(recording, tmp_path):
+    check_image(plot_measures(recording, tmp_path / "measures.png", title="t"), "PNG")
+
+
+def test_gif_has_a_frame_per_step(recording, tmp_path):
+    check_image(animate_causal_plane(recording.path, tmp_path / "plane.gif"), "GIF", frames=STEPS)
+
+
+def test_empty_or_foreign_recordings_fail(tmp_path):
+    with pytest.raises(ValueError, match="no rows"):
+        plot_causal_plane([], tmp_path / "x.png")
+    with pytest.raises(ValueError, match="lacks the columns"):
+        plot_causal_plane([{"epoch": 0, "layer": 0}], tmp_path / "x.png")
