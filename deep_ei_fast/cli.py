@@ -84,7 +84,7 @@ def build_parser():
                       help=f"record every N epochs (default: epochs / {DEFAULT_RECORDINGS})")
     _add_measure_options(demo, 1_000_000)
     demo.add_argument("--no-gif", action="store_true", help="skip the animated GIF")
-    demo.add_argument("--quiet", action="store_true", help="print only the summary")
+    demo.add_argument("--quiet", action="store_true", help="no per-recording progress lines")
 
     measure = sub.add_parser(
         "measure", help="the causal plane of a saved model",
@@ -136,13 +136,7 @@ def _run_demo(args):
     settings = Settings(samples=args.samples, sensitivity_samples=args.sensitivity_samples,
                         every=args.every, epochs=args.epochs, seed=args.seed, full=args.full,
                         gif=not args.no_gif, progress=not args.quiet)
-    quiet = args.quiet
-
-    def log(line):
-        if not quiet or not line.startswith("  "):
-            print(line, flush=True)
-
-    run_demo(args.out, tasks, settings, log)
+    run_demo(args.out, tasks, settings, lambda line: print(line, flush=True))
 
 
 def _run_measure(args):

@@ -133,9 +133,10 @@ def run_task(task, out_dir, settings, log=print):
         net, torch.zeros((1, task.sizes[0])), csv_path, every=every, samples=settings.samples,
         sensitivity_samples=settings.sensitivity_samples, in_range=(0, 1), out_range=(0, 1),
         in_bins=BINS, out_bins=BINS, seed=settings.seed, progress=False)
-    log(f"{task.name}: {' -> '.join(map(str, task.sizes))} sigmoid, {len(y_train)} training / "
-        f"{len(y_test)} test examples, {epochs} epochs of SGD (batch {task.batch_size}, lr "
-        f"{LEARNING_RATE}), causal plane every {every} epochs")
+    detail = log if settings.progress else (lambda line: None)
+    detail(f"{task.name}: {' -> '.join(map(str, task.sizes))} sigmoid, {len(y_train)} training / "
+           f"{len(y_test)} test examples, {epochs} epochs of SGD (batch {task.batch_size}, lr "
+           f"{LEARNING_RATE}), causal plane every {every} epochs")
     train_seconds = measure_seconds = 0.0
     loss = float("nan")
     threads = torch.get_num_threads()
@@ -153,10 +154,9 @@ def run_task(task, out_dir, settings, log=print):
             recorder.record(epoch, force=True, loss=loss, train_accuracy=accuracy(net, x_train, y_train),
                             test_accuracy=accuracy(net, x_test, y_test))
             measure_seconds += time.perf_counter() - start
-            if settings.progress:
-                last = recorder.rows[-1]
-                log(f"  epoch {epoch:>5}: loss {loss:.4f}, test accuracy {last['test_accuracy']:.3f}, "
-                    f"last layer EI {last['ei']:.3f} bits")
+            last = recorder.rows[-1]
+            detail(f"  epoch {epoch:>5}: loss {loss:.4f}, test accuracy {last['test_accuracy']:.3f}, "
+                   f"last layer EI {last['ei']:.3f} bits")
     files = {"csv": csv_path}
     title = f"{task.name} {'-'.join(map(str, task.sizes))}"
     files["plane"] = plot_causal_plane(recorder, os.path.join(out_dir, f"{task.name}_plane.png"), title=title)
@@ -193,7 +193,7 @@ def run_demo(out_dir, tasks=("iris", "digits"), settings=None, log=print):
         task = TASKS[name]
         recorder, files, train_s, measure_s = run_task(task, out_dir, settings, log)
         results[name] = (recorder, files)
-        log(f"  {name}: training {train_s:.1f} s, measuring {measure_s:.1f} s "
+        log(f"{name}: training {train_s:.1f} s, measuring {measure_s:.1f} s "
             f"({len(recorder.steps)} recordings of {settings.samples:,} samples)")
     log("")
     for name in tasks:
