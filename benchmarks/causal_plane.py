@@ -20,11 +20,13 @@ def main():
     parser.add_argument("--samples", type=int, default=1_000_000)
     parser.add_argument("--sensitivity-samples", type=int, default=5000)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--torch-samples", type=int, default=100_000,
+                        help="samples of the rng='torch' comparison (0: skip it)")
     parser.add_argument("--output", default=os.path.join(RESULTS, f"causal_plane_{socket.gethostname()}.md"))
     args = parser.parse_args()
-    report, same = run(args.samples, args.sensitivity_samples, args.repeats)
+    report, same = run(args.samples, args.sensitivity_samples, args.repeats, args.torch_samples)
     command = "python3 " + " ".join(sys.argv)
-    report = report.replace("\n\n| way", f"\n- command: `{command}`\n\n| way", 1)
+    report = report.replace("\n\n| rng", f"\n- command: `{command}`\n\n| rng", 1)
     os.makedirs(os.path.dirname(args.output), exist_ok=True)
     with open(args.output, "w") as handle:
         handle.write(report)

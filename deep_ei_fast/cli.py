@@ -120,6 +120,8 @@ def build_parser():
                     "with deep-ei 0.7.0 and plain torch.")
     bench.add_argument("--quick", action="store_true", help="1e5 samples and one repeat")
     bench.add_argument("--repeats", type=_positive_int, default=3)
+    bench.add_argument("--torch-samples", type=int, default=100_000,
+                       help="samples of the rng='torch' comparison, batch_size 20 (0: skip it)")
     bench.add_argument("--output", help="also write the markdown report to this file")
     _add_measure_options(bench, 1_000_000)
     return parser
@@ -167,8 +169,9 @@ def _run_measure(args):
 
 def _run_benchmark(args):
     from .plane_benchmark import run
-    samples, repeats = (100_000, 1) if args.quick else (args.samples, args.repeats)
-    report, same = run(samples, args.sensitivity_samples, repeats)
+    samples, repeats, torch_samples = ((100_000, 1, 10_000) if args.quick
+                                       else (args.samples, args.repeats, args.torch_samples))
+    report, same = run(samples, args.sensitivity_samples, repeats, torch_samples)
     print()
     print(report)
     if args.output:

@@ -1,9 +1,10 @@
 """Benchmark: causal_plane against calling ei, ei_parts and sensitivity layer by layer.
 
-Both measure the same network with the same philox seed, so they see the same noise and must
-give the same numbers; the benchmark checks that and reports the medians of the wall times.
-causal_plane draws the noise (and runs the forward pass) once for EI and EI_parts; the
-layer-by-layer loop draws it twice.
+causal_plane draws the noise and runs the forward pass once for EI and EI_parts; the
+layer-by-layer loop does both twice. With rng="philox" both ways see the same noise (same seed)
+and must give the same numbers: the benchmark checks that. With rng="torch" (deep-ei's draws,
+whose forward pass runs in deep-ei's batches of batch_size=20) each call draws fresh noise, so
+only the times compare. Reported: the median of the wall times, and every run.
 """
 import platform
 import statistics
@@ -20,14 +21,15 @@ SEED = 0
 RELATIVE_TOLERANCE = 1e-12  # same noise, same kernels: only summation order may differ
 
 
-def _settings(samples, sensitivity_samples):
-    return dict(in_range=(0, 1), out_range=(0, 1), in_bins=8, out_bins=8, seed=SEED,
-                progress=False), samples, sensitivity_samples
+def _settings(rng):
+    seed = SEED if rng == "philox" else None
+    return dict(in_range=(0, 1), out_range=(0, 1), in_bins=8, out_bins=8, seed=seed, rng=rng,
+                progress=False)
 
 
-def layer_by_layer(net, samples, sensitivity_samples):
+def layer_by_layer(net, samples, sensitivity_samples, rng):
     """What a user writes without causal_plane: three calls per layer, rows of 4 values."""
-    common, samples, sensitivity_samples = _settings(samples, sensitivity_samples)
+    common = _settings(rng)
     topology = topology_of(net, torch.zeros((1, NETWORK[0])))
     rows = []
     for layer in [m for m in net if isinstance(m, torch.nn.Linear)]:
@@ -38,8 +40,8 @@ def layer_by_layer(net, samples, sensitivity_samples):
     return rows
 
 
-def with_causal_plane(net, samples, sensitivity_samples):
-    common, samples, sensitivity_samples = _settings(samples, sensitivity_samples)
+def with_causal_plane(net, samples, sensitivity_samples, rng):
+    common = _settings(rng)
     plane = causal_plane(net, torch.zeros((1, NETWORK[0])), samples=samples,
                          sensitivity_samples=sensitivity_samples, **common)
     return [(r.ei, r.ei_parts, r.sensitivity, r.degeneracy) for r in plane]
@@ -63,17 +65,36 @@ def _same(a, b):
     return len(a) == len(b)
 
 
-def run(samples=1_000_000, sensitivity_samples=5000, repeats=3, log=print):
-    """Times both ways on the untrained paper network; returns the markdown report."""
+def _compare(net, samples, sensitivity_samples, repeats, rng, log):
+    loop = _time(layer_by_layer, repeats, net, samples, sensitivity_samples, rng)
+    plane = _time(with_causal_plane, repeats, net, samples, sensitivity_samples, rng)
+    same = _same(loop[2], plane[2]) if rng == "philox" else None
+    log(f"  rng={rng}, {samples:,} samples: layer by layer median {loop[0]:.3f} s, causal_plane "
+        f"median {plane[0]:.3f} s ({loop[0] / plane[0]:.2f}x); same values: {same}")
+    return loop, plane, same
+
+
+def _table_rows(rng, samples, loop, plane, same):
+    runs = lambda times: ", ".join(f"{t:.3f}" for t in times)  # noqa: E731
+    check = {True: "same values", False: "VALUES DIFFER", None: "fresh noise per call"}[same]
+    return [
+        f"| {rng} | {samples:,} | ei + ei_parts + sensitivity per layer | {loop[0]:.3f} | {runs(loop[1])} | 1.00x | {check} |",
+        f"| {rng} | {samples:,} | causal_plane | {plane[0]:.3f} | {runs(plane[1])} | {loop[0] / plane[0]:.2f}x | |",
+    ]
+
+
+def run(samples=1_000_000, sensitivity_samples=5000, repeats=3, torch_samples=None, log=print):
+    """Times both ways on the untrained paper network, with rng="philox" at ``samples`` and, if
+    ``torch_samples``, with rng="torch" (batch_size 20) at that many; returns (markdown, same)."""
     net = build_network(NETWORK, SEED)
     log(f"causal_plane vs layer by layer: {'-'.join(map(str, NETWORK))} sigmoid, 8 bins, "
-        f"{samples:,} samples, sensitivity {sensitivity_samples:,}, {repeats} repeats")
-    loop_median, loop_times, loop_rows = _time(layer_by_layer, repeats, net, samples, sensitivity_samples)
-    log(f"  layer by layer (ei + ei_parts + sensitivity): median {loop_median:.3f} s")
-    plane_median, plane_times, plane_rows = _time(with_causal_plane, repeats, net, samples, sensitivity_samples)
-    log(f"  causal_plane: median {plane_median:.3f} s ({loop_median / plane_median:.2f}x)")
-    same = _same(loop_rows, plane_rows)
-    log(f"  same values: {same}")
+        f"sensitivity {sensitivity_samples:,}, {repeats} repeats")
+    philox = _compare(net, samples, sensitivity_samples, repeats, "philox", log)
+    rows = _table_rows("philox", samples, *philox)
+    if torch_samples:
+        rows += _table_rows("torch", torch_samples,
+                            *_compare(net, torch_samples, sensitivity_samples, repeats, "torch", log))
+    same = philox[2]
     lines = [
         "# causal_plane vs layer-by-layer calls",
         "",
@@ -81,18 +102,16 @@ def run(samples=1_000_000, sensitivity_samples=5000, repeats=3, log=print):
         f"{platform.platform()}",
         f"- torch {torch.__version__}; date {time.strftime('%Y-%m-%d %H:%M:%S')}",
         f"- network: {'-'.join(map(str, NETWORK))} bias-free sigmoid (untrained, seed {SEED}); 8 bins; "
-        f"ranges (0, 1); rng=philox seed {SEED}",
-        f"- EI and EI_parts from {samples:,} samples per layer, sensitivity from {sensitivity_samples:,} "
+        f"ranges (0, 1); philox seed {SEED}; rng=torch with deep-ei's default batch_size=20",
+        f"- EI and EI_parts from the samples below per layer, sensitivity from {sensitivity_samples:,} "
         "per input neuron",
         "",
-        "| way | median (s) | all runs (s) | speed-up |",
-        "|---|---|---|---|",
-        f"| ei + ei_parts + sensitivity per layer | {loop_median:.3f} | "
-        f"{', '.join(f'{t:.3f}' for t in loop_times)} | 1.00x |",
-        f"| causal_plane | {plane_median:.3f} | {', '.join(f'{t:.3f}' for t in plane_times)} | "
-        f"{loop_median / plane_median:.2f}x |",
+        "| rng | samples | way | median (s) | all runs (s) | speed-up | values |",
+        "|---|---|---|---|---|---|---|",
+        *rows,
         "",
-        f"Same EI, EI_parts, sensitivity and degeneracy in both (relative {RELATIVE_TOLERANCE}): {same}.",
+        f"rng=philox: same EI, EI_parts, sensitivity and degeneracy in both (relative "
+        f"{RELATIVE_TOLERANCE}): {same}.",
         "",
     ]
     return "\n".join(lines), same

@@ -129,7 +129,8 @@ def test_demo_out_must_be_a_folder(capsys, tmp_path):
 def test_benchmark_reports_agreement(capsys, tmp_path):
     report = tmp_path / "bench.md"
     code, out, _ = run(capsys, "benchmark", "--samples", "3000", "--sensitivity-samples", "20",
-                       "--repeats", "1", "--output", str(report))
+                       "--repeats", "1", "--torch-samples", "500", "--output", str(report))
     assert code == EXIT_OK
     text = report.read_text()
-    assert "| causal_plane |" in text and "in both (relative 1e-12): True" in text
+    assert "| philox | 3,000 | causal_plane |" in text and "| torch | 500 | causal_plane |" in text
+    assert "in both (relative 1e-12): True" in text
