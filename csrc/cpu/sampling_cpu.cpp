@@ -12,6 +12,7 @@
 #include "cpu_common.h"
 #include "deep_ei_fast/activation.h"
 #include "deep_ei_fast/philox.h"
+#include "philox_avx2.h"
 
 namespace deep_ei_fast {
 namespace cpu {
@@ -29,8 +30,15 @@ void philox_block(uint64_t seed, uint64_t s0, uint32_t g, int64_t count,
   const uint32_t s0_hi = (uint32_t)(s0 >> 32);
   if ((uint64_t)s0_lo + (uint64_t)count <= 0x100000000ull) {
     // No carry into the high word inside the block: pure 32-bit lanes.
+    int64_t done = 0;
+#ifdef DEI_HAVE_PHILOX_AVX2
+    if (cpu_has_avx2()) {
+      done = count & ~(int64_t)7;
+      philox_block_avx2(k0, k1, s0_lo, s0_hi, g, done, o0, o1, o2, o3);
+    }
+#endif
 #pragma omp simd
-    for (int64_t i = 0; i < count; ++i) {
+    for (int64_t i = done; i < count; ++i) {
       uint32_t c0 = s0_lo + (uint32_t)i, c1 = s0_hi, c2 = g, c3 = 0u;
       philox4x32_10(c0, c1, c2, c3, k0, k1);
       o0[i] = c0; o1[i] = c1; o2[i] = c2; o3[i] = c3;
