@@ -137,4 +137,8 @@ void pair_histogram_accumulate_cpu(at::Tensor counts, const at::Tensor& x_codes,
 
 TORCH_LIBRARY_IMPL(deep_ei_fast, CPU, m) {
   m.impl("pair_histogram_accumulate_", &deep_ei_fast::cpu::pair_histogram_accumulate_cpu);
+  // The one-hot formulation only differs on CUDA (tensor cores); on the CPU it
+  // is the same function, computed by the same loop.
+  m.impl("pair_histogram_onehot_accumulate_",
+         &deep_ei_fast::cpu::pair_histogram_accumulate_cpu);
 }
