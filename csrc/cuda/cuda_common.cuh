@@ -14,6 +14,9 @@
 namespace deep_ei_fast {
 namespace cuda {
 
+// min of two int64 on host and device (std::min is host-only).
+__host__ __device__ __forceinline__ int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
+
 inline cudaStream_t current_stream() { return c10::cuda::getCurrentCUDAStream().stream(); }
 
 inline void check_cuda(const at::Tensor& t, const char* name) {

@@ -97,17 +97,17 @@ __global__ void __launch_bounds__(kSmemThreads)
   extern __shared__ uint32_t hist[];
   const int64_t tile = blockIdx.x;
   const int64_t a0 = (tile % tiles_a) * ta, b0 = (tile / tiles_a) * tb;
-  const int32_t ta_here = (int32_t)min<int64_t>(ta, na - a0);
-  const int32_t tb_here = (int32_t)min<int64_t>(tb, nb - b0);
+  const int32_t ta_here = (int32_t)min64(ta, na - a0);
+  const int32_t tb_here = (int32_t)min64(tb, nb - b0);
   const int64_t s_begin = (int64_t)blockIdx.y * samples_per_split;
-  const int64_t s_end = min<int64_t>(S, s_begin + samples_per_split);
+  const int64_t s_end = min64(S, s_begin + samples_per_split);
   const bool exclusive = gridDim.y == 1;
   const int32_t pair_stride = tb * cells;  // counters of one x neuron's row of pairs
 
   for (int w = threadIdx.x; w < words; w += blockDim.x) hist[w] = 0u;
   __syncthreads();
   for (int64_t c0 = s_begin; c0 < s_end; c0 += kFlushEvery) {
-    const int64_t c1 = min<int64_t>(s_end, c0 + kFlushEvery);
+    const int64_t c1 = min64(s_end, c0 + kFlushEvery);
     for (int64_t i = c0 + threadIdx.x; i < c1; i += blockDim.x) {
       int32_t yc[kMaxTileB];  // indexed by unrolled constants only: stays in registers
 #pragma unroll
@@ -259,7 +259,7 @@ __global__ void __launch_bounds__(kOnehotThreads)
   const int64_t row0 = (tile % tiles_m) * kTile, col0 = (tile / tiles_m) * kTile;
   const int64_t a_first = row0 / RXp, b_first = col0 / RYp;
   const int64_t s_begin = (int64_t)blockIdx.y * samples_per_split;
-  const int64_t s_end = min<int64_t>(S, s_begin + samples_per_split);
+  const int64_t s_end = min64(S, s_begin + samples_per_split);
   const bool exclusive = gridDim.y == 1;
   const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
   const int wr = warp / 2, wc = warp % 2;  // this warp's 32 x 64 block of the tile

@@ -106,7 +106,7 @@ __global__ void __launch_bounds__(kLinearThreads)
       ws[kk][oo] = (k < n_in && o < n_out) ? w[o * n_in + k] : 0.0f;
     }
     __syncthreads();
-    const int kmax = (int)min((int64_t)kTileK, n_in - k0);
+    const int kmax = (int)min64(kTileK, n_in - k0);
     for (int kk = 0; kk < kmax; ++kk) {  // increasing k: the CPU's order
       float xv[kPerS], wv[kPerO];
 #pragma unroll

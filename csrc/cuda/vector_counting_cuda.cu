@@ -58,7 +58,7 @@ __global__ void pack_rows_kernel(uint64_t* __restrict out, const int32_t* __rest
   DEI_GRID_STRIDE(t, S * W) {
     const int64_t i = t % S, w = t / S;  // consecutive threads: consecutive samples
     uint64_t word = 0;
-    const int64_t j_end = min(n, (w + 1) * per_word);
+    const int64_t j_end = min64(n, (w + 1) * per_word);
     for (int64_t j = w * per_word; j < j_end; ++j)
       word |= (uint64_t)((int64_t)codes[j * S + i] + offset) << ((j % per_word) * bits);
     out[i * W + w] = word;
