@@ -6,6 +6,7 @@
 
 #include "cpu_common.h"
 #include "deep_ei_fast/mutual_information.h"
+#include "deep_ei_fast/op_checks.h"
 
 namespace deep_ei_fast {
 namespace cpu {
@@ -13,21 +14,14 @@ namespace {
 
 at::Tensor pairwise_mi_cpu(const at::Tensor& counts, int64_t in_bins,
                            const at::Tensor& out_bins) {
-  TORCH_CHECK(counts.device().is_cpu(), "counts must be a CPU tensor");
-  TORCH_CHECK(counts.scalar_type() == at::kInt && counts.dim() == 4,
-              "counts must be int32 [na, nb, RX, RY]");
+  check_pairwise_mi(counts, in_bins, out_bins, c10::DeviceType::CPU);
   const int64_t na = counts.size(0), nb = counts.size(1), RX = counts.size(2),
                 RY = counts.size(3);
-  TORCH_CHECK(out_bins.scalar_type() == at::kInt && out_bins.dim() == 1 &&
-                  out_bins.size(0) == nb,
-              "out_bins must be int32 [nb]");
-  TORCH_CHECK(in_bins >= 1 && in_bins <= RX, "in_bins must be in [1, RX]");
   at::Tensor ob = out_bins.contiguous().cpu();
   const int32_t* obp = ob.data_ptr<int32_t>();
   int64_t max_out = 1;
   for (int64_t b = 0; b < nb; ++b) {
-    TORCH_CHECK(obp[b] >= 1 && obp[b] <= RY, "out_bins[", b, "] = ", obp[b],
-                " must be in [1, RY]");
+    check_out_bins(obp[b], obp[b], RY);
     max_out = std::max<int64_t>(max_out, obp[b]);
   }
   at::Tensor c = counts.contiguous();

@@ -8,6 +8,8 @@
 #include <c10/cuda/CUDAStream.h>
 #include <cuda_runtime.h>
 
+#include "deep_ei_fast/op_checks.h"
+
 #include <algorithm>
 #include <utility>
 
@@ -19,9 +21,9 @@ __host__ __device__ __forceinline__ int64_t min64(int64_t a, int64_t b) { return
 
 inline cudaStream_t current_stream() { return c10::cuda::getCurrentCUDAStream().stream(); }
 
-inline void check_cuda(const at::Tensor& t, const char* name) {
-  TORCH_CHECK(t.is_cuda(), name, " must be a CUDA tensor");
-}
+constexpr c10::DeviceType kCUDA = c10::DeviceType::CUDA;
+
+inline void check_cuda(const at::Tensor& t, const char* name) { check_on(t, kCUDA, name); }
 
 inline void check_same_device(const at::Tensor& a, const at::Tensor& b, const char* name) {
   TORCH_CHECK(a.device() == b.device(), name, " must be on ", a.device(), ", got ",

@@ -32,34 +32,19 @@ namespace {
 
 // ------------------------------------------------------------------ common
 
-struct Shape {
-  int64_t na, nb, RX, RY, S;
-};
+using Shape = HistogramShape;
 
 Shape check_args(const at::Tensor& counts, const at::Tensor& x, const at::Tensor& y) {
-  check_cuda(counts, "counts");
-  check_cuda(x, "x_codes");
-  check_cuda(y, "y_codes");
+  const Shape s = check_pair_histogram(counts, x, y, kCUDA);
   check_same_device(counts, x, "x_codes");
   check_same_device(counts, y, "y_codes");
-  TORCH_CHECK(counts.scalar_type() == at::kInt && counts.dim() == 4 && counts.is_contiguous(),
-              "counts must be a contiguous int32 [na, nb, RX, RY] tensor");
-  TORCH_CHECK(x.dim() == 2 && y.dim() == 2, "codes must be 2-D [n, S]");
-  TORCH_CHECK(x.scalar_type() == y.scalar_type() &&
-                  (x.scalar_type() == at::kByte || x.scalar_type() == at::kInt),
-              "x_codes and y_codes must both be uint8 or both int32");
-  Shape s{counts.size(0), counts.size(1), counts.size(2), counts.size(3), x.size(1)};
-  TORCH_CHECK(x.size(0) == s.na && y.size(0) == s.nb, "codes rows (", x.size(0), ", ",
-              y.size(0), ") do not match counts [", s.na, ", ", s.nb, ", ...]");
-  TORCH_CHECK(y.size(1) == s.S, "x_codes and y_codes must have the same samples");
-  TORCH_CHECK(s.RX * s.RY <= ((int64_t)1 << 31) / 2, "histogram too large");
   return s;
 }
 
+// Every code in [0, R), reduced on the device (two scalars come back).
 void check_codes(const at::Tensor& codes, int64_t R, const char* side) {
   const auto [lo, hi] = min_max(codes);
-  TORCH_CHECK(lo >= 0 && hi < R, side, " codes must lie in [0, ", R, "), got [", lo, ", ", hi,
-              "]");
+  check_code_range(lo, hi, R, side);
 }
 
 // Splits of the samples so that there are about 4 blocks per SM, each with at

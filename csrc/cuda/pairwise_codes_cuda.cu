@@ -25,21 +25,9 @@ __global__ void pairwise_codes_kernel(code_t* __restrict codes, const float* __r
 
 void pairwise_codes_cuda(at::Tensor codes, const at::Tensor& values, const at::Tensor& lo,
                          const at::Tensor& hi, const at::Tensor& bins, int64_t drop_code) {
-  check_cuda(codes, "codes");
-  check_cuda(values, "values");
-  TORCH_CHECK(values.scalar_type() == at::kFloat && values.dim() == 2,
-              "values must be float32 [n, S]");
-  TORCH_CHECK(codes.scalar_type() == at::kByte || codes.scalar_type() == at::kInt,
-              "codes must be uint8 or int32");
-  TORCH_CHECK(codes.sizes() == values.sizes(), "codes must have the shape of values");
+  const bool is_u8 = check_pairwise_codes(codes, values, lo, hi, bins, drop_code, kCUDA);
+  check_same_device(values, codes, "codes");
   const int64_t n = values.size(0), S = values.size(1);
-  TORCH_CHECK(lo.scalar_type() == at::kDouble && hi.scalar_type() == at::kDouble &&
-                  lo.numel() == n && hi.numel() == n,
-              "lo and hi must be float64 [n]");
-  TORCH_CHECK(bins.scalar_type() == at::kInt && bins.numel() == n, "bins must be int32 [n]");
-  const bool is_u8 = codes.scalar_type() == at::kByte;
-  TORCH_CHECK(drop_code >= 0 && drop_code <= (is_u8 ? 255 : 2147483647),
-              "drop_code out of range of the codes dtype");
   if (n == 0 || S == 0) return;
   const c10::cuda::CUDAGuard guard(values.device());
   const auto dev = values.device();
@@ -47,8 +35,7 @@ void pairwise_codes_cuda(at::Tensor codes, const at::Tensor& values, const at::T
              bins_d = bins.to(dev).contiguous();
   // The CPU kernel's checks on bins (two scalars come back).
   const auto [bmin, bmax] = min_max(bins_d);
-  TORCH_CHECK(bmin >= 1, "bins must be >= 1");
-  if (is_u8) TORCH_CHECK(bmax <= 256, "bins must be <= 256 for uint8 codes");
+  check_code_bins(bmin, bmax, is_u8);
   at::Tensor v = values.contiguous();
   at::Tensor out = codes.is_contiguous() ? codes : at::empty(codes.sizes(), codes.options());
   const int threads = 256;

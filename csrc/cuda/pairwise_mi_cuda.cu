@@ -83,22 +83,15 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
 
 at::Tensor pairwise_mi_cuda(const at::Tensor& counts, int64_t in_bins,
                             const at::Tensor& out_bins) {
-  check_cuda(counts, "counts");
-  TORCH_CHECK(counts.scalar_type() == at::kInt && counts.dim() == 4,
-              "counts must be int32 [na, nb, RX, RY]");
+  check_pairwise_mi(counts, in_bins, out_bins, kCUDA);
   const int64_t na = counts.size(0), nb = counts.size(1), RX = counts.size(2),
                 RY = counts.size(3);
-  TORCH_CHECK(out_bins.scalar_type() == at::kInt && out_bins.dim() == 1 &&
-                  out_bins.size(0) == nb,
-              "out_bins must be int32 [nb]");
-  TORCH_CHECK(in_bins >= 1 && in_bins <= RX, "in_bins must be in [1, RX]");
   const c10::cuda::CUDAGuard guard(counts.device());
   at::Tensor ob = out_bins.to(counts.device()).contiguous();
   int64_t max_out = 1;
   if (nb > 0) {
     const auto [lo, hi] = min_max(ob);  // the CPU kernel's checks
-    TORCH_CHECK(lo >= 1 && hi <= RY, "out_bins must be in [1, RY], got values in [", lo, ", ",
-                hi, "]");
+    check_out_bins(lo, hi, RY);
     max_out = hi;
   }
   at::Tensor result = at::empty({na, nb}, counts.options().dtype(at::kDouble));

@@ -38,12 +38,6 @@ __global__ void philox_uniform_kernel(float* __restrict out, int64_t stride_n,
   }
 }
 
-void check_out_2d(const at::Tensor& t, const char* name) {
-  check_cuda(t, name);
-  TORCH_CHECK(t.scalar_type() == at::kFloat, name, " must be float32");
-  TORCH_CHECK(t.dim() == 2, name, " must be 2-D [n, S]");
-}
-
 void launch_philox(at::Tensor& out, int64_t seed, int64_t sample_start, int64_t neuron_start,
                    double lo, double hi) {
   const int64_t n = out.size(0), S = out.size(1);
@@ -58,7 +52,7 @@ void launch_philox(at::Tensor& out, int64_t seed, int64_t sample_start, int64_t 
 
 void philox_uniform_cuda(at::Tensor out, int64_t seed, int64_t sample_start,
                          int64_t neuron_start, double lo, double hi) {
-  check_out_2d(out, "out");
+  check_sample_out(out, kCUDA, "out");
   TORCH_CHECK(neuron_start >= 0, "neuron_start must be >= 0");
   TORCH_CHECK(sample_start >= 0, "sample_start must be >= 0");
   const c10::cuda::CUDAGuard guard(out.device());
@@ -142,27 +136,13 @@ __global__ void __launch_bounds__(kLinearThreads)
 void sample_linear_layer_cuda(at::Tensor x_out, at::Tensor y_out, const at::Tensor& weight,
                               const c10::optional<at::Tensor>& bias, int64_t activation,
                               int64_t seed, int64_t sample_start, double lo, double hi) {
-  check_out_2d(x_out, "x_out");
-  check_out_2d(y_out, "y_out");
-  TORCH_CHECK(sample_start >= 0, "sample_start must be >= 0");
-  TORCH_CHECK(activation >= 0 && activation <= 3, "activation must be 0..3, got ", activation);
-  check_cuda(weight, "weight");
+  const bool has_bias =
+      check_sample_linear(x_out, y_out, weight, bias, activation, sample_start, kCUDA);
   check_same_device(x_out, y_out, "y_out");
   check_same_device(x_out, weight, "weight");
-  TORCH_CHECK(weight.scalar_type() == at::kFloat && weight.dim() == 2,
-              "weight must be a float32 CUDA tensor [n_out, n_in]");
+  if (has_bias) check_same_device(x_out, *bias, "bias");
   const int64_t n_in = x_out.size(0), S = x_out.size(1), n_out = y_out.size(0);
-  TORCH_CHECK(y_out.size(1) == S, "x_out and y_out must have the same number of samples");
-  TORCH_CHECK(weight.size(0) == n_out && weight.size(1) == n_in, "weight must be [", n_out,
-              ", ", n_in, "], got ", weight.sizes());
-  const bool has_bias = bias.has_value() && bias->defined();
-  at::Tensor bvec;
-  if (has_bias) {
-    check_same_device(x_out, *bias, "bias");
-    TORCH_CHECK(bias->scalar_type() == at::kFloat && bias->dim() == 1 && bias->size(0) == n_out,
-                "bias must be a float32 CUDA tensor [n_out]");
-    bvec = bias->contiguous();
-  }
+  at::Tensor bvec = has_bias ? bias->contiguous() : at::Tensor();
   if (S == 0) return;
   const c10::cuda::CUDAGuard guard(x_out.device());
   at::Tensor w = weight.contiguous();

@@ -31,11 +31,8 @@ __global__ void vector_codes_kernel(int32_t* __restrict codes, const float* __re
 
 void vector_codes_cuda(at::Tensor codes, const at::Tensor& values, double lo, double hi,
                        int64_t bins) {
-  check_cuda(codes, "codes");
-  check_cuda(values, "values");
-  TORCH_CHECK(values.scalar_type() == at::kFloat, "values must be float32");
-  TORCH_CHECK(codes.scalar_type() == at::kInt, "codes must be int32");
-  TORCH_CHECK(codes.sizes() == values.sizes(), "codes must have the shape of values");
+  check_vector_codes(codes, values, kCUDA);
+  check_same_device(values, codes, "codes");
   const int64_t N = values.numel();
   if (N == 0) return;
   const c10::cuda::CUDAGuard guard(values.device());
@@ -66,9 +63,7 @@ __global__ void pack_rows_kernel(uint64_t* __restrict out, const int32_t* __rest
 }
 
 at::Tensor pack_code_rows_cuda(const at::Tensor& codes, int64_t bits, int64_t offset) {
-  check_cuda(codes, "codes");
-  TORCH_CHECK(codes.scalar_type() == at::kInt && codes.dim() == 2, "codes must be int32 [n, S]");
-  TORCH_CHECK(bits >= 1 && bits <= 64, "bits must be in [1, 64]");
+  check_pack_code_rows(codes, bits, kCUDA);
   const int64_t n = codes.size(0), S = codes.size(1);
   const int64_t W = (n + 64 / bits - 1) / (64 / bits);
   const c10::cuda::CUDAGuard guard(codes.device());
@@ -147,19 +142,11 @@ std::pair<at::Tensor, int64_t> runs(const at::Tensor& rows, int64_t words, at::T
 
 std::tuple<at::Tensor, at::Tensor> sort_unique_rows_cuda(
     const at::Tensor& keys, const c10::optional<at::Tensor>& weights) {
-  check_cuda(keys, "keys");
-  TORCH_CHECK(keys.scalar_type() == at::kLong && keys.dim() == 2, "keys must be int64 [M, W]");
+  const bool has_w = check_sort_unique_rows(keys, weights, kCUDA);
+  if (has_w) check_same_device(keys, *weights, "weights");
   const int64_t M = keys.size(0), W = keys.size(1);
   TORCH_CHECK(M <= INT32_MAX, "sort_unique_rows: at most 2^31 - 1 rows on CUDA");
-  const bool has_w = weights.has_value() && weights->defined();
-  at::Tensor wt;
-  if (has_w) {
-    check_same_device(keys, *weights, "weights");
-    TORCH_CHECK(weights->scalar_type() == at::kLong && weights->dim() == 1 &&
-                    weights->size(0) == M,
-                "weights must be int64 [M]");
-    wt = weights->contiguous();
-  }
+  at::Tensor wt = has_w ? weights->contiguous() : at::Tensor();
   const auto lopt = keys.options().dtype(at::kLong);
   if (M == 0) return std::make_tuple(at::empty({0, W}, lopt), at::empty({0}, lopt));
   const c10::cuda::CUDAGuard guard(keys.device());
@@ -208,15 +195,9 @@ std::tuple<at::Tensor, at::Tensor> sort_unique_rows_cuda(
 
 at::Tensor prefix_counts_cuda(const at::Tensor& unique, const at::Tensor& counts,
                               int64_t prefix_words) {
-  check_cuda(unique, "unique");
-  check_cuda(counts, "counts");
-  TORCH_CHECK(unique.scalar_type() == at::kLong && unique.dim() == 2,
-              "unique must be int64 [U, W]");
-  TORCH_CHECK(counts.scalar_type() == at::kLong && counts.dim() == 1 &&
-                  counts.size(0) == unique.size(0),
-              "counts must be int64 [U]");
+  check_prefix_counts(unique, counts, prefix_words, kCUDA);
+  check_same_device(unique, counts, "counts");
   const int64_t U = unique.size(0), W = unique.size(1);
-  TORCH_CHECK(prefix_words >= 0 && prefix_words <= W, "prefix_words must be in [0, W]");
   TORCH_CHECK(U <= INT32_MAX, "prefix_counts: at most 2^31 - 1 rows on CUDA");
   if (U == 0) return at::empty({0}, counts.options());
   const c10::cuda::CUDAGuard guard(unique.device());

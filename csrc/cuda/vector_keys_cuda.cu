@@ -78,38 +78,20 @@ __global__ void compact_rows_kernel(uint64_t* __restrict dst, const uint64_t* __
   }
 }
 
-// Checks the index on the host (as the CPU kernel does) and moves it to `device`.
-at::Tensor checked_index(const at::Tensor& index, int64_t n, const char* name,
-                         const at::Device& device) {
-  TORCH_CHECK(index.dim() == 1 && index.scalar_type() == at::kLong, name,
-              " must be an int64 vector");
-  at::Tensor c = index.contiguous().cpu();
-  const int64_t* p = c.data_ptr<int64_t>();
-  for (int64_t k = 0; k < c.numel(); ++k)
-    TORCH_CHECK(p[k] >= 0 && p[k] < n, name, "[", k, "] = ", p[k], " out of range for ", n,
-                " neurons");
-  return c.to(device);
-}
-
 at::Tensor vector_keys_cuda(const at::Tensor& x, const at::Tensor& y, double in_lo,
                             double in_hi, int64_t in_bins, double out_lo, double out_hi,
                             int64_t out_bins, int64_t in_bits, int64_t out_bits,
                             int64_t out_offset, const at::Tensor& in_index,
                             const at::Tensor& out_index) {
-  check_cuda(x, "x");
-  check_cuda(y, "y");
+  check_vector_keys(x, y, in_bits, out_bits, kCUDA);
   check_same_device(x, y, "y");
-  TORCH_CHECK(x.scalar_type() == at::kFloat && y.scalar_type() == at::kFloat && x.dim() == 2 &&
-                  y.dim() == 2 && x.size(1) == y.size(1),
-              "x and y must be float32 [n_in, S] and [n_out, S]");
-  TORCH_CHECK(in_bits >= 1 && in_bits <= 32 && out_bits >= 1 && out_bits <= 32,
-              "bits must be in [1, 32]");
   const int64_t S = x.size(1);
   TORCH_CHECK(S <= INT32_MAX, "vector_keys: at most 2^31 - 1 samples per call on CUDA");
   const c10::cuda::CUDAGuard guard(x.device());
-  // Index vectors may come from the host (the engine keeps them there).
-  at::Tensor xi = checked_index(in_index, x.size(0), "in_index", x.device());
-  at::Tensor yi = checked_index(out_index, y.size(0), "out_index", x.device());
+  // Index vectors may come from the host (the engine keeps them there): checked
+  // there, as on the CPU, then copied to the device.
+  at::Tensor xi = checked_index(in_index, x.size(0), "in_index").to(x.device());
+  at::Tensor yi = checked_index(out_index, y.size(0), "out_index").to(x.device());
   const int64_t Wx = std::max<int64_t>(1, (xi.numel() + 64 / in_bits - 1) / (64 / in_bits));
   const int64_t Wy = std::max<int64_t>(1, (yi.numel() + 64 / out_bits - 1) / (64 / out_bits));
   const int64_t W = Wx + Wy;

@@ -8,26 +8,6 @@
 
 namespace deep_ei_fast {
 
-DEI_HD DEI_INLINE uint64_t double_bits(double x) {
-#ifdef __CUDA_ARCH__
-  return (uint64_t)__double_as_longlong(x);
-#else
-  uint64_t u;
-  __builtin_memcpy(&u, &x, sizeof(u));
-  return u;
-#endif
-}
-
-DEI_HD DEI_INLINE double bits_double(uint64_t u) {
-#ifdef __CUDA_ARCH__
-  return __longlong_as_double((long long)u);
-#else
-  double x;
-  __builtin_memcpy(&x, &u, sizeof(x));
-  return x;
-#endif
-}
-
 // Natural log of a finite x >= 1 (fdlibm's e_log.c, < 1 ulp), written with the
 // no-FMA double operations of common.h. glibc's log and CUDA's log may round
 // the last bit differently; this one gives the same bits on the host and in a
