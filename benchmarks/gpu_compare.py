@@ -2,6 +2,8 @@
 """GPU benchmark: the pair-histogram kernels side by side, and the engine on device='cuda'.
 
     python benchmarks/gpu_compare.py [--quick] [--out FILE] [--full-deep-ei]
+    python benchmarks/gpu_compare.py --smoke-cpu   # the script's logic on tiny CPU cases
+                                                   # (no GPU numbers; nothing is written)
 
 Needs a CUDA GPU and deep_ei_fast built with its CUDA kernels; exits with a message otherwise.
 In one run, on the same card:
@@ -37,6 +39,7 @@ import time
 import torch
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+DEVICE = "cuda"  # "cpu" only for --smoke-cpu
 REPO = os.path.dirname(HERE)
 sys.path.insert(0, REPO)
 sys.path.insert(0, HERE)
@@ -61,10 +64,17 @@ def require_gpu():
 
 
 # ------------------------------------------------------------------------------ timing
+def sync():
+    if DEVICE == "cuda":
+        torch.cuda.synchronize()
+
+
 def time_cuda(fn, warmup=2, repeats=10):
     """Median seconds of fn() between CUDA events, after `warmup` calls."""
     for _ in range(warmup):
         fn()
+    if DEVICE != "cuda":  # --smoke-cpu
+        return time_wall(fn, warmup=0, repeats=1)[0]
     torch.cuda.synchronize()
     times = []
     for _ in range(repeats):
@@ -84,10 +94,10 @@ def time_wall(fn, warmup=1, repeats=3):
         result = fn()
     times = []
     for _ in range(repeats):
-        torch.cuda.synchronize()
+        sync()
         t0 = time.perf_counter()
         result = fn()
-        torch.cuda.synchronize()
+        sync()
         times.append(time.perf_counter() - t0)
     return statistics.median(times), result
 
@@ -119,7 +129,7 @@ def measure_ceiling():
     sms = torch.cuda.get_device_properties(0).multi_processor_count
     threads, iters = 1024, 4096
     blocks = sms * 2 * 8
-    out = torch.empty(blocks * threads, dtype=torch.int32, device="cuda")
+    out = torch.empty(blocks * threads, dtype=torch.int32, device=DEVICE)
     t = time_cuda(lambda: mod.smem_atomic_ceiling(out, blocks, threads, iters), warmup=3, repeats=10)
     expected = (iters // 2) * (1 << 16) + (iters // 2)
     assert int(out[0]) == expected, "ceiling kernel miscounted"
@@ -129,10 +139,10 @@ def measure_ceiling():
 # ------------------------------------------------------------------------------ 2. kernels
 def codes(n, S, R, kind, gen):
     if kind == "uniform":
-        c = torch.randint(0, R, (n, S), device="cuda", generator=gen)
+        c = torch.randint(0, R, (n, S), device=DEVICE, generator=gen)
     else:  # saturated sigmoids: most samples in the first or last bin
-        z = torch.randn((n, S), device="cuda", generator=gen) * 8 + \
-            torch.randn((n, 1), device="cuda", generator=gen) * 4
+        z = torch.randn((n, S), device=DEVICE, generator=gen) * 8 + \
+            torch.randn((n, 1), device=DEVICE, generator=gen) * 4
         c = torch.clamp((torch.sigmoid(z) * (R - 1)).long(), max=R - 2)
     return c.to(torch.uint8 if R <= 256 else torch.int32)
 
@@ -151,8 +161,10 @@ def kernel_grid(ops, quick, log):
     from deep_ei_fast import histogram_kernel as hk
     bins_list = [8, 16, 64] if quick else [4, 8, 15, 16, 32, 64, 128]
     layers = [(25, 6), (256, 256)] if quick else [(25, 6), (64, 64), (256, 256), (1024, 1024)]
+    if DEVICE == "cpu":  # --smoke-cpu
+        bins_list, layers = [8, 64], [(3, 4)]
     rows = []
-    gen = torch.Generator(device="cuda").manual_seed(0)
+    gen = torch.Generator(device=DEVICE).manual_seed(0)
     for n_in, n_out in layers:
         for bins in bins_list:
             R = bins + 1
@@ -160,7 +172,9 @@ def kernel_grid(ops, quick, log):
             if counter_bytes > 8 * 2**30:
                 continue
             S = 65536 if n_in * n_out <= 256 * 256 else 16384
-            counts = torch.zeros((n_in, n_out, R, R), dtype=torch.int32, device="cuda")
+            if DEVICE == "cpu":
+                S = 3000
+            counts = torch.zeros((n_in, n_out, R, R), dtype=torch.int32, device=DEVICE)
             for kind in ("uniform", "saturated"):
                 x, y = codes(n_in, S, R, kind, gen), codes(n_out, S, R, kind, gen)
                 res = {}
@@ -187,7 +201,8 @@ def kernel_grid(ops, quick, log):
                 log(f"  {row['layer']:>9} bins={bins:<4} {kind:9s} a={rate['a']:.3g} b={rate['b']:.3g} "
                     f"c={rate.get('c', float('nan')):.3g} pair-samples/s  winner={winner} rule={rule}")
             del counts
-            torch.cuda.empty_cache()
+            if DEVICE == "cuda":
+                torch.cuda.empty_cache()
     return rows
 
 
@@ -207,46 +222,54 @@ def build_net(sizes, bias, device):
 def target_1024(quick, ceiling, log):
     import deep_ei_fast as dei
     samples = 100_000 if quick else 1_000_000
-    net, top, (lin,) = build_net([1024, 1024], True, "cuda")
+    n = 1024
+    if DEVICE == "cpu":  # --smoke-cpu
+        samples, n = 2000, 16
+    net, top, (lin,) = build_net([n, n], True, DEVICE)
     kw = dict(samples=samples, in_range=(0, 1), out_range=(0, 1), in_bins=64, out_bins=64,
-              device="cuda", rng="philox", seed=0, progress=False, memory_bound=24 * 2**30)
+              device=DEVICE, rng="philox", seed=0, progress=False, memory_bound=24 * 2**30)
     t, m = time_wall(lambda: dei.ei_parts_matrix(lin, top, **kw), warmup=1, repeats=3)
-    rate = 1024 * 1024 * samples / t
-    log(f"  ei_parts_matrix 1024->1024 64 bins {samples:.0e}: {t:.3f} s, {rate:.3g} pair-samples/s, "
+    rate = n * n * samples / t
+    log(f"  ei_parts_matrix {n}->{n} 64 bins {samples:.0e}: {t:.3f} s, {rate:.3g} pair-samples/s, "
         f"{rate / ceiling:.1%} of the shared-atomic ceiling")
-    return dict(samples=samples, t=t, rate=rate, fraction=rate / ceiling, sum=float(m.sum()))
+    return dict(n=n, samples=samples, t=t, rate=rate, fraction=rate / ceiling, sum=float(m.sum()))
 
 
 def target_epoch(quick, log):
     import deep_ei_fast as dei
     samples = 1_000_000 if quick else 10_000_000
-    net, top, layers = build_net([25, 6, 6, 6, 5], False, "cuda")
-    kw = dict(in_range=(0, 1), out_range=(0, 1), in_bins=8, out_bins=8, device="cuda",
+    sens_samples = 5000
+    if DEVICE == "cpu":  # --smoke-cpu
+        samples, sens_samples = 10_000, 500
+    net, top, layers = build_net([25, 6, 6, 6, 5], False, DEVICE)
+    kw = dict(in_range=(0, 1), out_range=(0, 1), in_bins=8, out_bins=8, device=DEVICE,
               rng="philox", seed=0, progress=False)
 
     def epoch():
         out = []
         for layer in layers:
             out.append(dei.vector_and_pairwise_ei(layer, top, samples=samples, **kw))
-            out.append(dei.sensitivity(layer, top, samples=5000, **kw))
+            out.append(dei.sensitivity(layer, top, samples=sens_samples, **kw))
         return out
 
     t, res = time_wall(epoch, warmup=1, repeats=3)
-    log(f"  per-epoch measurement (25-6-6-6-5, 8 bins, {samples:.0e} + 5000 per layer): {t:.3f} s")
-    return dict(samples=samples, t=t)
+    log(f"  per-epoch measurement (25-6-6-6-5, 8 bins, {samples:.0e} + {sens_samples} per layer): {t:.3f} s")
+    return dict(samples=samples, sens_samples=sens_samples, t=t)
 
 
 def target_256(quick, full_deep_ei, log):
     import deep_ei_fast as dei
     import plain_torch
-    samples = 100_000
-    net, top, (lin,) = build_net([256, 256], True, "cuda")
-    kw = dict(samples=samples, in_range=(0, 1), out_range=(0, 1), in_bins=64, out_bins=64, device="cuda")
+    samples, n = 100_000, 256
+    if DEVICE == "cpu":  # --smoke-cpu
+        samples, n = 2000, 8
+    net, top, (lin,) = build_net([n, n], True, DEVICE)
+    kw = dict(samples=samples, in_range=(0, 1), out_range=(0, 1), in_bins=64, out_bins=64, device=DEVICE)
     t_fast, m = time_wall(lambda: dei.ei_parts_matrix(lin, top, rng="philox", seed=0, progress=False, **kw))
-    out = dict(fast=t_fast, fast_sum=float(m.sum()))
+    out = dict(n=n, samples=samples, fast=t_fast, fast_sum=float(m.sum()))
 
     def plain():
-        x = torch.rand((samples, 256), device="cuda")
+        x = torch.rand((samples, n), device=DEVICE)
         with torch.no_grad():
             y = torch.sigmoid(lin(x))
         return plain_torch.ei_parts_matrix_from_samples(x, y, (0.0, 1.0), 64, (0.0, 1.0), 64)
@@ -255,18 +278,19 @@ def target_256(quick, full_deep_ei, log):
     try:
         import deep_ei
     except ImportError:
-        out["deep_ei"], out["deep_ei_note"] = None, "deep-ei not installed"
+        out["deep_ei"], out["deep_ei_note"] = None, "deep-ei not installed: not measured"
     else:
         s = samples if full_deep_ei else samples // 10
         kw_d = dict(kw, samples=s)
         torch.manual_seed(0)
         t0 = time.perf_counter()
         deep_ei.ei_parts_matrix(lin, top, **kw_d)
-        torch.cuda.synchronize()
+        sync()
         out["deep_ei"] = (time.perf_counter() - t0) * samples / s
         out["deep_ei_note"] = "measured" if full_deep_ei else f"extrapolated x{samples // s} from {s} samples"
-    log(f"  256->256 64 bins 1e5: deep_ei_fast {t_fast:.3f} s, plain torch {out['plain']:.3f} s, "
-        f"deep-ei {out['deep_ei']} s ({out['deep_ei_note']})")
+    deep = "-" if out["deep_ei"] is None else f"{out['deep_ei']:.3f} s"
+    log(f"  {n}->{n} 64 bins {samples:.0e}: deep_ei_fast {t_fast:.3f} s, plain torch {out['plain']:.3f} s, "
+        f"deep-ei {deep} ({out['deep_ei_note']})")
     return out
 
 
@@ -288,7 +312,10 @@ def main():
     ap.add_argument("--quick", action="store_true", help="smaller grid and sample counts (smoke run)")
     ap.add_argument("--full-deep-ei", action="store_true", help="run deep-ei on the real 1e5 samples")
     ap.add_argument("--out", default=None, help="markdown report (default benchmarks/results/gpu_<name>.md)")
+    ap.add_argument("--smoke-cpu", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.smoke_cpu:
+        return smoke_cpu(args)
     require_gpu()
     import deep_ei_fast  # noqa: F401
     ops = torch.ops.deep_ei_fast
@@ -311,6 +338,11 @@ def main():
     tepoch = target_epoch(args.quick, log)
     t256 = target_256(args.quick, args.full_deep_ei, log)
 
+    write_report(args, v, ceiling, grid, t1024, tepoch, t256, lines)
+
+
+def write_report(args, v, ceiling, grid, t1024, tepoch, t256, lines):
+    """The markdown report: versions, command, the targets and the kernel table."""
     name = v["gpu"].lower().replace(" ", "_").replace("/", "_")
     out = args.out or os.path.join(HERE, "results", f"gpu_{name}.md")
     cmd = "python " + " ".join(shlex.quote(a) for a in sys.argv)
@@ -323,14 +355,15 @@ def main():
              f"Python {v['python']}.\n")
     R.append("## Targets\n")
     R.append("| case | time | target | notes |\n|---|---|---|---|")
-    R.append(f"| ei_parts_matrix 1024->1024 sigmoid, 64 bins, {t1024['samples']:.0e} samples | "
+    R.append(f"| ei_parts_matrix {t1024['n']}->{t1024['n']} sigmoid, 64 bins, {t1024['samples']:.0e} samples | "
              f"{t1024['t']:.3f} s | <= 1 s | {t1024['rate']:.3g} pair-samples/s = {t1024['fraction']:.1%} "
              f"of the measured shared-atomic ceiling ({ceiling:.3g}/s) |")
-    R.append(f"| per-epoch measurement (25-6-6-6-5, 8 bins, {tepoch['samples']:.0e} + 5000 samples per layer) | "
+    R.append(f"| per-epoch measurement (25-6-6-6-5, 8 bins, {tepoch['samples']:.0e} + {tepoch['sens_samples']} samples per layer) | "
              f"{tepoch['t']:.3f} s | <= 0.5 s | |")
     speedup = (t256["deep_ei"] / t256["fast"]) if t256.get("deep_ei") else None
-    R.append(f"| ei_parts_matrix 256->256, 1e5 samples, 64 bins | {t256['fast']:.3f} s | >= 1000x vs deep-ei | "
-             f"deep-ei device='cuda' {t256['deep_ei']} s ({t256['deep_ei_note']}); "
+    deep = "-" if t256["deep_ei"] is None else f"{t256['deep_ei']:.3f} s"
+    R.append(f"| ei_parts_matrix {t256['n']}->{t256['n']}, {t256['samples']:.0e} samples, 64 bins | {t256['fast']:.3f} s | "
+             f">= 1000x vs deep-ei | deep-ei device='cuda' {deep} ({t256['deep_ei_note']}); "
              f"speedup {speedup if speedup is None else f'{speedup:.0f}x'}; plain torch (GPU) {t256['plain']:.3f} s |\n")
     R.append("## Histogram kernels (pair-samples/s; codes drawn on the GPU, one call per timing)\n")
     R.append("rule = what deep_ei_fast/histogram_kernel.py picks; b/a measured = time of (b) over (a), "
@@ -346,6 +379,25 @@ def main():
     with open(out, "w") as f:
         f.write("\n".join(R))
     print(f"wrote {out}")
+
+
+def smoke_cpu(args):
+    """Runs sections 2 and 3 on tiny CPU cases to check the script itself (no GPU, no report)."""
+    global DEVICE
+    DEVICE = "cpu"
+    import deep_ei_fast  # noqa: F401
+    ops = torch.ops.deep_ei_fast
+    log = print
+    log("== smoke run on the CPU: checks the script's code paths; these are not GPU numbers")
+    grid = kernel_grid(ops, True, log)
+    t1024 = target_1024(True, float("nan"), log)
+    tepoch = target_epoch(True, log)
+    t256 = target_256(True, False, log)
+    v = dict(gpu="CPU smoke run", sms=0, memory=0, cc="0.0", driver="-", torch=torch.__version__,
+             cuda=None, python=platform.python_version())
+    args.out = args.out or os.path.join("/tmp", "gpu_compare_smoke.md")
+    write_report(args, v, float("nan"), grid, t1024, tepoch, t256, ["(smoke run)"])
+    log("smoke run ok (the report above holds CPU numbers, not GPU ones)")
 
 
 def _git_rev():

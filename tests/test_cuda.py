@@ -389,6 +389,14 @@ def test_torch_rng_matches_deep_ei_on_cuda(dei, name, act):
     ref = getattr(deep_ei, name)(lin, top, **kw)
     torch.manual_seed(12)
     got = getattr(dei, name)(lin, top, rng="torch", progress=False, **kw)
-    np.testing.assert_allclose(np.asarray(got, dtype=np.float64), np.asarray(ref, dtype=np.float64),
-                               rtol=1e-9, atol=1e-12)
-    assert np.all(np.isfinite(np.asarray(got, dtype=np.float64)))
+    got, ref = np.atleast_1d(np.asarray(got, dtype=np.float64)), np.atleast_1d(np.asarray(ref, dtype=np.float64))
+    assert np.all(np.isfinite(got)) and got.shape == ref.shape
+    if name in ("ei", "vector_and_pairwise_ei"):
+        # Vector EI (the first value): deep-ei codes its vectors on the GPU, where torch divides
+        # by the scalar width as a multiplication by its float32 reciprocal; the engine divides
+        # (as deep-ei does on the CPU). A value within an ulp of a vector bin edge can then fall
+        # in the neighbouring bin: one such sample moves EI by ~1/samples (OPS.md, CUDA).
+        assert got[0] == pytest.approx(ref[0], rel=5e-3)
+        got, ref = got[1:], ref[1:]
+    # pairwise: deep-ei bins on the CPU (fast_histogram) the same GPU outputs
+    np.testing.assert_allclose(got, ref, rtol=1e-9, atol=1e-12)
