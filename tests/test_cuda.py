@@ -43,7 +43,7 @@ CUDA = torch.device("cuda")
 def on_cpu_and_cuda(op, *args):
     """Runs op(*args) on CPU tensors and on CUDA copies; returns (cpu result, cuda result on CPU)."""
     cpu_args = [a.clone() if isinstance(a, torch.Tensor) else a for a in args]
-    gpu_args = [a.to(CUDA) if isinstance(a, torch.Tensor) else a for a in args]
+    gpu_args = [a.to(CUDA, copy=True) if isinstance(a, torch.Tensor) else a for a in args]
     r_cpu = op(*cpu_args)
     r_gpu = op(*gpu_args)
     torch.cuda.synchronize()
@@ -311,8 +311,8 @@ def test_philox_end_to_end_fused_layers(dei, act):
         results[device] = (dei.ei_parts_matrix(lin, top, device=device, **kw),
                            dei.vector_and_pairwise_ei(lin, top, device=device, **kw),
                            dei.ei(lin, top, device=device, **kw),
-                           dei.ei_parts_matrix(lin, top, device=device, out_range="dynamic",
-                                               out_bins="dynamic", **kw))
+                           dei.ei_parts_matrix(lin, top, device=device,
+                                               **dict(kw, out_range="dynamic", out_bins="dynamic")))
     cpu, gpu = results["cpu"], results["cuda"]
     assert np.array_equal(cpu[0], gpu[0])  # identical noise, forward pass and counts
     assert np.array_equal(cpu[3], gpu[3])
@@ -325,8 +325,9 @@ def test_philox_end_to_end_fused_layers(dei, act):
 
 @needs_cuda
 def test_philox_end_to_end_memory_tiles(dei):
-    # counters tiled under a small memory_bound: tiles re-count replayed samples on the GPU
-    kw = dict(samples=20000, in_bins=8, out_bins=8, seed=3, progress=False, memory_bound=2**20)
+    # counters tiled under a small memory_bound (2 tiles of pairs; the codes exceed the cache,
+    # so each tile re-counts replayed samples) on the GPU as on the CPU
+    kw = dict(samples=20000, in_bins=8, out_bins=8, seed=3, progress=False, memory_bound=2**18)
     out = {}
     for device in ("cpu", "cuda"):
         net, lin = _net_on(device, 40, 30, "sigmoid", seed=5)
