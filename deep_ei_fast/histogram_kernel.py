@@ -81,4 +81,3 @@ def choose(rows, cols, n_in, n_out):
 def histogram_op(rows, cols, n_in, n_out):
     """The op chosen by `choose` (callable as op(counts, x_codes, y_codes))."""
     return getattr(ops, choose(rows, cols, n_in, n_out))
-

@@ -77,5 +77,11 @@ void with_cub_temp(const at::Device& device, Run run) {
 }  // namespace cuda
 }  // namespace deep_ei_fast
 
+// Grid-stride loop of a kernel: int64 `t` over [0, total), so that a grid capped
+// by blocks_for covers any size.
+#define DEI_GRID_STRIDE(t, total)                                                  \
+  for (int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; t < (total); \
+       t += (int64_t)gridDim.x * blockDim.x)
+
 // Checks the last launch (the kernels themselves are asynchronous).
 #define DEI_CUDA_LAUNCH_CHECK() C10_CUDA_KERNEL_LAUNCH_CHECK()

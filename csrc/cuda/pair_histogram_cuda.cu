@@ -135,9 +135,7 @@ template <typename code_t>
 __global__ void hist_global_kernel(int32_t* __restrict counts, const code_t* __restrict x,
                                    const code_t* __restrict y, int64_t S, int64_t na,
                                    int64_t nb, int64_t RY, int64_t cells) {
-  const int64_t total = na * nb * S;
-  for (int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; t < total;
-       t += (int64_t)gridDim.x * blockDim.x) {
+  DEI_GRID_STRIDE(t, na * nb * S) {
     const int64_t i = t % S, p = t / S;
     const int64_t a = p / nb, b = p % nb;
     atomicAdd(counts + p * cells + (int64_t)x[a * S + i] * RY + (int64_t)y[b * S + i], 1);

@@ -13,9 +13,7 @@ __global__ void pairwise_codes_kernel(code_t* __restrict codes, const float* __r
                                       const double* __restrict lo, const double* __restrict hi,
                                       const int32_t* __restrict bins, int64_t n, int64_t S,
                                       int32_t drop) {
-  const int64_t total = n * S;
-  for (int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; t < total;
-       t += (int64_t)gridDim.x * blockDim.x) {
+  DEI_GRID_STRIDE(t, n * S) {
     const int64_t j = t / S;
     // The scale is computed as on the CPU (bins / (hi - lo), float64) per value:
     // a division is cheap next to the memory traffic.

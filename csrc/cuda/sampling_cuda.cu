@@ -23,9 +23,7 @@ __global__ void philox_uniform_kernel(float* __restrict out, int64_t stride_n,
                                       uint64_t sample_start, int64_t neuron_start,
                                       int64_t groups, float range, float lo) {
   const int64_t first_group = neuron_start >> 2;
-  const int64_t total = groups * S;
-  for (int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; t < total;
-       t += (int64_t)gridDim.x * blockDim.x) {
+  DEI_GRID_STRIDE(t, groups * S) {
     const int64_t i = t % S;  // consecutive threads: consecutive samples (coalesced)
     const int64_t g = first_group + t / S;
     uint32_t r[4];

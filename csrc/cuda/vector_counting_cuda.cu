@@ -18,10 +18,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-#define DEI_GRID_STRIDE(t, total)                                                  \
-  for (int64_t t = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; t < (total); \
-       t += (int64_t)gridDim.x * blockDim.x)
-
 // ---------------------------------------------------------------- vector_codes_
 
 __global__ void vector_codes_kernel(int32_t* __restrict codes, const float* __restrict v,

@@ -58,8 +58,7 @@ __device__ __forceinline__ int64_t pack_side(const Side& s, int64_t S, int64_t i
 __global__ void vector_keys_kernel(Side in, Side out, int64_t S, int64_t W,
                                    uint64_t* __restrict rows, int32_t* __restrict keep,
                                    unsigned long long* __restrict bad_total) {
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < S;
-       i += (int64_t)gridDim.x * blockDim.x) {
+  DEI_GRID_STRIDE(i, S) {
     const bool k = side_kept(in, S, i) && side_kept(out, S, i);
     keep[i] = k;
     if (!k) continue;
@@ -71,8 +70,7 @@ __global__ void vector_keys_kernel(Side in, Side out, int64_t S, int64_t W,
 __global__ void compact_rows_kernel(uint64_t* __restrict dst, const uint64_t* __restrict rows,
                                     const int32_t* __restrict keep,
                                     const int32_t* __restrict position, int64_t S, int64_t W) {
-  for (int64_t i = (int64_t)blockIdx.x * blockDim.x + threadIdx.x; i < S;
-       i += (int64_t)gridDim.x * blockDim.x) {
+  DEI_GRID_STRIDE(i, S) {
     if (!keep[i]) continue;
     for (int64_t w = 0; w < W; ++w) dst[(int64_t)position[i] * W + w] = rows[i * W + w];
   }
