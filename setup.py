@@ -1,8 +1,9 @@
 # Build: torch must already be installed (it is not in install_requires on
 # purpose: pick the CPU or CUDA wheel yourself, e.g. torch==2.13.0), then
 #   pip install --no-build-isolation --no-deps -e .
-# A CUDAExtension is built when torch has CUDA and nvcc is found, or when
-# FORCE_CUDA=1; TORCH_CUDA_ARCH_LIST defaults to "8.0;9.0" then.
+# A CUDAExtension (csrc/cuda/*.cu too) is built when torch has CUDA and nvcc is
+# found, or when FORCE_CUDA=1; TORCH_CUDA_ARCH_LIST is then always explicit:
+# "8.0;9.0" (A100, H100/H200) unless set in the environment.
 import glob
 import os
 import shutil
@@ -46,6 +47,8 @@ def _extension():
             include_dirs=include_dirs,
             extra_compile_args={
                 "cxx": cxx_flags + ["-DDEI_WITH_CUDA"],
+                # --fmad=false: no FMA contraction anywhere (the kernels also use
+                # the _rn intrinsics), so CUDA results equal the CPU's.
                 "nvcc": ["-O3", "--fmad=false", "-std=c++20", "-DDEI_WITH_CUDA"],
             },
             extra_link_args=link_flags,

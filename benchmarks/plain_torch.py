@@ -44,8 +44,9 @@ def ei_parts_matrix_from_samples(x, y, in_range, in_bins, out_range, out_bins,
     RX, RY = in_bins + 1, out_bins + 1
     cx = _pair_codes(x, *in_range, in_bins)          # [S, n_in]
     cy = _pair_codes(y, *out_range, out_bins)        # [S, n_out]
-    base_y = (torch.arange(n_out, dtype=torch.int64) * (RX * RY)).view(1, n_out) + cy  # [S, n_out]
-    out = torch.empty((n_in, n_out), dtype=torch.float64)
+    dev = x.device  # runs where the samples are (CPU or GPU)
+    base_y = (torch.arange(n_out, dtype=torch.int64, device=dev) * (RX * RY)).view(1, n_out) + cy  # [S, n_out]
+    out = torch.empty((n_in, n_out), dtype=torch.float64, device=dev)
     # one block of input neurons at a time: index tensor of S * blk * n_out int64
     # and the block's int64 counters (plus float64 temporaries in _mi_bits)
     blk = max(1, min(n_in, block_bytes // max(1, 8 * S * n_out),
@@ -53,7 +54,7 @@ def ei_parts_matrix_from_samples(x, y, in_range, in_bins, out_range, out_bins,
     for a0 in range(0, n_in, blk):
         a1 = min(n_in, a0 + blk)
         nb = a1 - a0
-        idx = (torch.arange(nb, dtype=torch.int64) * (n_out * RX * RY)).view(1, nb, 1) \
+        idx = (torch.arange(nb, dtype=torch.int64, device=dev) * (n_out * RX * RY)).view(1, nb, 1) \
             + (cx[:, a0:a1] * RY).unsqueeze(2) + base_y.unsqueeze(1)
         counts = torch.bincount(idx.reshape(-1), minlength=nb * n_out * RX * RY)
         counts = counts.view(nb, n_out, RX, RY)[:, :, :in_bins, :out_bins]

@@ -4,6 +4,7 @@ Defaults follow deep-ei 0.7.0: ranges from the activations recorded in the topol
 (-10, 10)), the layer's own output activation unless `activation` is given, and for a
 multi-module path each intermediate module followed by its recorded output activation.
 """
+from contextlib import contextmanager
 from dataclasses import dataclass
 from math import prod
 from typing import Callable, Optional
@@ -18,6 +19,30 @@ from .tables import CONVOLUTIONAL_MODULES, VALID_ACTIVATIONS
 # Activations the fused Linear kernel computes itself, with the code the kernel knows them by
 # and the least value they can output.
 FUSED_ACTIVATIONS = {type(None): (0, None), nn.Sigmoid: (1, 0.0), nn.Tanh: (2, -1.0), nn.ReLU: (3, 0.0)}
+
+
+@contextmanager
+def full_float32():
+    """float32 matrix products and convolutions in full precision (no TF32) while the forward
+    pass runs: TF32's 10-bit mantissa would move values across bin edges. No effect on the CPU;
+    on CUDA it is torch's default for matmul (deep-ei's Linear layers run the same way) and
+    turns cuDNN's default TF32 convolutions off."""
+    matmul = torch.backends.cuda.matmul
+    conv = getattr(torch.backends.cudnn, "conv", None)
+    if hasattr(matmul, "fp32_precision") and conv is not None and hasattr(conv, "fp32_precision"):
+        saved = matmul.fp32_precision, conv.fp32_precision
+        matmul.fp32_precision, conv.fp32_precision = "ieee", "ieee"
+        try:
+            yield
+        finally:
+            matmul.fp32_precision, conv.fp32_precision = saved
+    else:  # torch before the fp32_precision settings
+        saved = matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+        matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = False, False
+        try:
+            yield
+        finally:
+            matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
 
 
 @dataclass
@@ -46,7 +71,7 @@ class LayerSpec:
 
     def forward(self, x):
         """Runs a batch of inputs shaped (S, *in_shape) through the path; returns (S, *out)."""
-        with torch.no_grad():
+        with torch.no_grad(), full_float32():
             for module in self.modules[:-1]:
                 x = module(x)
                 act = self.topology.nodes[module]["output"]["activation"]

@@ -9,15 +9,16 @@ import math
 import numpy as np
 import torch
 
+from . import histogram_kernel
 from ._ops import ops
 from .progress import progress_bar
 
 RANGE_WIDENING = 1e-6
 # The histogram kernel is called on at least this many samples at once (when they fit in
-# HISTOGRAM_BATCH_BYTES of codes): each call streams every pair's counters through the cache
-# once, so few large calls cost far less memory traffic than many small ones.
-HISTOGRAM_BATCH_SAMPLES = 65536
-HISTOGRAM_BATCH_BYTES = 64 * 2**20
+# this many bytes of codes): each call streams every pair's counters through the cache once,
+# so few large calls cost far less memory traffic than many small ones. These are the CPU's
+# limits; histogram_kernel.batch_limits gives each device's.
+HISTOGRAM_BATCH_SAMPLES, HISTOGRAM_BATCH_BYTES = histogram_kernel.BATCH_LIMITS["cpu"]
 COUNTER_BYTES = 4  # int32 counters
 MAX_TOTAL_SAMPLES = 2**31 - 1
 
@@ -64,14 +65,15 @@ class PairBinning:
         return self.rows * self.cols * COUNTER_BYTES
 
 
-def batched(code_blocks):
-    """Concatenates consecutive (x_codes, y_codes) blocks into batches for the histogram."""
+def batched(code_blocks, limits=(HISTOGRAM_BATCH_SAMPLES, HISTOGRAM_BATCH_BYTES)):
+    """Concatenates consecutive (x_codes, y_codes) blocks into batches for the histogram,
+    each of at least limits[0] samples or limits[1] bytes."""
     pending, samples, size = [], 0, 0
     for codes in code_blocks:
         pending.append(codes)
         samples += codes[0].shape[1]
         size += sum(c.numel() * c.element_size() for c in codes)
-        if samples >= HISTOGRAM_BATCH_SAMPLES or size >= HISTOGRAM_BATCH_BYTES:
+        if samples >= limits[0] or size >= limits[1]:
             yield _concatenate(pending)
             pending, samples, size = [], 0, 0
     if pending:
@@ -115,6 +117,8 @@ class PairCounts:
         self.cache, self.cache_bytes, self.cache_limit = [], 0, memory_bound // 4
         self.counts = None
         self.unbinned = []  # code blocks not yet counted (whole counters)
+        self.batch_limits = histogram_kernel.batch_limits(binning.device)
+        self.accumulate = histogram_kernel.histogram_op(binning.rows, binning.cols, n_in, n_out)
         if len(self.tiles) == 1:
             self.counts = self._zeros(n_in, n_out)
 
@@ -143,7 +147,7 @@ class PairCounts:
         codes = self.binning.codes(x, y)
         if self.counts is not None:
             self.unbinned.append(codes)
-            if sum(c[0].shape[1] for c in self.unbinned) >= HISTOGRAM_BATCH_SAMPLES:
+            if sum(c[0].shape[1] for c in self.unbinned) >= self.batch_limits[0]:
                 self._count_unbinned()
             return
         if self.cache is not None:
@@ -155,14 +159,15 @@ class PairCounts:
                 self.cache = None
 
     def _count_unbinned(self):
-        for codes in batched(self.unbinned):
-            ops.pair_histogram_accumulate_(self.counts, *codes)
+        for codes in batched(self.unbinned, self.batch_limits):
+            self.accumulate(self.counts, *codes)
         self.unbinned = []
 
     def _code_blocks(self):
         if self.cache is not None:
-            return batched(self.cache)
-        return batched(self.binning.codes(x, y) for x, y in self.replay(self.total))
+            return batched(self.cache, self.batch_limits)
+        return batched((self.binning.codes(x, y) for x, y in self.replay(self.total)),
+                       self.batch_limits)
 
     def mi_matrix(self):
         """float64 [n_in, n_out] pairwise MI in bits."""
@@ -180,7 +185,7 @@ class PairCounts:
                 counts = buffer[:math.prod(shape)].view(shape)
                 counts.zero_()
                 for x_codes, y_codes in self._code_blocks():
-                    ops.pair_histogram_accumulate_(counts, x_codes[a0:a1], y_codes[b0:b1])
+                    self.accumulate(counts, x_codes[a0:a1], y_codes[b0:b1])
                 mi = ops.pairwise_mi(counts, b.in_bins, b.out_bins_t[b0:b1].contiguous())
                 result[a0:a1, b0:b1] = mi.cpu().numpy()
                 bar.update(1)

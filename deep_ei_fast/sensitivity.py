@@ -45,8 +45,10 @@ def _dynamic_range(m, matrix_variant):
     spec, (low, high) = m.spec, m.spec.in_range
     mins, maxs = [], []
     for neuron in range(spec.n_in):
-        low_out = spec.forward(_one_hot_batch(torch.full((1,), float(low)), neuron, spec.n_in).reshape(1, *spec.in_shape))
-        high_out = spec.forward(_one_hot_batch(torch.full((1,), float(high)), neuron, spec.n_in).reshape(1, *spec.in_shape))
+        # On the measurement's device, as deep-ei evaluates them.
+        ends = [torch.full((1,), float(end), device=m.device) for end in (low, high)]
+        low_out, high_out = (spec.forward(_one_hot_batch(v, neuron, spec.n_in).reshape(1, *spec.in_shape))
+                             for v in ends)
         if matrix_variant:
             mins.append(torch.min(low_out).item())
             maxs.append(torch.max(high_out).item())

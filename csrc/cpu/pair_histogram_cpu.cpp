@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "cpu_common.h"
+#include "deep_ei_fast/op_checks.h"
 
 namespace deep_ei_fast {
 namespace cpu {
@@ -97,35 +98,18 @@ void run(int32_t* counts, const code_t* xc, const code_t* yc, int64_t na, int64_
 
 void pair_histogram_accumulate_cpu(at::Tensor counts, const at::Tensor& x_codes,
                                    const at::Tensor& y_codes) {
-  TORCH_CHECK(counts.device().is_cpu() && x_codes.device().is_cpu() &&
-                  y_codes.device().is_cpu(),
-              "CPU tensors expected");
-  TORCH_CHECK(counts.scalar_type() == at::kInt && counts.dim() == 4 && counts.is_contiguous(),
-              "counts must be a contiguous int32 [na, nb, RX, RY] tensor");
-  TORCH_CHECK(x_codes.dim() == 2 && y_codes.dim() == 2, "codes must be 2-D [n, S]");
-  TORCH_CHECK(x_codes.scalar_type() == y_codes.scalar_type() &&
-                  (x_codes.scalar_type() == at::kByte || x_codes.scalar_type() == at::kInt),
-              "x_codes and y_codes must both be uint8 or both int32");
-  const int64_t na = counts.size(0), nb = counts.size(1), RX = counts.size(2),
-                RY = counts.size(3);
-  TORCH_CHECK(x_codes.size(0) == na && y_codes.size(0) == nb, "codes rows (",
-              x_codes.size(0), ", ", y_codes.size(0), ") do not match counts [", na, ", ",
-              nb, ", ...]");
-  const int64_t S = x_codes.size(1);
-  TORCH_CHECK(y_codes.size(1) == S, "x_codes and y_codes must have the same samples");
-  TORCH_CHECK(RX * RY <= ((int64_t)1 << 31) / 2, "histogram too large");
+  const HistogramShape s = check_pair_histogram(counts, x_codes, y_codes, c10::DeviceType::CPU);
+  const int64_t na = s.na, nb = s.nb, RX = s.RX, RY = s.RY, S = s.S;
   if (na == 0 || nb == 0 || S == 0) return;
   at::Tensor x = x_codes.contiguous(), y = y_codes.contiguous();
   if (x.scalar_type() == at::kByte) {
-    const int64_t mx = max_code<uint8_t>(x), my = max_code<uint8_t>(y);
-    TORCH_CHECK(mx < RX, "x code ", mx, " out of range (RX = ", RX, ")");
-    TORCH_CHECK(my < RY, "y code ", my, " out of range (RY = ", RY, ")");
+    check_code_range(0, max_code<uint8_t>(x), RX, "x");
+    check_code_range(0, max_code<uint8_t>(y), RY, "y");
     run<uint8_t>(counts.data_ptr<int32_t>(), x.data_ptr<uint8_t>(), y.data_ptr<uint8_t>(),
                  na, nb, S, RX, RY);
   } else {
-    const int64_t mx = max_code<int32_t>(x), my = max_code<int32_t>(y);
-    TORCH_CHECK(mx < RX, "x code ", mx, " out of range (RX = ", RX, ")");
-    TORCH_CHECK(my < RY, "y code ", my, " out of range (RY = ", RY, ")");
+    check_code_range(0, max_code<int32_t>(x), RX, "x");  // negative codes read as huge
+    check_code_range(0, max_code<int32_t>(y), RY, "y");
     run<int32_t>(counts.data_ptr<int32_t>(), x.data_ptr<int32_t>(), y.data_ptr<int32_t>(),
                  na, nb, S, RX, RY);
   }
@@ -137,4 +121,8 @@ void pair_histogram_accumulate_cpu(at::Tensor counts, const at::Tensor& x_codes,
 
 TORCH_LIBRARY_IMPL(deep_ei_fast, CPU, m) {
   m.impl("pair_histogram_accumulate_", &deep_ei_fast::cpu::pair_histogram_accumulate_cpu);
+  // The one-hot formulation only differs on CUDA (tensor cores); on the CPU it
+  // is the same function, computed by the same loop.
+  m.impl("pair_histogram_onehot_accumulate_",
+         &deep_ei_fast::cpu::pair_histogram_accumulate_cpu);
 }

@@ -3,6 +3,7 @@
 
 #include "cpu_common.h"
 #include "deep_ei_fast/binning.h"
+#include "deep_ei_fast/op_checks.h"
 
 namespace deep_ei_fast {
 namespace cpu {
@@ -19,30 +20,16 @@ DEI_CLONES void code_row(const float* __restrict v, int64_t count, double lo, do
 
 void pairwise_codes_cpu(at::Tensor codes, const at::Tensor& values, const at::Tensor& lo,
                         const at::Tensor& hi, const at::Tensor& bins, int64_t drop_code) {
-  TORCH_CHECK(codes.device().is_cpu() && values.device().is_cpu(), "CPU tensors expected");
-  TORCH_CHECK(values.scalar_type() == at::kFloat && values.dim() == 2,
-              "values must be float32 [n, S]");
-  TORCH_CHECK(codes.scalar_type() == at::kByte || codes.scalar_type() == at::kInt,
-              "codes must be uint8 or int32");
-  TORCH_CHECK(codes.sizes() == values.sizes(), "codes must have the shape of values");
+  const bool is_u8 =
+      check_pairwise_codes(codes, values, lo, hi, bins, drop_code, c10::DeviceType::CPU);
   const int64_t n = values.size(0), S = values.size(1);
-  TORCH_CHECK(lo.scalar_type() == at::kDouble && hi.scalar_type() == at::kDouble &&
-                  lo.numel() == n && hi.numel() == n,
-              "lo and hi must be float64 [n]");
-  TORCH_CHECK(bins.scalar_type() == at::kInt && bins.numel() == n, "bins must be int32 [n]");
-  const bool is_u8 = codes.scalar_type() == at::kByte;
-  TORCH_CHECK(drop_code >= 0 && drop_code <= (is_u8 ? 255 : 2147483647),
-              "drop_code out of range of the codes dtype");
   if (n == 0 || S == 0) return;
   at::Tensor lo_c = lo.contiguous().cpu(), hi_c = hi.contiguous().cpu(),
              bins_c = bins.contiguous().cpu();
   const double* lop = lo_c.data_ptr<double>();
   const double* hip = hi_c.data_ptr<double>();
   const int32_t* bp = bins_c.data_ptr<int32_t>();
-  for (int64_t j = 0; j < n; ++j) {
-    TORCH_CHECK(bp[j] >= 1, "bins must be >= 1");
-    if (is_u8) TORCH_CHECK(bp[j] <= 256, "bins must be <= 256 for uint8 codes");
-  }
+  for (int64_t j = 0; j < n; ++j) check_code_bins(bp[j], bp[j], is_u8);
   at::Tensor v = values.contiguous();
   const bool direct = codes.is_contiguous();
   at::Tensor out = direct ? codes : at::empty(codes.sizes(), codes.options());

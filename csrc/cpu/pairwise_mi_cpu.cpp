@@ -6,6 +6,7 @@
 
 #include "cpu_common.h"
 #include "deep_ei_fast/mutual_information.h"
+#include "deep_ei_fast/op_checks.h"
 
 namespace deep_ei_fast {
 namespace cpu {
@@ -13,21 +14,14 @@ namespace {
 
 at::Tensor pairwise_mi_cpu(const at::Tensor& counts, int64_t in_bins,
                            const at::Tensor& out_bins) {
-  TORCH_CHECK(counts.device().is_cpu(), "counts must be a CPU tensor");
-  TORCH_CHECK(counts.scalar_type() == at::kInt && counts.dim() == 4,
-              "counts must be int32 [na, nb, RX, RY]");
+  check_pairwise_mi(counts, in_bins, out_bins, c10::DeviceType::CPU);
   const int64_t na = counts.size(0), nb = counts.size(1), RX = counts.size(2),
                 RY = counts.size(3);
-  TORCH_CHECK(out_bins.scalar_type() == at::kInt && out_bins.dim() == 1 &&
-                  out_bins.size(0) == nb,
-              "out_bins must be int32 [nb]");
-  TORCH_CHECK(in_bins >= 1 && in_bins <= RX, "in_bins must be in [1, RX]");
   at::Tensor ob = out_bins.contiguous().cpu();
   const int32_t* obp = ob.data_ptr<int32_t>();
   int64_t max_out = 1;
   for (int64_t b = 0; b < nb; ++b) {
-    TORCH_CHECK(obp[b] >= 1 && obp[b] <= RY, "out_bins[", b, "] = ", obp[b],
-                " must be in [1, RY]");
+    check_out_bins(obp[b], obp[b], RY);
     max_out = std::max<int64_t>(max_out, obp[b]);
   }
   at::Tensor c = counts.contiguous();
@@ -35,16 +29,14 @@ at::Tensor pairwise_mi_cpu(const at::Tensor& counts, int64_t in_bins,
   at::Tensor result = at::zeros({na, nb}, counts.options().dtype(at::kDouble));
   double* rp = result.data_ptr<double>();
   const int64_t pairs = na * nb;
-  const double ln2 = std::log(2.0);
   // log(k) for the small counts that fill most cells: one table per call
   // (log 0 is stored as 0, so empty cells contribute exactly 0 without a branch).
+  // The shared log_f64 (not std::log) so that the CUDA kernel gets the same bits.
   constexpr int64_t kLogTable = 1 << 16;
   std::vector<double> log_table((size_t)kLogTable, 0.0);
-  for (int64_t k = 1; k < kLogTable; ++k) log_table[(size_t)k] = std::log((double)k);
+  for (int64_t k = 1; k < kLogTable; ++k) log_table[(size_t)k] = log_f64((double)k);
   const double* lt = log_table.data();
-  auto log_count = [lt](int64_t k) {
-    return k < kLogTable ? lt[k] : std::log((double)k);
-  };
+  auto cached_log_count = [lt](int64_t k) { return k < kLogTable ? lt[k] : log_count(k); };
   at::parallel_for(0, pairs, grain_for(pairs, RX * RY), [&](int64_t p0, int64_t p1) {
     std::vector<int64_t> pi((size_t)in_bins), pj((size_t)max_out);
     std::vector<double> log_pi((size_t)in_bins), log_pj((size_t)max_out);
@@ -72,26 +64,26 @@ at::Tensor pairwise_mi_cpu(const at::Tensor& counts, int64_t in_bins,
         rp[p] = 0.0;
         continue;
       }
-      for (int64_t r = 0; r < in_bins; ++r) log_pi[r] = log_count(pi[r]);
-      for (int64_t j = 0; j < ob_b; ++j) log_pj[j] = log_count(pj[j]);
-      const double log_total = log_count(total);
+      for (int64_t r = 0; r < in_bins; ++r) log_pi[r] = cached_log_count(pi[r]);
+      for (int64_t j = 0; j < ob_b; ++j) log_pj[j] = cached_log_count(pj[j]);
+      const double log_total = cached_log_count(total);
       const double dtotal = (double)total;
       const double flush_below = mi_flush_threshold(dtotal);
-      // Branch-free over the cells (an empty cell's term is exactly 0); four
-      // partial sums in a fixed order, so the result is deterministic.
-      double sum[4] = {0.0, 0.0, 0.0, 0.0};
+      // Branch-free over the cells (an empty cell's term is exactly 0); the
+      // fixed order of mutual_information.h (kMiPartials partial sums, then a
+      // tree), which the CUDA kernel's warp reduction reproduces.
+      double sum[kMiPartials] = {};
       for (int64_t r = 0; r < in_bins; ++r) {
         if (pi[r] == 0) continue;
         const int32_t* row = tab + r * RY;
         const double lpi = log_pi[r];
         for (int64_t j = 0; j < ob_b; ++j) {
           const int64_t n = row[j];
-          sum[j & 3] += mi_cell_term_times_total((double)n, log_count(n), log_total, lpi,
-                                                 log_pj[j], flush_below);
+          sum[j % kMiPartials] += mi_cell_term_times_total(
+              (double)n, cached_log_count(n), log_total, lpi, log_pj[j], flush_below);
         }
       }
-      const double s = ((sum[0] + sum[1]) + (sum[2] + sum[3])) / dtotal;
-      rp[p] = (s > 0.0 ? s : 0.0) / ln2;
+      rp[p] = mi_bits_from_sum(mi_combine_partials(sum), dtotal);
     }
   });
   return result;

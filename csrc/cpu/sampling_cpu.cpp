@@ -11,6 +11,7 @@
 
 #include "cpu_common.h"
 #include "deep_ei_fast/activation.h"
+#include "deep_ei_fast/op_checks.h"
 #include "deep_ei_fast/philox.h"
 #include "philox_avx2.h"
 
@@ -78,17 +79,11 @@ void uniform_block(float* out, int64_t row_stride, int64_t n, uint64_t seed,
   }
 }
 
-void check_out_2d(const at::Tensor& t, const char* name) {
-  TORCH_CHECK(t.device().is_cpu(), name, " must be a CPU tensor");
-  TORCH_CHECK(t.scalar_type() == at::kFloat, name, " must be float32");
-  TORCH_CHECK(t.dim() == 2, name, " must be 2-D [n, S]");
-}
-
 bool rows_dense(const at::Tensor& t) { return t.size(1) <= 1 || t.stride(1) == 1; }
 
 void philox_uniform_cpu(at::Tensor out, int64_t seed, int64_t sample_start,
                         int64_t neuron_start, double lo, double hi) {
-  check_out_2d(out, "out");
+  check_sample_out(out, c10::DeviceType::CPU, "out");
   TORCH_CHECK(neuron_start >= 0, "neuron_start must be >= 0");
   TORCH_CHECK(sample_start >= 0, "sample_start must be >= 0");
   if (!rows_dense(out)) {
@@ -151,27 +146,11 @@ DEI_CLONES void linear_row(const float* __restrict x, int64_t x_stride, int64_t 
 void sample_linear_layer_cpu(at::Tensor x_out, at::Tensor y_out, const at::Tensor& weight,
                              const c10::optional<at::Tensor>& bias, int64_t activation,
                              int64_t seed, int64_t sample_start, double lo, double hi) {
-  check_out_2d(x_out, "x_out");
-  check_out_2d(y_out, "y_out");
-  TORCH_CHECK(sample_start >= 0, "sample_start must be >= 0");
-  TORCH_CHECK(activation >= 0 && activation <= 3, "activation must be 0..3, got ",
-              activation);
-  TORCH_CHECK(weight.device().is_cpu() && weight.scalar_type() == at::kFloat &&
-                  weight.dim() == 2,
-              "weight must be a float32 CPU tensor [n_out, n_in]");
+  const bool has_bias = check_sample_linear(x_out, y_out, weight, bias, activation,
+                                            sample_start, c10::DeviceType::CPU);
   const int64_t n_in = x_out.size(0), S = x_out.size(1), n_out = y_out.size(0);
-  TORCH_CHECK(y_out.size(1) == S, "x_out and y_out must have the same number of samples");
-  TORCH_CHECK(weight.size(0) == n_out && weight.size(1) == n_in, "weight must be [",
-              n_out, ", ", n_in, "], got ", weight.sizes());
   at::Tensor w = weight.contiguous();
-  at::Tensor bvec;
-  const bool has_bias = bias.has_value() && bias->defined();
-  if (has_bias) {
-    TORCH_CHECK(bias->device().is_cpu() && bias->scalar_type() == at::kFloat &&
-                    bias->dim() == 1 && bias->size(0) == n_out,
-                "bias must be a float32 CPU tensor [n_out]");
-    bvec = bias->contiguous();
-  }
+  at::Tensor bvec = has_bias ? bias->contiguous() : at::Tensor();
   if (S == 0) return;
   at::Tensor x = rows_dense(x_out) ? x_out : at::empty(x_out.sizes(), x_out.options());
   at::Tensor y = rows_dense(y_out) ? y_out : at::empty(y_out.sizes(), y_out.options());

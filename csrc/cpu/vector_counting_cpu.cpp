@@ -8,6 +8,7 @@
 
 #include "cpu_common.h"
 #include "deep_ei_fast/binning.h"
+#include "deep_ei_fast/op_checks.h"
 
 namespace deep_ei_fast {
 namespace cpu {
@@ -23,10 +24,7 @@ DEI_CLONES void vector_codes_run(const float* __restrict v, int64_t count, float
 
 void vector_codes_cpu(at::Tensor codes, const at::Tensor& values, double lo, double hi,
                       int64_t bins) {
-  TORCH_CHECK(codes.device().is_cpu() && values.device().is_cpu(), "CPU tensors expected");
-  TORCH_CHECK(values.scalar_type() == at::kFloat, "values must be float32");
-  TORCH_CHECK(codes.scalar_type() == at::kInt, "codes must be int32");
-  TORCH_CHECK(codes.sizes() == values.sizes(), "codes must have the shape of values");
+  check_vector_codes(codes, values, c10::DeviceType::CPU);
   const int64_t N = values.numel();
   if (N == 0) return;
   at::Tensor v = values.contiguous();
@@ -46,9 +44,7 @@ void vector_codes_cpu(at::Tensor codes, const at::Tensor& values, double lo, dou
 // ---------------------------------------------------------------- pack_code_rows
 
 at::Tensor pack_code_rows_cpu(const at::Tensor& codes, int64_t bits, int64_t offset) {
-  TORCH_CHECK(codes.device().is_cpu(), "codes must be a CPU tensor");
-  TORCH_CHECK(codes.scalar_type() == at::kInt && codes.dim() == 2, "codes must be int32 [n, S]");
-  TORCH_CHECK(bits >= 1 && bits <= 64, "bits must be in [1, 64]");
+  check_pack_code_rows(codes, bits, c10::DeviceType::CPU);
   const int64_t n = codes.size(0), S = codes.size(1);
   const int64_t F = 64 / bits;
   const int64_t W = (n + F - 1) / F;
@@ -238,17 +234,9 @@ void radix_sort(std::vector<uint64_t>& buf, std::vector<uint64_t>& tmp, int64_t 
 
 std::tuple<at::Tensor, at::Tensor> sort_unique_rows_cpu(const at::Tensor& keys,
                                                          const c10::optional<at::Tensor>& weights) {
-  TORCH_CHECK(keys.device().is_cpu(), "keys must be a CPU tensor");
-  TORCH_CHECK(keys.scalar_type() == at::kLong && keys.dim() == 2, "keys must be int64 [M, W]");
+  const bool has_w = check_sort_unique_rows(keys, weights, c10::DeviceType::CPU);
   const int64_t M = keys.size(0), W = keys.size(1);
-  const bool has_w = weights.has_value() && weights->defined();
-  at::Tensor wt;
-  if (has_w) {
-    TORCH_CHECK(weights->device().is_cpu() && weights->scalar_type() == at::kLong &&
-                    weights->dim() == 1 && weights->size(0) == M,
-                "weights must be int64 [M]");
-    wt = weights->contiguous();
-  }
+  at::Tensor wt = has_w ? weights->contiguous() : at::Tensor();
   const auto lopt = keys.options().dtype(at::kLong);
   if (M == 0) return std::make_tuple(at::empty({0, W}, lopt), at::empty({0}, lopt));
   at::Tensor k = keys.contiguous();
@@ -384,13 +372,8 @@ std::tuple<at::Tensor, at::Tensor> sort_unique_rows_cpu(const at::Tensor& keys,
 
 at::Tensor prefix_counts_cpu(const at::Tensor& unique, const at::Tensor& counts,
                              int64_t prefix_words) {
-  TORCH_CHECK(unique.device().is_cpu() && counts.device().is_cpu(), "CPU tensors expected");
-  TORCH_CHECK(unique.scalar_type() == at::kLong && unique.dim() == 2, "unique must be int64 [U, W]");
-  TORCH_CHECK(counts.scalar_type() == at::kLong && counts.dim() == 1 &&
-                  counts.size(0) == unique.size(0),
-              "counts must be int64 [U]");
+  check_prefix_counts(unique, counts, prefix_words, c10::DeviceType::CPU);
   const int64_t U = unique.size(0), W = unique.size(1);
-  TORCH_CHECK(prefix_words >= 0 && prefix_words <= W, "prefix_words must be in [0, W]");
   const auto lopt = counts.options();
   if (U == 0) return at::empty({0}, lopt);
   at::Tensor u = unique.contiguous(), c = counts.contiguous();

@@ -9,6 +9,7 @@
 
 #include "cpu_common.h"
 #include "deep_ei_fast/binning.h"
+#include "deep_ei_fast/op_checks.h"
 
 namespace deep_ei_fast {
 namespace cpu {
@@ -63,30 +64,14 @@ int64_t pack_side(const int32_t* codes, int64_t count, const int64_t* index, int
   return bad;
 }
 
-at::Tensor check_index(const at::Tensor& index, int64_t n, const char* name) {
-  TORCH_CHECK(index.dim() == 1 && index.scalar_type() == at::kLong, name,
-              " must be an int64 vector");
-  at::Tensor c = index.contiguous().cpu();
-  const int64_t* p = c.data_ptr<int64_t>();
-  for (int64_t k = 0; k < c.numel(); ++k)
-    TORCH_CHECK(p[k] >= 0 && p[k] < n, name, "[", k, "] = ", p[k], " out of range for ", n,
-                " neurons");
-  return c;
-}
-
 at::Tensor vector_keys_cpu(const at::Tensor& x, const at::Tensor& y, double in_lo, double in_hi,
                            int64_t in_bins, double out_lo, double out_hi, int64_t out_bins,
                            int64_t in_bits, int64_t out_bits, int64_t out_offset,
                            const at::Tensor& in_index, const at::Tensor& out_index) {
-  TORCH_CHECK(x.device().is_cpu() && y.device().is_cpu(), "CPU tensors expected");
-  TORCH_CHECK(x.scalar_type() == at::kFloat && y.scalar_type() == at::kFloat && x.dim() == 2 &&
-                  y.dim() == 2 && x.size(1) == y.size(1),
-              "x and y must be float32 [n_in, S] and [n_out, S]");
-  TORCH_CHECK(in_bits >= 1 && in_bits <= 32 && out_bits >= 1 && out_bits <= 32,
-              "bits must be in [1, 32]");
+  check_vector_keys(x, y, in_bits, out_bits, c10::DeviceType::CPU);
   const int64_t S = x.size(1);
-  at::Tensor xi = check_index(in_index, x.size(0), "in_index");
-  at::Tensor yi = check_index(out_index, y.size(0), "out_index");
+  at::Tensor xi = checked_index(in_index, x.size(0), "in_index");
+  at::Tensor yi = checked_index(out_index, y.size(0), "out_index");
   const int64_t Wx = std::max<int64_t>(1, (xi.numel() + 64 / in_bits - 1) / (64 / in_bits));
   const int64_t Wy = std::max<int64_t>(1, (yi.numel() + 64 / out_bits - 1) / (64 / out_bits));
   const int64_t W = Wx + Wy;

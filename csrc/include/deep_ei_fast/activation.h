@@ -14,16 +14,6 @@ enum Activation : int32_t {
   kRelu = 3,
 };
 
-DEI_HD DEI_INLINE float bits_to_float(uint32_t u) {
-#ifdef __CUDA_ARCH__
-  return __uint_as_float(u);
-#else
-  float f;
-  __builtin_memcpy(&f, &u, sizeof(f));
-  return f;
-#endif
-}
-
 DEI_HD DEI_INLINE float floor_f32(float x) {
 #ifdef __CUDA_ARCH__
   return floorf(x);

@@ -14,6 +14,37 @@
 
 namespace deep_ei_fast {
 
+// Bit casts between floats and their IEEE-754 encodings.
+DEI_HD DEI_INLINE float bits_to_float(uint32_t u) {
+#ifdef __CUDA_ARCH__
+  return __uint_as_float(u);
+#else
+  float f;
+  __builtin_memcpy(&f, &u, sizeof(f));
+  return f;
+#endif
+}
+
+DEI_HD DEI_INLINE uint64_t double_bits(double x) {
+#ifdef __CUDA_ARCH__
+  return (uint64_t)__double_as_longlong(x);
+#else
+  uint64_t u;
+  __builtin_memcpy(&u, &x, sizeof(u));
+  return u;
+#endif
+}
+
+DEI_HD DEI_INLINE double bits_double(uint64_t u) {
+#ifdef __CUDA_ARCH__
+  return __longlong_as_double((long long)u);
+#else
+  double x;
+  __builtin_memcpy(&x, &u, sizeof(x));
+  return x;
+#endif
+}
+
 // Correctly rounded single operations that are never contracted into FMAs.
 // Host code is compiled with -ffp-contract=off; device code uses the _rn
 // intrinsics, which nvcc never fuses.

@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# On a GPU machine, from the repository root, in one call: build the CUDA extension, write the
+# compiler's resource report of the kernels, run the tests (CUDA cases included) and the GPU
+# benchmark. Everything it produces goes to $OUT (default: benchmarks/results/gpu_run).
+#
+#   OUT=/some/dir bash benchmarks/run_on_gpu.sh [--quick]
+#
+# Python packages missing there (deep-ei 0.7.0 and fast-histogram, for the comparisons with
+# deep-ei) can be carried as wheels in .whl/ (see /work/.library/device/README.md); they are
+# installed into /tmp/site first when present.
+set -uo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+OUT="${OUT:-benchmarks/results/gpu_run}"
+mkdir -p "${OUT}"
+export PYTHONUNBUFFERED=1
+export TORCH_CUDA_ARCH_LIST="${TORCH_CUDA_ARCH_LIST:-8.0;9.0}"
+
+if compgen -G ".whl/*.whl" >/dev/null; then
+    python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade \
+        --target /tmp/site .whl/*.whl && export PYTHONPATH="/tmp/site${PYTHONPATH:+:${PYTHONPATH}}"
+fi
+
+echo "== nvidia-smi" | tee "${OUT}/build.log"
+nvidia-smi 2>&1 | tee -a "${OUT}/build.log"
+echo "== build (TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST})" | tee -a "${OUT}/build.log"
+python3 -m pip install --no-build-isolation --no-deps -e . 2>&1 | tail -n 20 | tee -a "${OUT}/build.log"
+python3 -c 'import deep_ei_fast._ops as o; assert o.cuda_kernels_built(), "no CUDA kernels in the build"' \
+    || { echo "the build has no CUDA kernels" | tee -a "${OUT}/build.log"; exit 1; }
+
+echo "== ptxas resource usage (sm_90)" | tee "${OUT}/ptxas.txt"
+INC=$(python3 -c 'import torch.utils.cpp_extension as c; print(" ".join("-I" + p for p in c.include_paths()))')
+PYINC=$(python3 -c 'import sysconfig; print(sysconfig.get_paths()["include"])')
+nvcc -c csrc/cuda/pair_histogram_cuda.cu -o /tmp/pair_histogram_cuda.o -std=c++20 -O3 --fmad=false \
+    -gencode arch=compute_90,code=sm_90 -Xptxas -v -Icsrc -Icsrc/include -I"${PYINC}" ${INC} \
+    -DTORCH_EXTENSION_NAME=_C -Xcompiler -fPIC 2>&1 | grep -E "Compiling entry|registers|spill|stack" \
+    | tee -a "${OUT}/ptxas.txt"
+
+echo "== tests" | tee "${OUT}/tests.log"
+python3 -m pytest -q -rs tests/test_cuda.py tests/test_kernels.py 2>&1 | tee -a "${OUT}/tests.log"
+tests_rc=${PIPESTATUS[0]}
+
+echo "== benchmark" | tee "${OUT}/bench.log"
+python3 benchmarks/gpu_compare.py --out "${OUT}/gpu_results.md" "$@" 2>&1 | tee -a "${OUT}/bench.log"
+bench_rc=${PIPESTATUS[0]}
+echo "tests rc=${tests_rc} benchmark rc=${bench_rc}"
+exit $(( tests_rc != 0 || bench_rc != 0 ))
