@@ -12,6 +12,25 @@ namespace deep_ei_fast {
 namespace cpu {
 namespace {
 
+constexpr int64_t kLogTable = 1 << 16;
+
+// sum[k] += the term of cell k of a full chunk of kMiPartials columns. Counts
+// below kLogTable take log(n) from the table (every count of a pair table is
+// at most the samples of one call; larger ones use log_count).
+DEI_CLONES void add_chunk(double* __restrict sum, const int32_t* __restrict row,
+                          const double* __restrict log_pj, const double* __restrict lt,
+                          double log_total, double lpi, double flush_below) {
+  double log_n[kMiPartials];
+  for (int k = 0; k < kMiPartials; ++k) {
+    const int32_t n = row[k];
+    log_n[k] = n < kLogTable ? lt[n] : log_count(n);
+  }
+#pragma omp simd
+  for (int k = 0; k < kMiPartials; ++k)
+    sum[k] += mi_cell_term_times_total((double)row[k], log_n[k], log_total, lpi, log_pj[k],
+                                       flush_below);
+}
+
 at::Tensor pairwise_mi_cpu(const at::Tensor& counts, int64_t in_bins,
                            const at::Tensor& out_bins) {
   check_pairwise_mi(counts, in_bins, out_bins, c10::DeviceType::CPU);
@@ -32,7 +51,6 @@ at::Tensor pairwise_mi_cpu(const at::Tensor& counts, int64_t in_bins,
   // log(k) for the small counts that fill most cells: one table per call
   // (log 0 is stored as 0, so empty cells contribute exactly 0 without a branch).
   // The shared log_f64 (not std::log) so that the CUDA kernel gets the same bits.
-  constexpr int64_t kLogTable = 1 << 16;
   std::vector<double> log_table((size_t)kLogTable, 0.0);
   for (int64_t k = 1; k < kLogTable; ++k) log_table[(size_t)k] = log_f64((double)k);
   const double* lt = log_table.data();
@@ -77,10 +95,16 @@ at::Tensor pairwise_mi_cpu(const at::Tensor& counts, int64_t in_bins,
         if (pi[r] == 0) continue;
         const int32_t* row = tab + r * RY;
         const double lpi = log_pi[r];
-        for (int64_t j = 0; j < ob_b; ++j) {
+        // Columns in chunks of kMiPartials: chunk k adds into sum[0..] in column
+        // order, which is the order above (partial j % kMiPartials), written so
+        // that the full chunks vectorize.
+        int64_t j0 = 0;
+        for (; j0 + kMiPartials <= ob_b; j0 += kMiPartials)
+          add_chunk(sum, row + j0, log_pj.data() + j0, lt, log_total, lpi, flush_below);
+        for (int64_t j = j0; j < ob_b; ++j) {
           const int64_t n = row[j];
-          sum[j % kMiPartials] += mi_cell_term_times_total(
-              (double)n, cached_log_count(n), log_total, lpi, log_pj[j], flush_below);
+          sum[j - j0] += mi_cell_term_times_total((double)n, cached_log_count(n), log_total,
+                                                  lpi, log_pj[j], flush_below);
         }
       }
       rp[p] = mi_bits_from_sum(mi_combine_partials(sum), dtotal);
