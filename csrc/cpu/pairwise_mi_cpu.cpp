@@ -14,16 +14,20 @@ namespace {
 
 constexpr int64_t kLogTable = 1 << 16;
 
+// Small calls (sensitivity counts one input neuron at a time) need only a
+// short table: filling all kLogTable entries would cost more than their MI.
+constexpr int64_t kSmallCall = 1 << 22;
+
 // sum[k] += the term of cell k of a full chunk of kMiPartials columns. Counts
-// below kLogTable take log(n) from the table (every count of a pair table is
-// at most the samples of one call; larger ones use log_count).
+// below `table_size` take log(n) from the table (the same log_f64 values);
+// larger ones use log_count.
 DEI_CLONES void add_chunk(double* __restrict sum, const int32_t* __restrict row,
                           const double* __restrict log_pj, const double* __restrict lt,
-                          double log_total, double lpi, double flush_below) {
+                          int64_t table_size, double log_total, double lpi, double flush_below) {
   double log_n[kMiPartials];
   for (int k = 0; k < kMiPartials; ++k) {
     const int32_t n = row[k];
-    log_n[k] = n < kLogTable ? lt[n] : log_count(n);
+    log_n[k] = (n >= 0 && n < table_size) ? lt[n] : log_count(n);
   }
 #pragma omp simd
   for (int k = 0; k < kMiPartials; ++k)
@@ -51,10 +55,18 @@ at::Tensor pairwise_mi_cpu(const at::Tensor& counts, int64_t in_bins,
   // log(k) for the small counts that fill most cells: one table per call
   // (log 0 is stored as 0, so empty cells contribute exactly 0 without a branch).
   // The shared log_f64 (not std::log) so that the CUDA kernel gets the same bits.
-  std::vector<double> log_table((size_t)kLogTable, 0.0);
-  for (int64_t k = 1; k < kLogTable; ++k) log_table[(size_t)k] = log_f64((double)k);
+  int64_t table_size = kLogTable;
+  if (c.numel() <= kSmallCall) {
+    int64_t largest = 0;
+    for (int64_t i = 0; i < c.numel(); ++i) largest = std::max<int64_t>(largest, cp[i]);
+    table_size = std::min<int64_t>(kLogTable, largest + 1);
+  }
+  std::vector<double> log_table((size_t)table_size, 0.0);
+  for (int64_t k = 1; k < table_size; ++k) log_table[(size_t)k] = log_f64((double)k);
   const double* lt = log_table.data();
-  auto cached_log_count = [lt](int64_t k) { return k < kLogTable ? lt[k] : log_count(k); };
+  auto cached_log_count = [lt, table_size](int64_t k) {
+    return (k >= 0 && k < table_size) ? lt[k] : log_count(k);
+  };
   at::parallel_for(0, pairs, grain_for(pairs, RX * RY), [&](int64_t p0, int64_t p1) {
     std::vector<int64_t> pi((size_t)in_bins), pj((size_t)max_out);
     std::vector<double> log_pi((size_t)in_bins), log_pj((size_t)max_out);
@@ -100,7 +112,8 @@ at::Tensor pairwise_mi_cpu(const at::Tensor& counts, int64_t in_bins,
         // that the full chunks vectorize.
         int64_t j0 = 0;
         for (; j0 + kMiPartials <= ob_b; j0 += kMiPartials)
-          add_chunk(sum, row + j0, log_pj.data() + j0, lt, log_total, lpi, flush_below);
+          add_chunk(sum, row + j0, log_pj.data() + j0, lt, table_size, log_total, lpi,
+                    flush_below);
         for (int64_t j = j0; j < ob_b; ++j) {
           const int64_t n = row[j];
           sum[j - j0] += mi_cell_term_times_total((double)n, cached_log_count(n), log_total,
