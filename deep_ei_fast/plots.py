@@ -99,8 +99,8 @@ def _plane_limits(recording, rotated):
     low = float(np.nanmin([np.nanmin(x), np.nanmin(y), 0.0]))
     high = float(np.nanmax([np.nanmax(x), np.nanmax(y), 1e-3]))
     pad = 0.05 * (high - low)
-    if rotated:
-        return (float(np.nanmin(x)) - pad, float(np.nanmax(x)) + pad), (
+    if rotated:  # keep the nullcline (x = 0) in view
+        return (min(float(np.nanmin(x)), 0.0) - pad, float(np.nanmax(x)) + pad), (
             float(np.nanmin(y)) - pad, float(np.nanmax(y)) + pad)
     return (low - pad, high + pad), (low - pad, high + pad)
 
