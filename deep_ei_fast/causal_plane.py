@@ -30,6 +30,7 @@ TRANSPARENT_MODULES = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.D
                        nn.AlphaDropout)
 
 CHAIN_TOLERANCE = 1e-5  # relative: the chain of topology modules must reproduce model(input)
+CHAIN_PROBES = 64  # random inputs the chain is checked on, besides the example input
 
 
 def _check_supported_modules(model):
@@ -56,21 +57,34 @@ def _check_chain(model, input, topology):
     for a, b in zip(nodes[:-1], nodes[1:]):
         if not topology.has_edge(a, b):
             raise ValueError("causal_plane: the topology is not a chain of modules")
-    with torch.no_grad():
-        expected = model(input)
-        x = input
-        for module in nodes:
-            x = module(x)
-            activation = topology.nodes[module]["output"]["activation"]
-            if activation is not None:
-                x = activation(x)
-    if not isinstance(expected, torch.Tensor) or expected.shape != x.shape or not torch.allclose(
-            x, expected, rtol=CHAIN_TOLERANCE, atol=CHAIN_TOLERANCE):
+    if not all(_chain_computes_model(model, nodes, topology, x) for x in _probe_inputs(input)):
         raise ValueError(
             "causal_plane: model(input) differs from the chain of its modules "
             f"({' -> '.join(type(m).__name__ for m in nodes)}) with their activations: the model "
             "has operations the topology does not record (functional activations, residual "
             "connections or custom code in forward); build it from modules in a chain")
+
+
+def _probe_inputs(input):
+    """The example input and a batch of random ones around it: an input of zeros alone can
+    hide an operation (a ReLU after a layer whose outputs at 0 are all positive). Drawn from a
+    private generator, so torch's global random state is untouched."""
+    generator = torch.Generator().manual_seed(0)
+    shape = (CHAIN_PROBES, *input.shape[1:])
+    noise = torch.rand(shape, generator=generator) * 4.0 - 2.0  # uniform in (-2, 2)
+    return [input, noise.to(device=input.device, dtype=input.dtype) + input[:1]]
+
+
+def _chain_computes_model(model, nodes, topology, x):
+    with torch.no_grad():
+        expected = model(x)
+        for module in nodes:
+            x = module(x)
+            activation = topology.nodes[module]["output"]["activation"]
+            if activation is not None:
+                x = activation(x)
+    return (isinstance(expected, torch.Tensor) and expected.shape == x.shape
+            and torch.allclose(x, expected, rtol=CHAIN_TOLERANCE, atol=CHAIN_TOLERANCE))
 
 
 def _module_names(model):

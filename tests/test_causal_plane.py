@@ -129,14 +129,26 @@ class Residual(nn.Module):
         return x + torch.sigmoid(self.a(x))
 
 
-@pytest.mark.parametrize("net, message", [
-    (nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3), nn.Linear(3, 2)), "'1' (BatchNorm1d)"),
-    (nn.Sequential(nn.Linear(3, 3), nn.GELU(), nn.Linear(3, 2)), "'1' (GELU)"),
-    (FunctionalActivation(), "differs from the chain"),
-    (Residual(), "differs from the chain"),
+class PositiveBias(FunctionalActivation):
+    """F.relu after a layer whose outputs at input 0 are all positive: the example input
+    (zeros) cannot reveal the relu, only other inputs can."""
+
+    def __init__(self):
+        super().__init__()
+        with torch.no_grad():
+            self.a.bias.fill_(0.5)
+
+
+@pytest.mark.parametrize("make_net, message", [
+    (lambda: nn.Sequential(nn.Linear(3, 3), nn.BatchNorm1d(3), nn.Linear(3, 2)), "'1' (BatchNorm1d)"),
+    (lambda: nn.Sequential(nn.Linear(3, 3), nn.GELU(), nn.Linear(3, 2)), "'1' (GELU)"),
+    (FunctionalActivation, "differs from the chain"),
+    (PositiveBias, "differs from the chain"),
+    (Residual, "differs from the chain"),
 ])
-def test_unsupported_networks_fail_clearly(dei, net, message):
-    net.eval()
+def test_unsupported_networks_fail_clearly(dei, make_net, message):
+    torch.manual_seed(0)
+    net = make_net().eval()
     with pytest.raises(ValueError, match="causal_plane") as error:
         dei.causal_plane(net, torch.zeros((2, 3)), samples=10**12, sensitivity_samples=10**9, progress=False)
     assert message in str(error.value)
