@@ -549,6 +549,28 @@ def test_sort_unique_rows_and_prefix_counts(ops, M, W, kind, weighted, seed):
         assert pc.tolist() == [groups[k] for k in sorted(groups)]
 
 
+@pytest.mark.parametrize("varying_bits, duplicates", [(93, False), (40, True), (20, True), (130, False)])
+def test_sort_unique_rows_large_inputs(ops, varying_bits, duplicates):
+    """Hundreds of thousands of rows: the first radix pass leaves buckets of hundreds of rows,
+    which are sorted by further most-significant-digit splits (small-M hypothesis cases rarely
+    reach them). Compared with torch.unique on non-negative keys (where signed order is the
+    unsigned one)."""
+    g = torch.Generator().manual_seed(varying_bits)
+    M, W = 300_000, 3
+    keys = torch.randint(0, 2**62, (M, W), generator=g, dtype=torch.int64)
+    remaining = varying_bits
+    for w in range(W):  # word 0 most significant; keep `varying_bits` low bits in all
+        bits = max(0, min(62, remaining - 62 * (W - 1 - w)))
+        keys[:, w] &= (1 << bits) - 1
+    if duplicates:
+        keys[M // 3:] = keys[torch.randint(0, M // 3, (M - M // 3,), generator=g)]
+    weights = torch.randint(1, 5, (M,), generator=g, dtype=torch.int64)
+    uniq, counts = ops.sort_unique_rows(keys, weights)
+    ref_uniq, inverse = torch.unique(keys, dim=0, return_inverse=True)
+    ref_counts = torch.zeros(len(ref_uniq), dtype=torch.int64).index_add_(0, inverse, weights)
+    assert torch.equal(uniq, ref_uniq) and torch.equal(counts, ref_counts)
+
+
 @settings(max_examples=30)
 @given(code_matrices())
 def test_pack_sort_unique_vs_torch_unique(ops, case):

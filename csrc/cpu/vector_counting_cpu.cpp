@@ -160,6 +160,51 @@ void sort_range(uint64_t* a, uint64_t* b, int64_t n, int rt_R, int64_t Wc,
   if (src != a) std::memcpy(a, src, sizeof(uint64_t) * (size_t)(n * R));
 }
 
+// Sorts the n records at `a` (scratch `b`) by their key, most significant
+// digit first: the top (up to) 8 varying bits of the range split it into
+// buckets, each sorted the same way; small ones by insertion sort. For the
+// buckets left by radix_sort's first pass (hundreds of rows of mostly random
+// bits) one more split leaves a couple of rows per bucket, far less work than
+// LSD passes over every remaining bit. Not stable (records with equal keys are
+// merged afterwards, so their order does not matter). Result in `a`.
+template <int RC>
+void msd_sort_range(uint64_t* a, uint64_t* b, int64_t n, int rt_R, int64_t Wc,
+                    std::vector<uint32_t>& hist) {
+  const int R = RC > 0 ? RC : rt_R;
+  if (n <= 24) {
+    sort_range<RC>(a, b, n, R, Wc, hist);  // insertion sort
+    return;
+  }
+  int64_t c = -1;
+  uint64_t var = 0;
+  for (int64_t w = Wc - 1; w >= 0 && c < 0; --w) {
+    uint64_t vor = 0, vand = ~0ull;
+    for (int64_t i = 0; i < n; ++i) { vor |= a[i * R + w]; vand &= a[i * R + w]; }
+    if (vor != vand) { c = w; var = vor ^ vand; }
+  }
+  if (c < 0) return;  // every key equal
+  const int hi = 64 - __builtin_clzll(var);
+  const int shift = std::max(__builtin_ctzll(var), hi - 8);
+  const int64_t nb = (int64_t)1 << (hi - shift);
+  const uint64_t mask = (uint64_t)nb - 1;
+  uint32_t start[257];
+  for (int64_t v = 0; v <= nb; ++v) start[v] = 0;
+  for (int64_t i = 0; i < n; ++i) ++start[((a[i * R + c] >> shift) & mask) + 1];
+  for (int64_t v = 0; v < nb; ++v) start[v + 1] += start[v];
+  uint32_t next[256];
+  for (int64_t v = 0; v < nb; ++v) next[v] = start[v];
+  for (int64_t i = 0; i < n; ++i) {
+    const uint64_t* p = a + i * R;
+    uint64_t* q = b + (int64_t)next[(p[c] >> shift) & mask]++ * R;
+    for (int k = 0; k < R; ++k) q[k] = p[k];
+  }
+  std::memcpy(a, b, sizeof(uint64_t) * (size_t)(n * R));
+  for (int64_t v = 0; v < nb; ++v) {
+    const int64_t m = (int64_t)(start[v + 1] - start[v]);
+    if (m > 1) msd_sort_range<RC>(a + (int64_t)start[v] * R, b, m, R, Wc, hist);
+  }
+}
+
 // MSD pass on the top digit (parallel scatter buf -> tmp), then every bucket
 // sorted in cache. Result in buf.
 template <int RC>
@@ -226,7 +271,7 @@ void radix_sort(std::vector<uint64_t>& buf, std::vector<uint64_t>& tmp, int64_t 
           for (int k = 0; k < R; ++k) s[i * R + k] = a[idx[i] * R + k];
         continue;
       }
-      sort_range<RC>(a, s, n, R, Wc, h);
+      msd_sort_range<RC>(a, s, n, R, Wc, h);
       std::memcpy(s, a, sizeof(uint64_t) * (size_t)(n * R));
     }
   });
