@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <vector>
 
 #include "cpu_common.h"
@@ -208,7 +209,7 @@ void msd_sort_range(uint64_t* a, uint64_t* b, int64_t n, int rt_R, int64_t Wc,
 // MSD pass on the top digit (parallel scatter buf -> tmp), then every bucket
 // sorted in cache. Result in buf.
 template <int RC>
-void radix_sort(std::vector<uint64_t>& buf, std::vector<uint64_t>& tmp, int64_t M, int rt_R,
+void radix_sort(uint64_t* buf, uint64_t* tmp, int64_t M, int rt_R,
                 int64_t Wc, int64_t B) {
   const int R = RC > 0 ? RC : rt_R;
   const int64_t cw = Wc - 1;
@@ -225,7 +226,7 @@ void radix_sort(std::vector<uint64_t>& buf, std::vector<uint64_t>& tmp, int64_t 
     for (int64_t c = c0; c < c1; ++c) {
       int64_t* h = hist.data() + c * nb;
       const int64_t b = c * chunk, e = std::min(M, b + chunk);
-      const uint64_t* p = buf.data() + b * R + cw;
+      const uint64_t* p = buf + b * R + cw;
       for (int64_t i = b; i < e; ++i, p += R) ++h[(*p >> tshift) & mask];
     }
   });
@@ -244,8 +245,8 @@ void radix_sort(std::vector<uint64_t>& buf, std::vector<uint64_t>& tmp, int64_t 
     for (int64_t c = c0; c < c1; ++c) {
       int64_t* off = hist.data() + c * nb;
       const int64_t b = c * chunk, e = std::min(M, b + chunk);
-      const uint64_t* p = buf.data() + b * R;
-      uint64_t* dst = tmp.data();
+      const uint64_t* p = buf + b * R;
+      uint64_t* dst = tmp;
       for (int64_t i = b; i < e; ++i, p += R) {
         uint64_t* q = dst + off[(p[cw] >> tshift) & mask]++ * R;
         for (int k = 0; k < R; ++k) q[k] = p[k];
@@ -258,8 +259,8 @@ void radix_sort(std::vector<uint64_t>& buf, std::vector<uint64_t>& tmp, int64_t 
     for (int64_t v = v0; v < v1; ++v) {
       const int64_t b = bstart[v], n = bstart[v + 1] - b;
       if (n == 0) continue;
-      uint64_t* a = tmp.data() + b * R;
-      uint64_t* s = buf.data() + b * R;
+      uint64_t* a = tmp + b * R;
+      uint64_t* s = buf + b * R;
       if (n >= ((int64_t)1 << 31)) {
         // Huge single bucket: fall back to a comparison sort of indices.
         std::vector<int64_t> idx((size_t)n);
@@ -354,10 +355,15 @@ std::tuple<at::Tensor, at::Tensor> sort_unique_rows_cpu(const at::Tensor& keys,
     return std::make_tuple(u, cnt);
   }
 
-  std::vector<uint64_t> buf((size_t)(M * R)), tmp((size_t)(M * R));
+  // Uninitialized (every word is written before it is read): zero-filling 2 x M x R words
+  // on one thread, and taking their page faults there, cost more than the compression.
+  std::unique_ptr<uint64_t[]> buf_owner(new uint64_t[(size_t)(M * R)]);
+  std::unique_ptr<uint64_t[]> tmp_owner(new uint64_t[(size_t)(M * R)]);
+  uint64_t* buf = buf_owner.get();
+  uint64_t* tmp = tmp_owner.get();
   at::parallel_for(0, M, 1 << 14, [&](int64_t b, int64_t e) {
     for (int64_t i = b; i < e; ++i) {
-      uint64_t* r = buf.data() + i * R;
+      uint64_t* r = buf + i * R;
       for (int64_t c = 0; c < Wc; ++c) r[c] = 0;
       const uint64_t* row = kp + i * W;
       for (const Segment& s : segs) r[s.cw] |= ((row[s.w] >> s.shift) & s.mask) << s.cshift;
@@ -372,13 +378,12 @@ std::tuple<at::Tensor, at::Tensor> sort_unique_rows_cpu(const at::Tensor& keys,
     case 4: radix_sort<4>(buf, tmp, M, R, Wc, B); break;
     default: radix_sort<0>(buf, tmp, M, R, Wc, B); break;
   }
-  tmp.clear();
-  tmp.shrink_to_fit();
+  tmp_owner.reset();
 
   // Runs of equal keys.
   auto same = [&](int64_t i, int64_t j) {
-    const uint64_t* a = buf.data() + i * R;
-    const uint64_t* b = buf.data() + j * R;
+    const uint64_t* a = buf + i * R;
+    const uint64_t* b = buf + j * R;
     for (int64_t c = 0; c < Wc; ++c)
       if (a[c] != b[c]) return false;
     return true;
@@ -397,7 +402,7 @@ std::tuple<at::Tensor, at::Tensor> sort_unique_rows_cpu(const at::Tensor& keys,
   at::parallel_for(0, U, 1 << 12, [&](int64_t u0, int64_t u1) {
     for (int64_t u = u0; u < u1; ++u) {
       const int64_t b = starts[u], e = starts[u + 1];
-      const uint64_t* r = buf.data() + b * R;
+      const uint64_t* r = buf + b * R;
       uint64_t* row = up + u * W;
       for (int64_t w = 0; w < W; ++w) row[w] = all_and[w] & ~(all_or[w] ^ all_and[w]);
       for (const Segment& s : segs) row[s.w] |= ((r[s.cw] >> s.cshift) & s.mask) << s.shift;
