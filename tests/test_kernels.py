@@ -318,6 +318,28 @@ def test_pair_histogram_accumulate(ops, case, data):
                 assert mi[a, b].item() == pytest.approx(expect, rel=1e-12, abs=1e-13)
 
 
+@pytest.mark.parametrize("in_bins, out_bins, nb, dtype", [
+    (8, 8, 6, torch.uint8), (8, 8, 5, torch.uint8), (3, 15, 3, torch.int32), (40, 6, 4, torch.uint8),
+    (64, 8, 2, torch.uint8),
+])
+def test_pair_histogram_joint_and_direct_paths(ops, in_bins, out_bins, nb, dtype):
+    """Small tables count two output neurons per increment (joint codes, then marginals);
+    larger ones count pair by pair. Both must give the bincount of every pair exactly, for even
+    and odd numbers of output neurons, drop codes included."""
+    g = torch.Generator().manual_seed(in_bins * 100 + nb)
+    na, S = 3, 70_000
+    RX, RY = in_bins + 1, out_bins + 1
+    xc = torch.randint(0, RX, (na, S), generator=g).to(dtype)
+    yc = torch.randint(0, RY, (nb, S), generator=g).to(dtype)
+    yc[0, : S // 2] = 0  # a skewed neuron
+    counts = torch.zeros((na, nb, RX, RY), dtype=torch.int32)
+    ops.pair_histogram_accumulate_(counts, xc, yc)
+    for a in range(na):
+        for b in range(nb):
+            ref = torch.bincount(xc[a].long() * RY + yc[b].long(), minlength=RX * RY).view(RX, RY)
+            assert torch.equal(counts[a, b].long(), ref)
+
+
 def test_pair_histogram_rejects_bad_codes(ops):
     counts = torch.zeros((1, 1, 3, 3), dtype=torch.int32)
     x = torch.tensor([[0, 1, 3]], dtype=torch.int32)  # 3 >= RX

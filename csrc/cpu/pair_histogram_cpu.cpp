@@ -96,6 +96,75 @@ void run(int32_t* counts, const code_t* xc, const code_t* yc, int64_t na, int64_
   });
 }
 
+// Small tables: the codes of output neurons 2j and 2j+1 are combined into one
+// joint code y[2j] * RY + y[2j+1], so that one increment counts two pairs in a
+// thread-local RX x RY^2 table, whose two marginals are then added to the pair
+// tables. Exact (integer counts), with half the increments. Used when kGroup
+// such tables fit in L1 (8 bins: 9 x 81 counters each).
+constexpr int64_t kJointCells = 2048;
+
+bool use_joint_codes(int64_t RX, int64_t RY, int64_t nb) {
+  return nb >= 2 && RY * RY <= 256 && RX * RY * RY <= kJointCells;
+}
+
+template <typename code_t>
+void run_joint(int32_t* counts, const code_t* xc, const code_t* yc, int64_t na, int64_t nb,
+               int64_t S, int64_t RX, int64_t RY) {
+  const int64_t nj = (nb + 1) / 2, RJ = RY * RY;
+  std::vector<code_t> yj((size_t)(nj * S));  // RJ <= 256: joint codes fit code_t
+  at::parallel_for(0, nj, grain_for(nj, S), [&](int64_t j0, int64_t j1) {
+    for (int64_t j = j0; j < j1; ++j) {
+      const code_t* y0 = yc + 2 * j * S;
+      code_t* out = yj.data() + j * S;
+      if (2 * j + 1 < nb) {
+        const code_t* y1 = y0 + S;
+        for (int64_t i = 0; i < S; ++i) out[i] = (code_t)((int32_t)y0[i] * RY + y1[i]);
+      } else {  // odd nb: the last joint code pairs neuron 2j with a constant 0
+        for (int64_t i = 0; i < S; ++i) out[i] = (code_t)((int32_t)y0[i] * RY);
+      }
+    }
+  });
+  const int64_t ngroups = (nj + kGroup - 1) / kGroup;
+  const int64_t items = ngroups * na;
+  const int64_t table = RX * RJ;
+  at::parallel_for(0, items, grain_for(items, kGroup * S), [&](int64_t t0, int64_t t1) {
+    std::vector<int32_t> tables((size_t)(kGroup * table));
+    for (int64_t t = t0; t < t1; ++t) {
+      const int64_t g = t / na, a = t % na;
+      const int64_t j_begin = g * kGroup;
+      const int64_t G = std::min(kGroup, nj - j_begin);
+      std::fill(tables.begin(), tables.end(), 0);
+      int32_t* h[kGroup];
+      const code_t* y[kGroup];
+      for (int64_t k = 0; k < G; ++k) {
+        h[k] = tables.data() + k * table;
+        y[k] = yj.data() + (j_begin + k) * S;
+      }
+      const code_t* x = xc + a * S;
+      switch (G) {
+        case 4: accumulate_group<code_t, 4>(h, x, y, S, (int32_t)RJ); break;
+        case 3: accumulate_group<code_t, 3>(h, x, y, S, (int32_t)RJ); break;
+        case 2: accumulate_group<code_t, 2>(h, x, y, S, (int32_t)RJ); break;
+        default: accumulate_group<code_t, 1>(h, x, y, S, (int32_t)RJ); break;
+      }
+      for (int64_t k = 0; k < G; ++k) {  // the two marginals
+        const int64_t b0 = 2 * (j_begin + k), b1 = b0 + 1;
+        int32_t* c0 = counts + (a * nb + b0) * RX * RY;
+        int32_t* c1 = b1 < nb ? counts + (a * nb + b1) * RX * RY : nullptr;
+        for (int64_t r = 0; r < RX; ++r) {
+          const int32_t* row = h[k] + r * RJ;
+          for (int64_t u = 0; u < RY; ++u)
+            for (int64_t v = 0; v < RY; ++v) {
+              const int32_t n = row[u * RY + v];
+              c0[r * RY + u] += n;
+              if (c1) c1[r * RY + v] += n;
+            }
+        }
+      }
+    }
+  });
+}
+
 void pair_histogram_accumulate_cpu(at::Tensor counts, const at::Tensor& x_codes,
                                    const at::Tensor& y_codes) {
   const HistogramShape s = check_pair_histogram(counts, x_codes, y_codes, c10::DeviceType::CPU);
@@ -105,13 +174,15 @@ void pair_histogram_accumulate_cpu(at::Tensor counts, const at::Tensor& x_codes,
   if (x.scalar_type() == at::kByte) {
     check_code_range(0, max_code<uint8_t>(x), RX, "x");
     check_code_range(0, max_code<uint8_t>(y), RY, "y");
-    run<uint8_t>(counts.data_ptr<int32_t>(), x.data_ptr<uint8_t>(), y.data_ptr<uint8_t>(),
-                 na, nb, S, RX, RY);
+    auto kernel = use_joint_codes(RX, RY, nb) ? run_joint<uint8_t> : run<uint8_t>;
+    kernel(counts.data_ptr<int32_t>(), x.data_ptr<uint8_t>(), y.data_ptr<uint8_t>(), na, nb, S,
+           RX, RY);
   } else {
     check_code_range(0, max_code<int32_t>(x), RX, "x");  // negative codes read as huge
     check_code_range(0, max_code<int32_t>(y), RY, "y");
-    run<int32_t>(counts.data_ptr<int32_t>(), x.data_ptr<int32_t>(), y.data_ptr<int32_t>(),
-                 na, nb, S, RX, RY);
+    auto kernel = use_joint_codes(RX, RY, nb) ? run_joint<int32_t> : run<int32_t>;
+    kernel(counts.data_ptr<int32_t>(), x.data_ptr<int32_t>(), y.data_ptr<int32_t>(), na, nb, S,
+           RX, RY);
   }
 }
 
