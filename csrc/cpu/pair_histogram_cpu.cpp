@@ -68,6 +68,18 @@ DEI_CLONES void accumulate_group(int32_t* __restrict const* h, const code_t* __r
   }
 }
 
+// accumulate_group for a run-time group size G in 1..kGroup.
+template <typename code_t>
+void accumulate_groups(int64_t G, int32_t* const* h, const code_t* x, const code_t* const* y,
+                       int64_t S, int32_t stride) {
+  switch (G) {
+    case 4: accumulate_group<code_t, 4>(h, x, y, S, stride); break;
+    case 3: accumulate_group<code_t, 3>(h, x, y, S, stride); break;
+    case 2: accumulate_group<code_t, 2>(h, x, y, S, stride); break;
+    default: accumulate_group<code_t, 1>(h, x, y, S, stride); break;
+  }
+}
+
 template <typename code_t>
 void run(int32_t* counts, const code_t* xc, const code_t* yc, int64_t na, int64_t nb,
          int64_t S, int64_t RX, int64_t RY) {
@@ -86,12 +98,7 @@ void run(int32_t* counts, const code_t* xc, const code_t* yc, int64_t na, int64_
         y[k] = yc + (b_begin + k) * S;
       }
       const code_t* x = xc + a * S;
-      switch (G) {
-        case 4: accumulate_group<code_t, 4>(h, x, y, S, (int32_t)RY); break;
-        case 3: accumulate_group<code_t, 3>(h, x, y, S, (int32_t)RY); break;
-        case 2: accumulate_group<code_t, 2>(h, x, y, S, (int32_t)RY); break;
-        default: accumulate_group<code_t, 1>(h, x, y, S, (int32_t)RY); break;
-      }
+      accumulate_groups(G, h, x, y, S, (int32_t)RY);
     }
   });
 }
@@ -141,12 +148,7 @@ void run_joint(int32_t* counts, const code_t* xc, const code_t* yc, int64_t na, 
         y[k] = yj.data() + (j_begin + k) * S;
       }
       const code_t* x = xc + a * S;
-      switch (G) {
-        case 4: accumulate_group<code_t, 4>(h, x, y, S, (int32_t)RJ); break;
-        case 3: accumulate_group<code_t, 3>(h, x, y, S, (int32_t)RJ); break;
-        case 2: accumulate_group<code_t, 2>(h, x, y, S, (int32_t)RJ); break;
-        default: accumulate_group<code_t, 1>(h, x, y, S, (int32_t)RJ); break;
-      }
+      accumulate_groups(G, h, x, y, S, (int32_t)RJ);
       for (int64_t k = 0; k < G; ++k) {  // the two marginals
         const int64_t b0 = 2 * (j_begin + k), b1 = b0 + 1;
         int32_t* c0 = counts + (a * nb + b0) * RX * RY;
