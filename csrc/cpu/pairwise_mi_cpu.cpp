@@ -18,17 +18,20 @@ constexpr int64_t kLogTable = 1 << 16;
 // short table: filling all kLogTable entries would cost more than their MI.
 constexpr int64_t kSmallCall = 1 << 22;
 
-// sum[k] += the term of cell k of a full chunk of kMiPartials columns. Counts
-// below `table_size` take log(n) from the table (the same log_f64 values);
-// larger ones use log_count.
+// log(k) of counts: below `size` from a table of the shared log_f64 (built once
+// per call), above it computed; log 0 = 0, so empty cells contribute 0.
+struct CountLogs {
+  const double* table;
+  int64_t size;
+  double operator()(int64_t k) const { return (k >= 0 && k < size) ? table[k] : log_count(k); }
+};
+
+// sum[k] += the term of cell k of a full chunk of kMiPartials columns.
 DEI_CLONES void add_chunk(double* __restrict sum, const int32_t* __restrict row,
-                          const double* __restrict log_pj, const double* __restrict lt,
-                          int64_t table_size, double log_total, double lpi, double flush_below) {
+                          const double* __restrict log_pj, CountLogs logs, double log_total,
+                          double lpi, double flush_below) {
   double log_n[kMiPartials];
-  for (int k = 0; k < kMiPartials; ++k) {
-    const int32_t n = row[k];
-    log_n[k] = (n >= 0 && n < table_size) ? lt[n] : log_count(n);
-  }
+  for (int k = 0; k < kMiPartials; ++k) log_n[k] = logs(row[k]);
 #pragma omp simd
   for (int k = 0; k < kMiPartials; ++k)
     sum[k] += mi_cell_term_times_total((double)row[k], log_n[k], log_total, lpi, log_pj[k],
@@ -63,10 +66,7 @@ at::Tensor pairwise_mi_cpu(const at::Tensor& counts, int64_t in_bins,
   }
   std::vector<double> log_table((size_t)table_size, 0.0);
   for (int64_t k = 1; k < table_size; ++k) log_table[(size_t)k] = log_f64((double)k);
-  const double* lt = log_table.data();
-  auto cached_log_count = [lt, table_size](int64_t k) {
-    return (k >= 0 && k < table_size) ? lt[k] : log_count(k);
-  };
+  const CountLogs cached_log_count{log_table.data(), table_size};
   at::parallel_for(0, pairs, grain_for(pairs, RX * RY), [&](int64_t p0, int64_t p1) {
     std::vector<int64_t> pi((size_t)in_bins), pj((size_t)max_out);
     std::vector<double> log_pi((size_t)in_bins), log_pj((size_t)max_out);
@@ -112,7 +112,7 @@ at::Tensor pairwise_mi_cpu(const at::Tensor& counts, int64_t in_bins,
         // that the full chunks vectorize.
         int64_t j0 = 0;
         for (; j0 + kMiPartials <= ob_b; j0 += kMiPartials)
-          add_chunk(sum, row + j0, log_pj.data() + j0, lt, table_size, log_total, lpi,
+          add_chunk(sum, row + j0, log_pj.data() + j0, cached_log_count, log_total, lpi,
                     flush_below);
         for (int64_t j = j0; j < ob_b; ++j) {
           const int64_t n = row[j];

@@ -107,58 +107,21 @@ DEI_INLINE bool rec_less(const uint64_t* a, const uint64_t* b, int64_t Wc) {
   return false;
 }
 
-// Sorts the n records at `a` (scratch `b`, same size) by their key; stable
-// LSD over the bits that vary inside this range. Result ends in `a`.
+// Sorts the n records at `a` by their key (n small: a few dozen at most).
 template <int RC>
-void sort_range(uint64_t* a, uint64_t* b, int64_t n, int rt_R, int64_t Wc,
-                std::vector<uint32_t>& hist) {
+void insertion_sort(uint64_t* a, int64_t n, int rt_R, int64_t Wc) {
   const int R = RC > 0 ? RC : rt_R;
-  if (n <= 1) return;
-  if (n <= 24) {  // insertion sort (stable)
-    uint64_t t[16];
-    for (int64_t i = 1; i < n; ++i) {
-      if (!rec_less<RC>(a + i * R, a + (i - 1) * R, Wc)) continue;
-      for (int k = 0; k < R; ++k) t[k] = a[i * R + k];
-      int64_t j = i;
-      while (j > 0 && rec_less<RC>(t, a + (j - 1) * R, Wc)) {
-        for (int k = 0; k < R; ++k) a[j * R + k] = a[(j - 1) * R + k];
-        --j;
-      }
-      for (int k = 0; k < R; ++k) a[j * R + k] = t[k];
+  uint64_t t[16];
+  for (int64_t i = 1; i < n; ++i) {
+    if (!rec_less<RC>(a + i * R, a + (i - 1) * R, Wc)) continue;
+    for (int k = 0; k < R; ++k) t[k] = a[i * R + k];
+    int64_t j = i;
+    while (j > 0 && rec_less<RC>(t, a + (j - 1) * R, Wc)) {
+      for (int k = 0; k < R; ++k) a[j * R + k] = a[(j - 1) * R + k];
+      --j;
     }
-    return;
+    for (int k = 0; k < R; ++k) a[j * R + k] = t[k];
   }
-  uint64_t vor[16], vand[16];
-  for (int64_t c = 0; c < Wc; ++c) { vor[c] = 0; vand[c] = ~0ull; }
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t c = 0; c < Wc; ++c) { vor[c] |= a[i * R + c]; vand[c] &= a[i * R + c]; }
-  const int width = n >= 4096 ? 11 : 8;
-  uint64_t* src = a;
-  uint64_t* dst = b;
-  for (int64_t c = 0; c < Wc; ++c) {
-    const uint64_t var = vor[c] ^ vand[c];
-    if (var == 0) continue;
-    const int lo = __builtin_ctzll(var), hi = 64 - __builtin_clzll(var);
-    const int span = hi - lo;
-    const int np = (span + width - 1) / width;
-    const int dw = (span + np - 1) / np;
-    for (int s = lo; s < hi; s += dw) {
-      const int bits = std::min(dw, hi - s);
-      const int64_t nb = (int64_t)1 << bits;
-      const uint64_t mask = (uint64_t)nb - 1;
-      hist.assign((size_t)nb, 0);
-      for (int64_t i = 0; i < n; ++i) ++hist[(src[i * R + c] >> s) & mask];
-      uint32_t run = 0;
-      for (int64_t v = 0; v < nb; ++v) { const uint32_t x = hist[v]; hist[v] = run; run += x; }
-      for (int64_t i = 0; i < n; ++i) {
-        const uint64_t* p = src + i * R;
-        uint64_t* q = dst + (int64_t)hist[(p[c] >> s) & mask]++ * R;
-        for (int k = 0; k < R; ++k) q[k] = p[k];
-      }
-      std::swap(src, dst);
-    }
-  }
-  if (src != a) std::memcpy(a, src, sizeof(uint64_t) * (size_t)(n * R));
 }
 
 // Sorts the n records at `a` (scratch `b`) by their key, most significant
@@ -169,11 +132,10 @@ void sort_range(uint64_t* a, uint64_t* b, int64_t n, int rt_R, int64_t Wc,
 // LSD passes over every remaining bit. Not stable (records with equal keys are
 // merged afterwards, so their order does not matter). Result in `a`.
 template <int RC>
-void msd_sort_range(uint64_t* a, uint64_t* b, int64_t n, int rt_R, int64_t Wc,
-                    std::vector<uint32_t>& hist) {
+void msd_sort_range(uint64_t* a, uint64_t* b, int64_t n, int rt_R, int64_t Wc) {
   const int R = RC > 0 ? RC : rt_R;
   if (n <= 24) {
-    sort_range<RC>(a, b, n, R, Wc, hist);  // insertion sort
+    insertion_sort<RC>(a, n, R, Wc);
     return;
   }
   int64_t c = -1;
@@ -202,7 +164,7 @@ void msd_sort_range(uint64_t* a, uint64_t* b, int64_t n, int rt_R, int64_t Wc,
   std::memcpy(a, b, sizeof(uint64_t) * (size_t)(n * R));
   for (int64_t v = 0; v < nb; ++v) {
     const int64_t m = (int64_t)(start[v + 1] - start[v]);
-    if (m > 1) msd_sort_range<RC>(a + (int64_t)start[v] * R, b, m, R, Wc, hist);
+    if (m > 1) msd_sort_range<RC>(a + (int64_t)start[v] * R, b, m, R, Wc);
   }
 }
 
@@ -255,7 +217,6 @@ void radix_sort(uint64_t* buf, uint64_t* tmp, int64_t M, int rt_R,
   });
   // Buckets: sorted in tmp (scratch: the same range of buf), then copied back.
   at::parallel_for(0, nb, 1, [&](int64_t v0, int64_t v1) {
-    std::vector<uint32_t> h;
     for (int64_t v = v0; v < v1; ++v) {
       const int64_t b = bstart[v], n = bstart[v + 1] - b;
       if (n == 0) continue;
@@ -272,7 +233,7 @@ void radix_sort(uint64_t* buf, uint64_t* tmp, int64_t M, int rt_R,
           for (int k = 0; k < R; ++k) s[i * R + k] = a[idx[i] * R + k];
         continue;
       }
-      msd_sort_range<RC>(a, s, n, R, Wc, h);
+      msd_sort_range<RC>(a, s, n, R, Wc);
       std::memcpy(s, a, sizeof(uint64_t) * (size_t)(n * R));
     }
   });

@@ -52,7 +52,8 @@ DEI_CLONES int64_t pack_side(const int32_t* codes, int64_t count, const int64_t*
   const int64_t per_word = 64 / bits;
   const int64_t limit = bits >= 63 ? INT64_MAX : ((int64_t)1 << bits);
   const uint64_t mask = bits >= 64 ? ~0ull : (((uint64_t)1 << bits) - 1);
-  const int64_t words = (n_index + per_word - 1) / per_word;  // an empty index: none
+  // At least one word (an empty index packs one zero word), as the op's layout says.
+  const int64_t words = std::max<int64_t>(1, (n_index + per_word - 1) / per_word);
   alignas(64) uint64_t word[kBlock];
   int64_t bad = 0;
   for (int64_t w = 0; w < words; ++w) {
@@ -93,7 +94,8 @@ at::Tensor vector_keys_cpu(const at::Tensor& x, const at::Tensor& y, double in_l
   const int64_t nblocks = (S + kBlock - 1) / kBlock;
   at::Tensor keep = at::ones({S}, x.options().dtype(at::kBool));
   uint8_t* kp = reinterpret_cast<uint8_t*>(keep.data_ptr<bool>());
-  at::Tensor rows = at::zeros({S, W}, x.options().dtype(at::kLong));
+  // Uninitialized: pack_side stores every word of every row.
+  at::Tensor rows = at::empty({S, W}, x.options().dtype(at::kLong));
   uint64_t* rp = reinterpret_cast<uint64_t*>(rows.data_ptr<int64_t>());
   const int64_t n_all = in_side.n + out_side.n;
   // One pass: each value is coded once; the codes decide the filter and fill the fields.
