@@ -24,6 +24,7 @@ from torch import nn
 
 from .plots import animate_causal_plane, plot_causal_plane, plot_measures
 from .recorder import CausalPlaneRecorder
+from .saved_model import build_mlp
 
 LEARNING_RATE = 1e-2
 BINS = 8
@@ -74,15 +75,13 @@ DATA = {"iris": iris_data, "digits": digits_data}
 
 def build_network(sizes, seed):
     """Bias-free Linear layers, each followed by a Sigmoid, weights uniform in +-1/sqrt(fan_in)."""
+    net = build_mlp(sizes, "sigmoid", bias=False)
     generator = torch.Generator().manual_seed(seed)
-    layers = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:]):
-        linear = nn.Linear(fan_in, fan_out, bias=False)
-        bound = fan_in ** -0.5
-        with torch.no_grad():
+    with torch.no_grad():
+        for linear in net[::2]:
+            bound = linear.in_features ** -0.5
             linear.weight.copy_((torch.rand(linear.weight.shape, generator=generator) * 2 - 1) * bound)
-        layers += [linear, nn.Sigmoid()]
-    return nn.Sequential(*layers)
+    return net
 
 
 def train_epoch(net, optimizer, x, y, batch_size, generator):

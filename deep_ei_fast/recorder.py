@@ -12,6 +12,7 @@ resumes it: earlier rows are read back (a half-written last step is dropped), st
 the file are not measured again, and new rows are appended.
 """
 import csv
+import io
 import os
 
 from .causal_plane import causal_plane, measured_layer_count
@@ -75,20 +76,21 @@ class CausalPlaneRecorder:
 
     def due(self, step):
         """Whether record(step) would measure: a multiple of ``every`` not yet recorded."""
-        return step % self.every == 0 and step not in set(self.steps)
+        return step % self.every == 0 and step not in self.steps
 
     def record(self, step, force=False, **metrics):
         """Measures the plane at ``step`` if it is due (or ``force``), appends and returns its
         rows; returns [] when the step is skipped (not a multiple of ``every``, or recorded)."""
         if not isinstance(step, int) or isinstance(step, bool) or step < 0:
             raise ValueError(f"step must be a non-negative integer, got {step!r}")
-        if step in set(self.steps):
+        recorded = self.steps
+        if step in recorded:
             return []
         if not force and step % self.every != 0:
             return []
-        if self.steps and step < self.steps[-1]:
+        if recorded and step < recorded[-1]:
             raise ValueError(f"step {step} comes before the last recorded {self.unit} "
-                             f"{self.steps[-1]}: steps must increase")
+                             f"{recorded[-1]}: steps must increase")
         names = tuple(sorted(metrics))
         for name in names:
             if name == self.unit or name in PLANE_COLUMNS:
@@ -119,13 +121,13 @@ class CausalPlaneRecorder:
         if self.path is None:
             return
         new_file = not os.path.exists(self.path) or os.path.getsize(self.path) == 0
-        lines = []
-        writer = csv.DictWriter(_LineSink(lines), fieldnames=self.columns, lineterminator="\n")
+        text = io.StringIO()  # the whole step, so that it reaches the file in one write
+        writer = csv.DictWriter(text, fieldnames=self.columns, lineterminator="\n")
         if new_file:
             writer.writeheader()
         writer.writerows(rows)
         with open(self.path, "a", newline="") as handle:
-            handle.write("".join(lines))  # one write per step
+            handle.write(text.getvalue())
             handle.flush()
             os.fsync(handle.fileno())
 
@@ -181,14 +183,4 @@ class CausalPlaneRecorder:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temporary, self.path)
-
-
-class _LineSink:
-    """A file-like object collecting csv's output so a whole step is written at once."""
-
-    def __init__(self, lines):
-        self.lines = lines
-
-    def write(self, text):
-        self.lines.append(text)
 
