@@ -78,6 +78,6 @@ setup(
         "dataframe": ["pandas"],
         "test": ["pytest", "hypothesis", "fast-histogram", "deep-ei==0.7.0", "matplotlib", "pandas"],
     },
-    entry_points={"console_scripts": ["deep-ei-fast = deep_ei_fast.cli:entry_point"]},
+    entry_points={"console_scripts": ["deep-ei-fast = deep_ei_fast.apps.cli:entry_point"]},
     zip_safe=False,
 )

@@ -10,7 +10,7 @@ import os
 import socket
 import sys
 
-from deep_ei_fast.plane_benchmark import run
+from deep_ei_fast.apps.plane_benchmark import run
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 

@@ -55,10 +55,10 @@ def require_gpu():
         die("no CUDA GPU is available (torch.cuda.is_available() is False); this benchmark only "
             "runs on a GPU machine: see benchmarks/run_on_gpu.sh")
     try:
-        from deep_ei_fast._ops import cuda_kernels_built
+        from deep_ei_fast import build_info
     except Exception as e:
         die(f"deep_ei_fast does not import: {e}")
-    if not cuda_kernels_built():
+    if not build_info().cuda:
         die("deep_ei_fast was built without its CUDA kernels: rebuild with "
             "`pip install --no-build-isolation --no-deps -e .` on this machine (nvcc needed)")
 
@@ -158,7 +158,7 @@ def plain_torch_histogram(counts, x, y):
 
 
 def kernel_grid(ops, quick, log):
-    from deep_ei_fast import histogram_kernel as hk
+    from deep_ei_fast.engine import histogram_choice as hk
     bins_list = [8, 16, 64] if quick else [4, 8, 15, 16, 32, 64, 128]
     layers = [(25, 6), (256, 256)] if quick else [(25, 6), (64, 64), (256, 256), (1024, 1024)]
     if DEVICE == "cpu":  # --smoke-cpu

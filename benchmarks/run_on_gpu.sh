@@ -24,7 +24,7 @@ echo "== nvidia-smi" | tee "${OUT}/build.log"
 nvidia-smi 2>&1 | tee -a "${OUT}/build.log"
 echo "== build (TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST})" | tee -a "${OUT}/build.log"
 python3 -m pip install --no-build-isolation --no-deps -e . 2>&1 | tail -n 20 | tee -a "${OUT}/build.log"
-python3 -c 'import deep_ei_fast._ops as o; assert o.cuda_kernels_built(), "no CUDA kernels in the build"' \
+python3 -c 'import deep_ei_fast as d; assert d.build_info().cuda, "no CUDA kernels in the build"' \
     || { echo "the build has no CUDA kernels" | tee -a "${OUT}/build.log"; exit 1; }
 
 echo "== ptxas resource usage (sm_90)" | tee "${OUT}/ptxas.txt"

@@ -8,22 +8,28 @@ default; "torch": deep-ei's own random draws, for identical numbers), ``seed`` a
 
 Beyond deep-ei: ``causal_plane`` (every layer of a network at once), ``CausalPlaneRecorder``
 (the plane recorded during training into a CSV) and, with matplotlib, ``deep_ei_fast.plots``.
+
+The layers, each importing only from those below it: ``engine`` (typed ops, noise, counting),
+``estimators`` (counts to bits), ``api`` (deep-ei 0.7.0's functions and rules), ``plane`` (the
+causal plane), ``apps`` (command line, demo, benchmark).
 """
-from .arguments import DEFAULT_MEMORY_BOUND
-from .causal_plane import causal_plane
-from .ei_functions import ei, ei_parts, ei_parts_matrix, eis_between_groups, vector_and_pairwise_ei
-from .mutual_information import MI, nats_to_bits
-from .plane_table import CausalPlane, PlaneRow
-from .recorder import CausalPlaneRecorder
-from .sensitivity import sensitivity, sensitivity_matrix
-from .tables import (CONVOLUTIONAL_MODULES, MEMORY_LIMIT, POOLING_MODULES, VALID_ACTIVATIONS,
-                     VALID_MODULES)
-from .topology import topology_of
+from .api.ei_functions import ei, ei_parts, ei_parts_matrix, eis_between_groups, vector_and_pairwise_ei
+from .api.mutual_information import MI, nats_to_bits
+from .api.sensitivity import sensitivity, sensitivity_matrix
+from .api.tables import (CONVOLUTIONAL_MODULES, MEMORY_LIMIT, POOLING_MODULES, VALID_ACTIVATIONS,
+                         VALID_MODULES)
+from .api.topology import topology_of
+from .engine.ops import build_info
+from .engine.settings import DEFAULT_MEMORY_BOUND
+from .plane.measure import causal_plane
+from .plane.recorder import CausalPlaneRecorder
+from .plane.rows import CausalPlane, PlaneRow
 
 __all__ = [
     "topology_of", "ei", "ei_parts", "ei_parts_matrix", "sensitivity", "sensitivity_matrix",
     "eis_between_groups", "vector_and_pairwise_ei", "MI", "nats_to_bits", "VALID_MODULES",
     "VALID_ACTIVATIONS", "POOLING_MODULES", "CONVOLUTIONAL_MODULES", "MEMORY_LIMIT",
     "DEFAULT_MEMORY_BOUND", "causal_plane", "CausalPlane", "PlaneRow", "CausalPlaneRecorder",
+    "build_info",
 ]
 __version__ = "0.1.0"

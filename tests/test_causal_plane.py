@@ -7,8 +7,8 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from deep_ei_fast.demo import build_network
-from deep_ei_fast.plane_table import PLANE_COLUMNS
+from deep_ei_fast.apps.networks import paper_network as build_network
+from deep_ei_fast.plane.rows import PLANE_COLUMNS
 
 SETTINGS = dict(in_range=(0, 1), out_range=(0, 1), in_bins=8, out_bins=8, progress=False)
 

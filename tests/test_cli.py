@@ -8,8 +8,8 @@ import pytest
 import torch
 import torch.nn as nn
 
-from deep_ei_fast.cli import EXIT_MODEL, EXIT_OK, EXIT_USAGE, main
-from deep_ei_fast.demo import build_network
+from deep_ei_fast.apps.cli import EXIT_MODEL, EXIT_OK, EXIT_USAGE, main
+from deep_ei_fast.apps.networks import paper_network as build_network
 
 FAST = ["--samples", "2000", "--sensitivity-samples", "20"]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))

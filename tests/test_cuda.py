@@ -27,10 +27,10 @@ def _cuda_ready():
     if not torch.cuda.is_available():
         return False, "no CUDA GPU available"
     try:
-        from deep_ei_fast._ops import cuda_kernels_built
+        from deep_ei_fast import build_info
     except Exception as e:  # the extension itself failed to import
         return False, f"deep_ei_fast extension not importable: {e}"
-    if not cuda_kernels_built():
+    if not build_info().cuda:
         return False, "deep_ei_fast was built without CUDA kernels (CPU torch or no nvcc)"
     return True, ""
 
@@ -60,7 +60,7 @@ def to_cpu(result):
 # the selection rule (every machine)
 # ------------------------------------------------------------------------------------------
 def test_histogram_kernel_rule(dei):
-    from deep_ei_fast import histogram_kernel as hk
+    from deep_ei_fast.engine import histogram_choice as hk
     # one-hot work grows with the padded table, the atomic kernel's does not
     assert hk.onehot_cost_ratio(9, 9, 1024, 1024) < hk.onehot_cost_ratio(65, 65, 1024, 1024)
     assert hk.onehot_cost_ratio(65, 65, 1024, 1024) > 10

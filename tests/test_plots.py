@@ -6,7 +6,7 @@ pytest.importorskip("matplotlib")
 from PIL import Image  # noqa: E402  (pillow comes with matplotlib)
 
 from deep_ei_fast import CausalPlaneRecorder  # noqa: E402
-from deep_ei_fast.demo import build_network  # noqa: E402
+from deep_ei_fast.apps.networks import paper_network as build_network  # noqa: E402
 from deep_ei_fast.plots import animate_causal_plane, plot_causal_plane, plot_measures  # noqa: E402
 
 MEASURE = dict(samples=2000, sensitivity_samples=30, in_range=(0, 1), out_range=(0, 1), in_bins=8,

@@ -6,10 +6,10 @@ import pytest
 import torch
 import torch.nn as nn
 
-import deep_ei_fast.recorder as recorder_module
+import deep_ei_fast.plane.recorder as recorder_module
 from deep_ei_fast import CausalPlaneRecorder, causal_plane
-from deep_ei_fast.demo import build_network
-from deep_ei_fast.plane_table import PLANE_COLUMNS
+from deep_ei_fast.apps.networks import paper_network as build_network
+from deep_ei_fast.plane.rows import PLANE_COLUMNS
 
 MEASURE = dict(samples=3000, sensitivity_samples=40, in_range=(0, 1), out_range=(0, 1), in_bins=8,
                out_bins=8, seed=4, progress=False)

@@ -1,12 +1,15 @@
 """Checks of user arguments: each failure names the argument and its value, before any work."""
+import dataclasses
 import math
 import numbers
 
 import torch
 
-MAX_BINS = 65535
+from ..engine.ops import build_info
+from ..engine.pair_counts import MAX_BINS
+from ..engine.settings import DEFAULT_MEMORY_BOUND  # noqa: F401  (the default, documented here)
+
 RNG_MODES = ("philox", "torch")
-DEFAULT_MEMORY_BOUND = 2 * 2**30  # bytes of pair counters held at once
 
 
 def _is_int(value):
@@ -89,8 +92,7 @@ def check_device(value):
     if device.type == "cpu":
         return device
     if device.type == "cuda":
-        from ._ops import cuda_kernels_built
-        if not cuda_kernels_built():
+        if not build_info().cuda:
             raise ValueError(f"device={value!r}: deep_ei_fast was built without CUDA kernels")
         if not torch.cuda.is_available():
             raise ValueError(f"device={value!r}: no CUDA GPU is available")
@@ -98,17 +100,21 @@ def check_device(value):
     raise ValueError(f"device={value!r} is not supported (use 'cpu' or 'cuda')")
 
 
-def check_common(*, samples, batch_size, in_range, in_bins, out_range, out_bins, rng, seed,
-                 device, dynamic_out=False, samples_may_be_none=True):
-    """The checks every EI function shares; dynamic_out allows out_range/out_bins='dynamic'."""
-    check_positive_int("samples", samples, allow_none=samples_may_be_none)
-    check_positive_int("batch_size", batch_size)
-    if isinstance(in_range, str) and in_range == "dynamic":
+def check_settings(settings, *, dynamic_out=False):
+    """The checks every measurement shares; returns the settings with ``device`` as a
+    torch.device. dynamic_out allows out_range/out_bins='dynamic'."""
+    s = settings
+    check_positive_int("samples", s.samples, allow_none=True)
+    check_positive_int("batch_size", s.batch_size)
+    if isinstance(s.in_range, str) and s.in_range == "dynamic":
         raise ValueError("in_range='dynamic' is not supported: only out_range can be dynamic")
-    check_range("in_range", in_range)
-    check_bins("in_bins", in_bins)
-    check_range("out_range", out_range, allow_dynamic=dynamic_out)
-    check_bins("out_bins", out_bins, allow_dynamic=dynamic_out)
-    check_rng(rng)
-    check_seed(seed)
-    return check_device(device)
+    check_range("in_range", s.in_range)
+    check_bins("in_bins", s.in_bins)
+    check_range("out_range", s.out_range, allow_dynamic=dynamic_out)
+    check_bins("out_bins", s.out_bins, allow_dynamic=dynamic_out)
+    check_rng(s.rng)
+    check_seed(s.seed)
+    if s.memory_bound is not None:
+        check_memory_bound(s.memory_bound)
+    check_threshold(s.threshold)
+    return dataclasses.replace(s, device=check_device(s.device))

@@ -1,11 +1,14 @@
 """The EI functions of deep-ei 0.7.0: same signatures and defaults, plus keyword-only
 rng / seed / progress (and memory_bound for pairwise counts)."""
-from .arguments import DEFAULT_MEMORY_BOUND, check_threshold
-from .convergence import (EXTRAPOLATION_POINTS, EXTRAPOLATION_ROUND, FIRST_ROUND, doubling_rounds,
-                          ei_parts_converged, extrapolate as extrapolate_curve, vector_ei_converged)
-from .measurement import Measurement
-from .pairwise import sum_in_order
-from .vector import VectorCounts
+from typing import NamedTuple
+
+from ..engine.settings import DEFAULT_MEMORY_BOUND, MeasurementSettings
+from ..engine.vector_counts import VectorCounts
+from ..estimators.plugin import pairwise_mi_bits, sum_in_order, vector_eis
+from .prepare import open_measurement
+from .sample_rules import (EXTRAPOLATION_POINTS, EXTRAPOLATION_ROUND, FIRST_ROUND,
+                           ei_parts_converged, extrapolate as extrapolate_curve,
+                           fixed_or_converged, vector_ei_converged)
 
 SMALL_EI_PARTS = 0.01  # deep-ei reports EI_parts below this as 0.0
 
@@ -14,16 +17,31 @@ def _zero_small(value):
     return 0.0 if value < SMALL_EI_PARTS else value
 
 
-def _pairwise_until_converged(m, counts, threshold, bar):
-    """ei_parts' auto rule; returns the MI matrix at convergence."""
-    previous = None
-    for interval, total in doubling_rounds():
-        m.feed(interval, [counts], bar)
-        matrix = counts.mi_matrix()
-        current = sum_in_order(matrix)
-        if previous is not None and ei_parts_converged(previous, current, interval, total, threshold):
-            return matrix
-        previous = current
+def _pairwise_total(counts):
+    """(EI_parts, MI matrix) of the pair counts so far."""
+    matrix = counts.per_pair(pairwise_mi_bits)
+    return sum_in_order(matrix), matrix
+
+
+def _pairwise_converged(threshold):
+    """ei_parts' rule on the totals of two successive (EI_parts, matrix) estimates."""
+    return lambda previous, current, interval, total: ei_parts_converged(
+        previous[0], current[0], interval, total, threshold)
+
+
+def _vector_converged(threshold):
+    """ei's rule: every group's vector EI changed by less than threshold bits."""
+    return lambda previous, current, interval, total: all(
+        vector_ei_converged(p, c, threshold) for p, c in zip(previous, current))
+
+
+def _pairwise_matrix(layer, topology, settings, in_layer, activation, description):
+    """The MI matrix of every pair, from settings.samples or ei_parts' convergence rule."""
+    m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
+                         description=description, dynamic_out=True)
+    counts = m.pair_counts(m.pair_binning(settings.samples or FIRST_ROUND), settings.samples)
+    return fixed_or_converged(m, [counts], lambda: _pairwise_total(counts),
+                              _pairwise_converged(settings.threshold))
 
 
 def ei_parts(layer, topology, threshold=0.05, samples=None, extrapolate=False, batch_size=20,
@@ -36,26 +54,21 @@ def ei_parts(layer, topology, threshold=0.05, samples=None, extrapolate=False, b
     samples=None doubles the samples until the relative change falls under ``threshold``;
     extrapolate=True fits a / n^e + C over 20 rounds of 1e5 samples (deep-ei's rules).
     """
-    check_threshold(threshold)
-    m = Measurement(layer, topology, samples=samples, batch_size=batch_size, in_layer=in_layer,
-                    in_range=in_range, in_bins=in_bins, out_range=out_range, out_bins=out_bins,
-                    activation=activation, device=device, rng=rng, seed=seed, progress=progress,
-                    memory_bound=memory_bound, dynamic_out=True, description="ei_parts")
-    if extrapolate:
-        counts = m.pair_counts(m.pair_binning(EXTRAPOLATION_ROUND), EXTRAPOLATION_ROUND * EXTRAPOLATION_POINTS)
-        eis = []
-        with m.bar(EXTRAPOLATION_ROUND * EXTRAPOLATION_POINTS) as bar:
-            for _ in range(EXTRAPOLATION_POINTS):
-                m.feed(EXTRAPOLATION_ROUND, [counts], bar)
-                eis.append(sum_in_order(counts.mi_matrix()))
-        return _zero_small(extrapolate_curve(eis))
-    counts = m.pair_counts(m.pair_binning(samples or FIRST_ROUND), samples)
-    if samples is not None:
-        with m.bar(samples) as bar:
-            m.feed(samples, [counts], bar)
-        return _zero_small(sum_in_order(counts.mi_matrix()))
-    with m.bar(None) as bar:
-        return _zero_small(sum_in_order(_pairwise_until_converged(m, counts, threshold, bar)))
+    settings = MeasurementSettings(
+        samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
+        out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
+        progress=progress, memory_bound=memory_bound, threshold=threshold)
+    if not extrapolate:
+        return _zero_small(_pairwise_matrix(layer, topology, settings, in_layer, activation, "ei_parts")[0])
+    m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
+                         description="ei_parts", dynamic_out=True)
+    counts = m.pair_counts(m.pair_binning(EXTRAPOLATION_ROUND), EXTRAPOLATION_ROUND * EXTRAPOLATION_POINTS)
+    eis = []
+    with m.bar(EXTRAPOLATION_ROUND * EXTRAPOLATION_POINTS) as bar:
+        for _ in range(EXTRAPOLATION_POINTS):
+            m.feed(EXTRAPOLATION_ROUND, [counts], bar)
+            eis.append(_pairwise_total(counts)[0])
+    return _zero_small(extrapolate_curve(eis))
 
 
 def ei_parts_matrix(layer, topology, samples=None, batch_size=20, in_layer=None, in_range=None,
@@ -67,28 +80,19 @@ def ei_parts_matrix(layer, topology, samples=None, batch_size=20, in_layer=None,
     samples=None uses ei_parts' convergence rule (with ``threshold``) on the matrix's sum
     (deep-ei 0.7.0 crashes there). Pair counters are tiled to stay under ``memory_bound`` bytes.
     """
-    check_threshold(threshold)
-    m = Measurement(layer, topology, samples=samples, batch_size=batch_size, in_layer=in_layer,
-                    in_range=in_range, in_bins=in_bins, out_range=out_range, out_bins=out_bins,
-                    activation=activation, device=device, rng=rng, seed=seed, progress=progress,
-                    memory_bound=memory_bound, dynamic_out=True, description="ei_parts_matrix")
-    counts = m.pair_counts(m.pair_binning(samples or FIRST_ROUND), samples)
-    if samples is not None:
-        with m.bar(samples) as bar:
-            m.feed(samples, [counts], bar)
-        return counts.mi_matrix()
-    with m.bar(None) as bar:
-        return _pairwise_until_converged(m, counts, threshold, bar)
+    settings = MeasurementSettings(
+        samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
+        out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
+        progress=progress, memory_bound=memory_bound, threshold=threshold)
+    return _pairwise_matrix(layer, topology, settings, in_layer, activation, "ei_parts_matrix")[1]
 
 
-def _vector_measurement(layer, topology, samples, batch_size, in_layer, in_range, in_bins,
-                        out_range, out_bins, activation, device, rng, seed, progress, description,
-                        memory_bound=None):
-    """A Measurement for the vector functions, which take no 'dynamic' ranges or bins."""
-    return Measurement(layer, topology, samples=samples, batch_size=batch_size, in_layer=in_layer,
-                       in_range=in_range, in_bins=in_bins, out_range=out_range, out_bins=out_bins,
-                       activation=activation, device=device, rng=rng, seed=seed, progress=progress,
-                       memory_bound=memory_bound, description=description)
+def _vector_settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device, rng,
+                     seed, progress, threshold, memory_bound=None):
+    return MeasurementSettings(
+        samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
+        out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
+        progress=progress, memory_bound=memory_bound, threshold=threshold)
 
 
 def _vector_counts(m, groups=None):
@@ -97,32 +101,17 @@ def _vector_counts(m, groups=None):
                         spec.outputs_bounded_below_range(), groups)
 
 
-def _vector_until_converged(m, consumers, vector, threshold, bar):
-    """ei's auto rule: double the samples until every vector EI changes by < threshold bits."""
-    previous = None
-    for interval, _ in doubling_rounds():
-        m.feed(interval, consumers, bar)
-        current = vector.eis()
-        if previous is not None and all(vector_ei_converged(p, c, threshold) for p, c in zip(previous, current)):
-            return current
-        previous = current
-
-
 def ei(layer, topology, threshold=0.05, samples=None, batch_size=20, in_layer=None, in_range=None,
        in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *, rng="philox",
        seed=None, progress=True):
     r"""Vector EI of ``layer``: I(X; Y) in bits between the whole binned input and output vectors
     under uniform noise. samples=None doubles samples until EI changes by < ``threshold`` bits."""
-    check_threshold(threshold)
-    m = _vector_measurement(layer, topology, samples, batch_size, in_layer, in_range, in_bins,
-                            out_range, out_bins, activation, device, rng, seed, progress, "ei")
+    settings = _vector_settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
+                                device, rng, seed, progress, threshold)
+    m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
+                         description="ei")
     vector = _vector_counts(m)
-    if samples is not None:
-        with m.bar(samples) as bar:
-            m.feed(samples, [vector], bar)
-        return vector.eis()[0]
-    with m.bar(None) as bar:
-        return _vector_until_converged(m, [vector], vector, threshold, bar)[0]
+    return fixed_or_converged(m, [vector], lambda: vector_eis(vector), _vector_converged(threshold))[0]
 
 
 def _check_groups(groups, n_in, n_out):
@@ -147,17 +136,30 @@ def eis_between_groups(layer, topology, groups, samples=None, batch_size=20, in_
     Samples are filtered on the whole vectors first, as in deep-ei. samples=None (a crash in
     deep-ei 0.7.0) doubles samples until every group's EI changes by < ``threshold`` bits.
     """
-    check_threshold(threshold)
-    m = _vector_measurement(layer, topology, samples, batch_size, in_layer, in_range, in_bins,
-                            out_range, out_bins, activation, device, rng, seed, progress,
-                            "eis_between_groups")
+    settings = _vector_settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
+                                device, rng, seed, progress, threshold)
+    m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
+                         description="eis_between_groups")
     vector = _vector_counts(m, _check_groups(groups, m.spec.n_in, m.spec.n_out))
-    if samples is not None:
-        with m.bar(samples) as bar:
-            m.feed(samples, [vector], bar)
-        return vector.eis()
-    with m.bar(None) as bar:
-        return _vector_until_converged(m, [vector], vector, threshold, bar)
+    return fixed_or_converged(m, [vector], lambda: vector_eis(vector), _vector_converged(threshold))
+
+
+class VectorAndPairwise(NamedTuple):
+    ei: float  # vector EI, bits
+    ei_parts: float  # EI_parts, bits (no 0.01 zeroing)
+    samples: int  # samples drawn (what samples=None converged at)
+
+
+def measure_vector_and_pairwise(layer, topology, settings, *, in_layer=None, activation=None):
+    """Vector EI and EI_parts of ``layer`` from the same samples, under MeasurementSettings
+    (samples=None: ei's rule on the vector EI), with the number of samples drawn."""
+    m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
+                         description="vector_and_pairwise_ei")
+    vector = _vector_counts(m)
+    counts = m.pair_counts(m.pair_binning(settings.samples or FIRST_ROUND), settings.samples)
+    vector_ei = fixed_or_converged(m, [vector, counts], lambda: vector_eis(vector),
+                                   _vector_converged(settings.threshold))[0]
+    return VectorAndPairwise(vector_ei, _pairwise_total(counts)[0], m.samples_drawn)
 
 
 def vector_and_pairwise_ei(layer, topology, samples=None, batch_size=20, in_layer=None,
@@ -168,28 +170,8 @@ def vector_and_pairwise_ei(layer, topology, samples=None, batch_size=20, in_laye
 
     samples=None (a crash in deep-ei 0.7.0) uses ei's rule on the vector EI.
     """
-    vector_ei, pairwise_ei, _ = vector_and_pairwise_ei_counted(
-        layer, topology, samples, batch_size, in_layer, in_range, in_bins, out_range, out_bins,
-        activation, device, rng=rng, seed=seed, progress=progress, memory_bound=memory_bound,
-        threshold=threshold)
-    return vector_ei, pairwise_ei
-
-
-def vector_and_pairwise_ei_counted(layer, topology, samples, batch_size, in_layer, in_range,
-                                   in_bins, out_range, out_bins, activation, device, *, rng, seed,
-                                   progress, memory_bound, threshold):
-    """vector_and_pairwise_ei, plus the number of samples it drew (samples=None converges)."""
-    check_threshold(threshold)
-    m = _vector_measurement(layer, topology, samples, batch_size, in_layer, in_range, in_bins,
-                            out_range, out_bins, activation, device, rng, seed, progress,
-                            "vector_and_pairwise_ei", memory_bound)
-    vector = _vector_counts(m)
-    counts = m.pair_counts(m.pair_binning(samples or FIRST_ROUND), samples)
-    if samples is not None:
-        with m.bar(samples) as bar:
-            m.feed(samples, [vector, counts], bar)
-        vector_ei = vector.eis()[0]
-    else:
-        with m.bar(None) as bar:
-            vector_ei = _vector_until_converged(m, [vector, counts], vector, threshold, bar)[0]
-    return vector_ei, sum_in_order(counts.mi_matrix()), m.samples_drawn
+    settings = _vector_settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
+                                device, rng, seed, progress, threshold, memory_bound)
+    result = measure_vector_and_pairwise(layer, topology, settings, in_layer=in_layer,
+                                         activation=activation)
+    return result.ei, result.ei_parts

@@ -3,8 +3,9 @@ from math import log
 
 import torch
 
+from ..engine.pair_counts import PairBinning, PairCounts
+from ..estimators.plugin import pairwise_mi_bits
 from .arguments import check_bins, check_range
-from .pairwise import PairBinning, PairCounts
 
 
 def nats_to_bits(nats):
@@ -39,4 +40,4 @@ def MI(x, y, bins=32, range=((0, 1), (0, 1))):
     binning = PairBinning(x_range, x_bins, [y_range], [y_bins], torch.device("cpu"))
     counts = PairCounts(binning, 1, 1, memory_bound=max(4 * binning.pair_bytes, 2**20))
     counts.add(_as_series("x", x), _as_series("y", y))
-    return float(counts.mi_matrix()[0, 0])
+    return float(counts.per_pair(pairwise_mi_bits)[0, 0])

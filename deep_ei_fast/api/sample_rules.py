@@ -60,3 +60,22 @@ def extrapolate(eis):
                     pass
         best = min(fits, key=loss)
     return float(curve(EXTRAPOLATE_TO, *best))
+
+
+def fixed_or_converged(m, consumers, estimate, converged):
+    """Feeds m.settings.samples samples to ``consumers`` and returns ``estimate()``; with
+    samples=None, feeds deep-ei's doubling rounds until ``converged(previous, current,
+    interval, total)`` holds for two successive estimates, and returns the last one."""
+    samples = m.settings.samples
+    if samples is not None:
+        with m.bar(samples) as bar:
+            m.feed(samples, consumers, bar)
+        return estimate()
+    previous = None
+    with m.bar(None) as bar:
+        for interval, total in doubling_rounds():
+            m.feed(interval, consumers, bar)
+            current = estimate()
+            if previous is not None and converged(previous, current, interval, total):
+                return current
+            previous = current

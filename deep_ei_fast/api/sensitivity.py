@@ -1,39 +1,23 @@
 """Sensitivity: pairwise MI when one input neuron fires at a time and the others are 0."""
+import math
+
 import torch
 
-from ._ops import ops
-from .arguments import DEFAULT_MEMORY_BOUND
-from .measurement import Measurement, sensitivity_out_bins
-from .pairwise import RANGE_WIDENING, PairBinning, PairCounts, sum_in_order
-from .sampling import check_no_nan
-from .schedule import batch_bounds
-
-PHILOX_BLOCK = 4096  # samples per forward pass in philox mode (fixed: results never depend on it)
+from ..engine.noise_streams import check_no_nan, one_hot_blocks, range_ends_one_hot
+from ..engine.pair_counts import MAX_BINS, RANGE_WIDENING, PairBinning, PairCounts
+from ..engine.settings import DEFAULT_MEMORY_BOUND, MeasurementSettings
+from ..estimators.plugin import pairwise_mi_bits, sum_in_order
+from .prepare import open_measurement
 
 
-def _one_hot_batch(values, neuron, n_in):
-    batch = torch.zeros((values.shape[0], n_in), dtype=torch.float32, device=values.device)
-    batch[:, neuron] = values
-    return batch
-
-
-def _torch_draw_blocks(m, neuron, samples):
-    """deep-ei's draws for input `neuron`: a torch.rand((size,)) per batch."""
-    spec, (low, high) = m.spec, m.spec.in_range
-    for start, stop in batch_bounds(samples, m.batch_size):
-        size = stop - start
-        batch = torch.zeros((size, spec.n_in)).to(m.device)
-        batch[:, neuron] = (high - low) * torch.rand((size,), device=m.device) + low
-        yield batch
-
-
-def _philox_blocks(m, neuron, samples, seed):
-    """Input `neuron`'s counter-based noise: the same values it has in the EI functions."""
-    low, high = m.spec.in_range
-    for start in range(0, samples, PHILOX_BLOCK):
-        values = torch.empty((1, min(PHILOX_BLOCK, samples - start)), dtype=torch.float32, device=m.device)
-        ops.philox_uniform_(values, seed, start, neuron, float(low), float(high))
-        yield _one_hot_batch(values[0], neuron, m.spec.n_in)
+def sensitivity_out_bins(in_range, in_bins, out_range, out_bins):
+    """deep-ei's sensitivity rule for out_bins='dynamic': ceil(out width / in bin width)."""
+    if out_bins != "dynamic":
+        return out_bins
+    count = math.ceil((out_range[1] - out_range[0]) / ((in_range[1] - in_range[0]) / in_bins))
+    if not 1 <= count <= MAX_BINS:
+        raise ValueError(f"out_bins='dynamic' gives {count} bins for out_range {out_range}")
+    return count
 
 
 def _dynamic_range(m, matrix_variant):
@@ -42,13 +26,9 @@ def _dynamic_range(m, matrix_variant):
     sensitivity_matrix takes min of the low inputs' outputs and max of the high ones';
     sensitivity takes min and max over both (0.7.0 differs between the two; kept as is).
     """
-    spec, (low, high) = m.spec, m.spec.in_range
     mins, maxs = [], []
-    for neuron in range(spec.n_in):
-        # On the measurement's device, as deep-ei evaluates them.
-        ends = [torch.full((1,), float(end), device=m.device) for end in (low, high)]
-        low_out, high_out = (spec.forward(_one_hot_batch(v, neuron, spec.n_in).reshape(1, *spec.in_shape))
-                             for v in ends)
+    for neuron in range(m.spec.n_in):
+        low_out, high_out = range_ends_one_hot(m.spec, neuron, m.device)
         if matrix_variant:
             mins.append(torch.min(low_out).item())
             maxs.append(torch.max(high_out).item())
@@ -58,14 +38,13 @@ def _dynamic_range(m, matrix_variant):
     return (min(mins), max(maxs))
 
 
-def _sensitivities(layer, topology, samples, batch_size, in_layer, in_range, in_bins, out_range,
-                   out_bins, activation, device, rng, seed, progress, memory_bound, matrix_variant):
-    m = Measurement(layer, topology, samples=samples, batch_size=batch_size, in_layer=in_layer,
-                    in_range=in_range, in_bins=in_bins, out_range=out_range, out_bins=out_bins,
-                    activation=activation, device=device, rng=rng, seed=seed, progress=progress,
-                    memory_bound=memory_bound, dynamic_out=True,
-                    description="sensitivity_matrix" if matrix_variant else "sensitivity")
-    spec = m.spec
+def sensitivity_matrix_of(layer, topology, settings, *, in_layer=None, activation=None,
+                          matrix_variant=True):
+    """The [n_in, n_out] sensitivity matrix under MeasurementSettings (samples per input)."""
+    m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
+                         description="sensitivity_matrix" if matrix_variant else "sensitivity",
+                         dynamic_out=True)
+    spec, samples = m.spec, settings.samples
     value_range = spec.out_range
     if value_range == "dynamic":
         value_range = _dynamic_range(m, matrix_variant)
@@ -73,15 +52,15 @@ def _sensitivities(layer, topology, samples, batch_size, in_layer, in_range, in_
             # A decreasing layer: deep-ei 0.7.0 fails here too (fast_histogram's range check).
             raise ValueError(f"out_range='dynamic' gives {value_range}, with low > high "
                              "(the layer decreases); give out_range explicitly")
-    bins = sensitivity_out_bins(spec.in_range, in_bins, value_range, out_bins)
-    binning = PairBinning(spec.in_range, in_bins, [value_range] * spec.n_out, [bins] * spec.n_out, m.device)
+    bins = sensitivity_out_bins(spec.in_range, settings.in_bins, value_range, settings.out_bins)
+    binning = PairBinning(spec.in_range, settings.in_bins, [value_range] * spec.n_out,
+                          [bins] * spec.n_out, m.device)
     matrix = torch.zeros((spec.n_in, spec.n_out), dtype=torch.float64)
     with m.bar(samples * spec.n_in) as bar:
         for neuron in range(spec.n_in):
-            counts = PairCounts(binning, 1, spec.n_out, memory_bound, progress=False)
-            blocks = (_torch_draw_blocks(m, neuron, samples) if rng == "torch"
-                      else _philox_blocks(m, neuron, samples, m.philox_seed))
-            for batch in blocks:
+            counts = PairCounts(binning, 1, spec.n_out, settings.memory_bound, progress=False)
+            for batch in one_hot_blocks(spec, neuron, samples, settings.rng, m.philox_seed,
+                                        settings.batch_size, m.device):
                 size = batch.shape[0]
                 y = spec.forward(batch.reshape(size, *spec.in_shape)).reshape(size, -1)
                 y = y.to(torch.float32).t().contiguous()
@@ -89,24 +68,33 @@ def _sensitivities(layer, topology, samples, batch_size, in_layer, in_range, in_
                 x = batch[:, neuron].reshape(1, size).contiguous()
                 counts.add(x, y)
                 bar.update(size)
-            matrix[neuron] = torch.from_numpy(counts.mi_matrix()[0])
+            matrix[neuron] = torch.from_numpy(counts.per_pair(pairwise_mi_bits)[0])
     return matrix.numpy()
+
+
+def _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device, rng, seed,
+              progress, memory_bound):
+    return MeasurementSettings(
+        samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
+        out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
+        progress=progress, memory_bound=memory_bound)
 
 
 def sensitivity(layer, topology, samples=500, batch_size=20, in_layer=None, in_range=None,
                 in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
                 rng="philox", seed=None, progress=True, memory_bound=DEFAULT_MEMORY_BOUND):
     r"""Sum over pairs of I(t_A; t_B) in bits when only input A fires (uniformly), others 0."""
-    matrix = _sensitivities(layer, topology, samples, batch_size, in_layer, in_range, in_bins,
-                            out_range, out_bins, activation, device, rng, seed, progress,
-                            memory_bound, matrix_variant=False)
-    return sum_in_order(matrix)
+    settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device,
+                         rng, seed, progress, memory_bound)
+    return sum_in_order(sensitivity_matrix_of(layer, topology, settings, in_layer=in_layer,
+                                              activation=activation, matrix_variant=False))
 
 
 def sensitivity_matrix(layer, topology, samples=500, batch_size=20, in_layer=None, in_range=None,
                        in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
                        rng="philox", seed=None, progress=True, memory_bound=DEFAULT_MEMORY_BOUND):
     r"""Matrix [n_in, n_out] of I(t_A; t_B) in bits when only input A fires, as numpy float64."""
-    return _sensitivities(layer, topology, samples, batch_size, in_layer, in_range, in_bins,
-                          out_range, out_bins, activation, device, rng, seed, progress,
-                          memory_bound, matrix_variant=True)
+    settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device,
+                         rng, seed, progress, memory_bound)
+    return sensitivity_matrix_of(layer, topology, settings, in_layer=in_layer,
+                                 activation=activation, matrix_variant=True)

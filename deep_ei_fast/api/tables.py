@@ -1,6 +1,8 @@
 """The module and activation tables of deep-ei 0.7.0, with the same names and values."""
 import torch.nn as nn
 
+from ..engine.draw_schedule import MEMORY_LIMIT  # noqa: F401  (deep-ei exports it with the tables)
+
 # Modules that become nodes of the topology graph (exact type, not isinstance, as in deep-ei).
 VALID_MODULES = {nn.Linear, nn.Conv2d, nn.AvgPool2d, nn.MaxPool2d, nn.Flatten}
 
@@ -15,6 +17,3 @@ VALID_ACTIVATIONS = {
 POOLING_MODULES = {nn.AvgPool2d, nn.MaxPool2d}
 
 CONVOLUTIONAL_MODULES = {nn.Conv2d}
-
-# deep-ei splits noise into chunks of at most this many floats per tensor (see schedule.py).
-MEMORY_LIMIT = 100000000

@@ -143,7 +143,7 @@ def _run_demo(args):
 
 def _run_measure(args):
     import torch
-    from .causal_plane import causal_plane
+    from ..plane.measure import causal_plane
     from .saved_model import load_model
     try:
         model, input_shape = load_model(args.model, arch=args.arch, activation=args.activation,

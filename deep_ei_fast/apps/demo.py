@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .plots import animate_causal_plane, plot_causal_plane, plot_measures
-from .recorder import CausalPlaneRecorder
-from .saved_model import build_mlp
+from ..plane.plots import animate_causal_plane, plot_causal_plane, plot_measures
+from ..plane.recorder import CausalPlaneRecorder
+from .networks import paper_network
 
 LEARNING_RATE = 1e-2
 BINS = 8
@@ -73,17 +73,6 @@ def digits_data(seed):
 DATA = {"iris": iris_data, "digits": digits_data}
 
 
-def build_network(sizes, seed):
-    """Bias-free Linear layers, each followed by a Sigmoid, weights uniform in +-1/sqrt(fan_in)."""
-    net = build_mlp(sizes, "sigmoid", bias=False)
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for linear in net[::2]:
-            bound = linear.in_features ** -0.5
-            linear.weight.copy_((torch.rand(linear.weight.shape, generator=generator) * 2 - 1) * bound)
-    return net
-
-
 def train_epoch(net, optimizer, x, y, batch_size, generator):
     """One epoch of SGD on the summed squared error against one-hot targets; mean loss/example."""
     targets = nn.functional.one_hot(y, net[-2].out_features).to(x.dtype)
@@ -122,7 +111,7 @@ def run_task(task, out_dir, settings, log=print):
     epochs = settings.epochs or task.epochs
     every = settings.every or (task.full_every if settings.full else max(epochs // DEFAULT_RECORDINGS, 1))
     x_train, y_train, x_test, y_test = DATA[task.name](settings.seed)
-    net = build_network(task.sizes, settings.seed)
+    net = paper_network(task.sizes, settings.seed)
     optimizer = torch.optim.SGD(net.parameters(), lr=LEARNING_RATE)
     generator = torch.Generator().manual_seed(settings.seed + 1)
     csv_path = os.path.join(out_dir, f"{task.name}.csv")

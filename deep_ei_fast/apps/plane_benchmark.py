@@ -12,9 +12,11 @@ import time
 
 import torch
 
-from . import ei, ei_parts, sensitivity, topology_of
-from .causal_plane import causal_plane
-from .demo import build_network
+from ..api.ei_functions import ei, ei_parts
+from ..api.sensitivity import sensitivity
+from ..api.topology import topology_of
+from ..plane.measure import causal_plane
+from .networks import paper_network
 
 NETWORK = (25, 6, 6, 6, 5)  # the paper's digits network, bias-free, sigmoid
 SEED = 0
@@ -86,7 +88,7 @@ def _table_rows(rng, samples, loop, plane, same):
 def run(samples=1_000_000, sensitivity_samples=5000, repeats=3, torch_samples=None, log=print):
     """Times both ways on the untrained paper network, with rng="philox" at ``samples`` and, if
     ``torch_samples``, with rng="torch" (batch_size 20) at that many; returns (markdown, same)."""
-    net = build_network(NETWORK, SEED)
+    net = paper_network(NETWORK, SEED)
     log(f"causal_plane vs layer by layer: {'-'.join(map(str, NETWORK))} sigmoid, 8 bins, "
         f"sensitivity {sensitivity_samples:,}, {repeats} repeats")
     philox = _compare(net, samples, sensitivity_samples, repeats, "philox", log)

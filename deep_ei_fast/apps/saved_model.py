@@ -13,21 +13,7 @@ import os
 import torch
 from torch import nn
 
-ACTIVATIONS = {"sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "relu": nn.ReLU, "none": None}
-
-
-def build_mlp(arch, activation="sigmoid", bias=False):
-    if len(arch) < 2:
-        raise ValueError(f"--arch needs at least two widths (input and output), got {list(arch)}")
-    layers = []
-    for fan_in, fan_out in zip(arch[:-1], arch[1:]):
-        layers.append(nn.Linear(fan_in, fan_out, bias=bias))
-        if ACTIVATIONS[activation] is not None:
-            layers.append(ACTIVATIONS[activation]())
-        else:
-            layers.append(nn.Identity())  # keeps the "0", "2", ... key numbering of every MLP
-    return nn.Sequential(*layers)
-
+from .networks import build_mlp
 
 def _read(path, allow_pickle):
     if not os.path.exists(path):

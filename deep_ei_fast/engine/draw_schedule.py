@@ -3,7 +3,9 @@
 rng="torch" follows these schedules exactly, since the same torch.rand calls in the same order
 and shapes are what reproduces deep-ei's numbers.
 """
-from .tables import MEMORY_LIMIT
+# deep-ei splits noise into chunks of at most this many floats per tensor (exported as
+# deep_ei_fast.MEMORY_LIMIT, as deep-ei names it).
+MEMORY_LIMIT = 100000000
 
 
 def chunk_sizes(samples, num_inputs, num_outputs, limit=MEMORY_LIMIT):

@@ -31,7 +31,7 @@ On the CPU both ops run the same loop, and the choice does not matter.
 """
 import torch
 
-from ._ops import ops
+from . import ops
 
 TENSOR_RATE = 0.99e15  # int8 multiply-adds per second (datasheet-based estimate)
 ATOMIC_RATE = 4.0e12  # shared-memory atomic increments per second (estimate)

@@ -1,8 +1,7 @@
-"""Resolves (layer, in_layer, topology, ranges, activation) into what the engine needs.
+"""A resolved layer: the modules from in_layer to layer, shapes, ranges and activation, and
+its forward pass (torch, or the fused C++ kernel's parameters when that applies).
 
-Defaults follow deep-ei 0.7.0: ranges from the activations recorded in the topology (none:
-(-10, 10)), the layer's own output activation unless `activation` is given, and for a
-multi-module path each intermediate module followed by its recorded output activation.
+api/layer_resolution.py builds it from deep-ei's arguments and defaults.
 """
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,11 +13,16 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from .tables import CONVOLUTIONAL_MODULES, VALID_ACTIVATIONS
+from .ops import ActivationCode
 
 # Activations the fused Linear kernel computes itself, with the code the kernel knows them by
 # and the least value they can output.
-FUSED_ACTIVATIONS = {type(None): (0, None), nn.Sigmoid: (1, 0.0), nn.Tanh: (2, -1.0), nn.ReLU: (3, 0.0)}
+FUSED_ACTIVATIONS = {
+    type(None): (ActivationCode.IDENTITY, None),
+    nn.Sigmoid: (ActivationCode.SIGMOID, 0.0),
+    nn.Tanh: (ActivationCode.TANH, -1.0),
+    nn.ReLU: (ActivationCode.RELU, 0.0),
+}
 
 
 @contextmanager
@@ -85,7 +89,7 @@ class LayerSpec:
             return self.activation(x)
 
     def is_receptive_field_conv(self):
-        return len(self.modules) == 1 and type(self.layer) in CONVOLUTIONAL_MODULES
+        return len(self.modules) == 1 and type(self.layer) is nn.Conv2d
 
     def fused_linear(self):
         """(weight [n_out, n_in], bias or None, activation code) when the fused kernel applies."""
@@ -109,58 +113,3 @@ class LayerSpec:
         if entry is None or entry[1] is None or isinstance(self.out_range, str):
             return False
         return self.out_range[0] <= entry[1]
-
-
-def _check_in_topology(name, module, topology):
-    try:
-        present = module in topology
-    except TypeError:
-        present = False
-    if not present:
-        raise ValueError(f"{name}={module!r} is not a node of the topology")
-
-
-def _path(topology, in_layer, layer):
-    if in_layer is layer:
-        return [layer]
-    if layer not in nx.descendants(topology, in_layer):
-        raise ValueError(f"in_layer={in_layer!r} is not upstream of layer={layer!r} in the topology")
-    path = [in_layer]
-    while path[-1] is not layer:
-        successors = list(topology.successors(path[-1]))
-        if len(successors) != 1:
-            raise ValueError(f"module {path[-1]!r} outputs to {len(successors)} modules; "
-                             "only chains are supported")
-        path.append(successors[0])
-    return path
-
-
-def _shape(node_side, real):
-    key = "tensor_shape" if real and "tensor_shape" in node_side else "shape"
-    return tuple(node_side[key][1:])
-
-
-def resolve_layer(layer, topology, in_layer=None, in_range=None, out_range=None, activation=None):
-    _check_in_topology("layer", layer, topology)
-    if in_layer is None:
-        in_layer = layer
-    _check_in_topology("in_layer", in_layer, topology)
-    modules = _path(topology, in_layer, layer)
-    multi = len(modules) > 1
-    in_node, out_node = topology.nodes[in_layer], topology.nodes[layer]
-    if in_range is None:
-        in_range = VALID_ACTIVATIONS[type(in_node["input"]["activation"])]
-    if out_range is None:
-        out_range = VALID_ACTIVATIONS[type(out_node["output"]["activation"])]
-    activation_module = activation
-    if activation is None:
-        activation_module = out_node["output"]["activation"]
-        activation = activation_module if activation_module is not None else (lambda x: x)
-    elif not callable(activation):
-        raise TypeError(f"activation must be callable or None, got {activation!r}")
-    return LayerSpec(
-        layer=layer, in_layer=in_layer, modules=modules, topology=topology,
-        in_shape=_shape(in_node["input"], multi), out_shape=_shape(out_node["output"], multi),
-        in_range=tuple(in_range), out_range=out_range if isinstance(out_range, str) else tuple(out_range),
-        activation=activation, activation_module=activation_module,
-    )

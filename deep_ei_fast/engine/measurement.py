@@ -1,38 +1,33 @@
-"""What every EI function does first: check arguments, resolve the layer, open the noise stream,
-and settle the pairwise binning (including deep-ei's 'dynamic' output ranges and bins)."""
-import math
-
+"""One measurement of a resolved layer: its noise stream, progress bar, the feeding of sample
+blocks to counters, and the pairwise binning (including deep-ei's 'dynamic' output ranges)."""
 import numpy as np
 
-from .arguments import MAX_BINS, check_common, check_memory_bound
-from .layer import resolve_layer
-from .pairwise import PairBinning, PairCounts
+from .noise_streams import open_stream, resolve_seed
+from .pair_counts import MAX_BINS, PairBinning, PairCounts
 from .progress import progress_bar
-from .sampling import open_stream, resolve_seed
 
 
 class Measurement:
-    """One EI call: its layer, noise stream and settings."""
+    """A layer (LayerSpec) measured under checked MeasurementSettings."""
 
-    def __init__(self, layer, topology, *, samples, batch_size, in_layer, in_range, in_bins,
-                 out_range, out_bins, activation, device, rng, seed, progress,
-                 memory_bound=None, dynamic_out=False, description="EI"):
-        self.device = check_common(samples=samples, batch_size=batch_size, in_range=in_range,
-                                   in_bins=in_bins, out_range=out_range, out_bins=out_bins, rng=rng,
-                                   seed=seed, device=device, dynamic_out=dynamic_out)
-        if memory_bound is not None:
-            check_memory_bound(memory_bound)
-        self.spec = resolve_layer(layer, topology, in_layer, in_range, out_range, activation)
-        self.in_bins, self.out_bins = in_bins, out_bins
-        self.memory_bound, self.progress, self.description = memory_bound, progress, description
-        self.rng, self.seed, self.batch_size = rng, seed, batch_size
+    def __init__(self, spec, settings, description="EI"):
+        self.spec, self.settings, self.description = spec, settings, description
+        self.device = settings.device
         # Drawn once: seed=None takes it from torch's global generator.
-        self.philox_seed = resolve_seed(seed) if rng == "philox" else None
-        self.stream = open_stream(self.spec, rng, self.philox_seed, batch_size, self.device)
+        self.philox_seed = resolve_seed(settings.seed) if settings.rng == "philox" else None
+        self.stream = open_stream(spec, settings.rng, self.philox_seed, settings.batch_size, self.device)
         self.samples_drawn = 0  # what feed() has handed out so far
 
+    @property
+    def in_bins(self):
+        return self.settings.in_bins
+
+    @property
+    def out_bins(self):
+        return self.settings.out_bins
+
     def bar(self, total):
-        return progress_bar(self.progress, total, f"{self.description} {self.spec.describe()}")
+        return progress_bar(self.settings.progress, total, f"{self.description} {self.spec.describe()}")
 
     def feed(self, samples, consumers, bar):
         """Draws the next `samples` samples and hands each block to every consumer."""
@@ -73,18 +68,8 @@ class Measurement:
         return PairBinning(spec.in_range, in_bins, ranges, bins, self.device)
 
     def pair_counts(self, binning, samples=None):
-        counts = PairCounts(binning, self.spec.n_in, self.spec.n_out, self.memory_bound,
-                            replay=self.stream.replay, progress=self.progress)
+        counts = PairCounts(binning, self.spec.n_in, self.spec.n_out, self.settings.memory_bound,
+                            replay=self.stream.replay, progress=self.settings.progress)
         if samples is not None and counts.replay is None:
             counts.check_cache_fits(samples)  # fail before drawing, not partway
         return counts
-
-
-def sensitivity_out_bins(in_range, in_bins, out_range, out_bins):
-    """deep-ei's sensitivity rule for out_bins='dynamic': ceil(out width / in bin width)."""
-    if out_bins != "dynamic":
-        return out_bins
-    count = math.ceil((out_range[1] - out_range[0]) / ((in_range[1] - in_range[0]) / in_bins))
-    if not 1 <= count <= MAX_BINS:
-        raise ValueError(f"out_bins='dynamic' gives {count} bins for out_range {out_range}")
-    return count

@@ -9,9 +9,8 @@ Two sources:
 """
 import torch
 
-from ._ops import ops
-from .schedule import batch_bounds, chunk_sizes
-from .tables import MEMORY_LIMIT
+from . import ops
+from .draw_schedule import MEMORY_LIMIT, batch_bounds, chunk_sizes
 
 # Target bytes of float32 values per generated block (inputs + outputs).
 BLOCK_BYTES = 16 * 2**20
@@ -143,3 +142,39 @@ def open_stream(spec, rng, philox_seed, batch_size, device):
     if rng == "torch":
         return TorchDrawStream(spec, batch_size, device)
     return PhiloxStream(spec, philox_seed, device)
+
+
+# Samples per forward pass of one_hot_blocks in philox mode (fixed: results never depend on it).
+ONE_HOT_BLOCK = 4096
+
+
+def _one_hot_batch(values, neuron, n_in):
+    batch = torch.zeros((values.shape[0], n_in), dtype=torch.float32, device=values.device)
+    batch[:, neuron] = values
+    return batch
+
+
+def one_hot_blocks(spec, neuron, samples, rng, philox_seed, batch_size, device):
+    """Batches [size, n_in] where only input ``neuron`` fires (uniform in spec.in_range), the
+    others are 0: sensitivity's noise. rng="torch" draws deep-ei's torch.rand((size,)) per
+    batch; philox gives the neuron the values it has in the EI functions."""
+    low, high = spec.in_range
+    if rng == "torch":
+        for start, stop in batch_bounds(samples, batch_size):
+            size = stop - start
+            batch = torch.zeros((size, spec.n_in)).to(device)
+            batch[:, neuron] = (high - low) * torch.rand((size,), device=device) + low
+            yield batch
+        return
+    for start in range(0, samples, ONE_HOT_BLOCK):
+        values = torch.empty((1, min(ONE_HOT_BLOCK, samples - start)), dtype=torch.float32, device=device)
+        ops.philox_uniform_(values, philox_seed, start, neuron, low, high)
+        yield _one_hot_batch(values[0], neuron, spec.n_in)
+
+
+def range_ends_one_hot(spec, neuron, device):
+    """(layer output with input ``neuron`` at the range's low end, at its high end), the others
+    0: what deep-ei's dynamic sensitivity range is taken from (on the measurement's device)."""
+    ends = [torch.full((1,), float(end), device=device) for end in spec.in_range]
+    return tuple(spec.forward(_one_hot_batch(v, neuron, spec.n_in).reshape(1, *spec.in_shape))
+                 for v in ends)

@@ -1,4 +1,4 @@
-"""Pairwise MI of every (input neuron, output neuron) pair: binning, tiled counting, MI.
+"""Joint counts of every (input neuron, output neuron) pair: binning and tiled counting.
 
 The binning is deep-ei's (fast_histogram's): range widened by 1e-6 on each side, float64 bin
 index, samples out of range dropped from that pair only. Dropped samples go to an extra last
@@ -9,16 +9,17 @@ import math
 import numpy as np
 import torch
 
-from . import histogram_kernel
-from ._ops import ops
+from . import histogram_choice, ops
 from .progress import progress_bar
+
+MAX_BINS = 65535  # bins of one side: codes and counters are indexed by int32
 
 RANGE_WIDENING = 1e-6
 # The histogram kernel is called on at least this many samples at once (when they fit in
 # this many bytes of codes): each call streams every pair's counters through the cache once,
 # so few large calls cost far less memory traffic than many small ones. These are the CPU's
-# limits; histogram_kernel.batch_limits gives each device's.
-HISTOGRAM_BATCH_SAMPLES, HISTOGRAM_BATCH_BYTES = histogram_kernel.BATCH_LIMITS["cpu"]
+# limits; histogram_choice.batch_limits gives each device's.
+HISTOGRAM_BATCH_SAMPLES, HISTOGRAM_BATCH_BYTES = histogram_choice.BATCH_LIMITS["cpu"]
 COUNTER_BYTES = 4  # int32 counters
 MAX_TOTAL_SAMPLES = 2**31 - 1
 
@@ -117,8 +118,8 @@ class PairCounts:
         self.cache, self.cache_bytes, self.cache_limit = [], 0, memory_bound // 4
         self.counts = None
         self.unbinned = []  # code blocks not yet counted (whole counters)
-        self.batch_limits = histogram_kernel.batch_limits(binning.device)
-        self.accumulate = histogram_kernel.histogram_op(binning.rows, binning.cols, n_in, n_out)
+        self.batch_limits = histogram_choice.batch_limits(binning.device)
+        self.accumulate = histogram_choice.histogram_op(binning.rows, binning.cols, n_in, n_out)
         if len(self.tiles) == 1:
             self.counts = self._zeros(n_in, n_out)
 
@@ -169,12 +170,14 @@ class PairCounts:
         return batched((self.binning.codes(x, y) for x, y in self.replay(self.total)),
                        self.batch_limits)
 
-    def mi_matrix(self):
-        """float64 [n_in, n_out] pairwise MI in bits."""
+    def per_pair(self, estimate):
+        """float64 numpy [n_in, n_out]: ``estimate(counts, in_bins, out_bins)`` of every pair,
+        where ``counts`` int32 [na, nb, RX, RY] holds a tile of pairs (all of them when they fit
+        in memory_bound) and ``out_bins`` int32 [nb] their output bins; it returns [na, nb]."""
         b = self.binning
         if self.counts is not None:
             self._count_unbinned()
-            return ops.pairwise_mi(self.counts, b.in_bins, b.out_bins_t).cpu().numpy()
+            return estimate(self.counts, b.in_bins, b.out_bins_t).cpu().numpy()
         result = np.zeros((self.n_in, self.n_out))
         # One buffer for every tile (the first is the largest): never two tiles' counters at once.
         a0, a1, b0, b1 = self.tiles[0]
@@ -186,15 +189,7 @@ class PairCounts:
                 counts.zero_()
                 for x_codes, y_codes in self._code_blocks():
                     self.accumulate(counts, x_codes[a0:a1], y_codes[b0:b1])
-                mi = ops.pairwise_mi(counts, b.in_bins, b.out_bins_t[b0:b1].contiguous())
-                result[a0:a1, b0:b1] = mi.cpu().numpy()
+                values = estimate(counts, b.in_bins, b.out_bins_t[b0:b1].contiguous())
+                result[a0:a1, b0:b1] = values.cpu().numpy()
                 bar.update(1)
         return result
-
-
-def sum_in_order(matrix):
-    """Sum of a matrix in row-major order, one addition at a time, as deep-ei adds up pairs."""
-    total = 0.0
-    for value in np.asarray(matrix, dtype=np.float64).ravel().tolist():
-        total += value
-    return total

@@ -1,4 +1,4 @@
-"""Vector EI: entropies of whole input and output code vectors, counted exactly.
+"""Vector EI's counts: distinct whole input and output code vectors, counted exactly.
 
 Codes follow deep-ei's vector binning (float32 floor formula); a sample is kept when every input
 code is < in_bins and every output code is < out_bins (negative codes are kept, as in deep-ei).
@@ -7,20 +7,11 @@ distinct rows are counted by a radix sort in the kernels, with no per-sample Pyt
 """
 import torch
 
-from ._ops import ops
+from . import ops
 
 # Sort pending rows into the table once this many are waiting (a bound on memory: 16M rows of
 # a few words; one sort at the end is the common case).
 PENDING_ROWS = 1 << 24
-
-
-def entropy_bits(counts):
-    """Plug-in entropy in bits of a tensor of positive counts."""
-    if counts.numel() == 0:
-        return 0.0
-    counts = counts.to(torch.float64)
-    p = counts / counts.sum()
-    return float(-(p * torch.log2(p)).sum())
 
 
 class DistinctRows:
@@ -89,15 +80,15 @@ class JointCodeCounts:
     def add(self, keys):
         self.xy.add(keys)
 
-    def ei(self):
-        """H(X) + H(Y) - H(X, Y) in bits (0.0 before any sample)."""
+    def marginal_counts(self):
+        """(counts of each distinct X, of each distinct Y, of each distinct (X, Y)), int64;
+        None before any sample."""
         self.xy.consolidate()
         if self.xy.unique is None:
-            return 0.0
+            return None
         unique, counts = self.xy.unique, self.xy.counts
         x_counts = ops.prefix_counts(unique, counts, self.x_words)
-        return entropy_bits(x_counts) + entropy_bits(_counts_by_y(unique[:, self.x_words:], counts)) \
-            - entropy_bits(counts)
+        return x_counts, _counts_by_y(unique[:, self.x_words:], counts), counts
 
 
 class VectorCounts:
@@ -127,5 +118,6 @@ class VectorCounts:
                 float(self.out_range[0]), float(self.out_range[1]), self.out_bins,
                 self.in_bits, self.out_bits, self.out_offset, table.in_index, table.out_index))
 
-    def eis(self):
-        return [table.ei() for table in self.tables]
+    def marginal_counts(self):
+        """JointCodeCounts.marginal_counts of every group, in order."""
+        return [table.marginal_counts() for table in self.tables]

@@ -5,20 +5,22 @@ degeneracy), with EI = sensitivity - degeneracy. One call measures every weight 
 network: vector EI and EI_parts from one pass of noise (vector_and_pairwise_ei), sensitivity from
 a second, one-input-at-a-time pass; the topology and layer resolution are done once.
 """
+import dataclasses
 import time
 
 import torch
 import torch.nn as nn
 
-from .arguments import (DEFAULT_MEMORY_BOUND, check_common, check_memory_bound, check_positive_int,
-                        check_threshold)
-from .ei_functions import vector_and_pairwise_ei_counted
-from .layer import resolve_layer
-from .plane_table import CausalPlane, PlaneRow
-from .sampling import resolve_seed
-from .sensitivity import sensitivity
-from .tables import VALID_ACTIVATIONS, VALID_MODULES
-from .topology import topology_of
+from ..api.arguments import check_memory_bound, check_positive_int, check_settings
+from ..api.ei_functions import measure_vector_and_pairwise
+from ..api.layer_resolution import resolve_layer
+from ..api.sensitivity import sensitivity_matrix_of
+from ..api.tables import VALID_ACTIVATIONS, VALID_MODULES
+from ..api.topology import topology_of
+from ..engine.noise_streams import resolve_seed
+from ..engine.settings import DEFAULT_MEMORY_BOUND, MeasurementSettings
+from ..estimators.plugin import sum_in_order
+from .rows import CausalPlane, PlaneRow
 
 # Modules with weights, whose EI the plane shows. Pooling and Flatten nodes of the topology are
 # fixed maps between weight layers; they are passed through, not measured, unless asked for.
@@ -143,10 +145,11 @@ def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples
     Returns a CausalPlane: a list of rows with to_dataframe() and to_csv().
     """
     check_positive_int("sensitivity_samples", sensitivity_samples)
-    check_threshold(threshold)
-    check_memory_bound(memory_bound)
-    check_common(samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
-                 out_range=out_range, out_bins=out_bins, rng=rng, seed=seed, device=device)
+    check_memory_bound(memory_bound)  # None is allowed in settings, not here
+    settings = check_settings(MeasurementSettings(
+        samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
+        out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
+        progress=progress, memory_bound=memory_bound, threshold=threshold))
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     _check_supported_modules(model)
@@ -157,18 +160,15 @@ def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples
         specs = [resolve_layer(layer, topology, None, in_range, out_range) for layer in chosen]
         if rng == "philox" and seed is None:
             seed = resolve_seed(None)
+            settings = dataclasses.replace(settings, seed=seed)
         names = _module_names(model)
-        settings = dict(batch_size=batch_size, in_range=in_range, in_bins=in_bins,
-                        out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
-                        progress=progress, memory_bound=memory_bound)
+        sensitivity_settings = dataclasses.replace(settings, samples=sensitivity_samples)
         rows = []
         for index, (layer, spec) in enumerate(zip(chosen, specs)):
             start = time.perf_counter()
-            ei, ei_parts, drawn = vector_and_pairwise_ei_counted(
-                layer, topology, samples, batch_size, None, in_range, in_bins, out_range,
-                out_bins, None, device, rng=rng, seed=seed, progress=progress,
-                memory_bound=memory_bound, threshold=threshold)
-            sens = sensitivity(layer, topology, samples=sensitivity_samples, **settings)
+            ei, ei_parts, drawn = measure_vector_and_pairwise(layer, topology, settings)
+            sens = sum_in_order(sensitivity_matrix_of(layer, topology, sensitivity_settings,
+                                                      matrix_variant=False))
             rows.append(PlaneRow(
                 layer=index, name=names.get(layer, ""), module=spec.describe(), n_in=spec.n_in,
                 n_out=spec.n_out, ei=ei, ei_parts=ei_parts, sensitivity=sens,

@@ -13,7 +13,7 @@ import os
 
 import numpy as np
 
-from .plane_table import PLANE_COLUMNS
+from .rows import PLANE_COLUMNS
 
 PLANE_MEASURES = ("ei", "ei_parts", "sensitivity", "degeneracy", "integration")
 MEASURE_LABELS = {"ei": "EI", "ei_parts": "EI_parts", "sensitivity": "sensitivity",

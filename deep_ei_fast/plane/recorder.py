@@ -15,8 +15,8 @@ import csv
 import io
 import os
 
-from .causal_plane import causal_plane, measured_layer_count
-from .plane_table import PLANE_COLUMNS
+from .measure import causal_plane, measured_layer_count
+from .rows import PLANE_COLUMNS
 
 _INT_COLUMNS = {"layer", "n_in", "n_out", "samples", "sensitivity_samples", "in_bins", "out_bins"}
 _TEXT_COLUMNS = {"name", "module", "rng"}

@@ -1,0 +1,65 @@
+"""Resolves deep-ei's (layer, in_layer, topology, ranges, activation) into a LayerSpec.
+
+Defaults follow deep-ei 0.7.0: ranges from the activations recorded in the topology (none:
+(-10, 10)), the layer's own output activation unless `activation` is given, and for a
+multi-module path each intermediate module followed by its recorded output activation.
+"""
+import networkx as nx
+
+from ..engine.layer_spec import LayerSpec
+from .tables import VALID_ACTIVATIONS
+
+
+def _check_in_topology(name, module, topology):
+    try:
+        present = module in topology
+    except TypeError:
+        present = False
+    if not present:
+        raise ValueError(f"{name}={module!r} is not a node of the topology")
+
+
+def _path(topology, in_layer, layer):
+    if in_layer is layer:
+        return [layer]
+    if layer not in nx.descendants(topology, in_layer):
+        raise ValueError(f"in_layer={in_layer!r} is not upstream of layer={layer!r} in the topology")
+    path = [in_layer]
+    while path[-1] is not layer:
+        successors = list(topology.successors(path[-1]))
+        if len(successors) != 1:
+            raise ValueError(f"module {path[-1]!r} outputs to {len(successors)} modules; "
+                             "only chains are supported")
+        path.append(successors[0])
+    return path
+
+
+def _shape(node_side, real):
+    key = "tensor_shape" if real and "tensor_shape" in node_side else "shape"
+    return tuple(node_side[key][1:])
+
+
+def resolve_layer(layer, topology, in_layer=None, in_range=None, out_range=None, activation=None):
+    _check_in_topology("layer", layer, topology)
+    if in_layer is None:
+        in_layer = layer
+    _check_in_topology("in_layer", in_layer, topology)
+    modules = _path(topology, in_layer, layer)
+    multi = len(modules) > 1
+    in_node, out_node = topology.nodes[in_layer], topology.nodes[layer]
+    if in_range is None:
+        in_range = VALID_ACTIVATIONS[type(in_node["input"]["activation"])]
+    if out_range is None:
+        out_range = VALID_ACTIVATIONS[type(out_node["output"]["activation"])]
+    activation_module = activation
+    if activation is None:
+        activation_module = out_node["output"]["activation"]
+        activation = activation_module if activation_module is not None else (lambda x: x)
+    elif not callable(activation):
+        raise TypeError(f"activation must be callable or None, got {activation!r}")
+    return LayerSpec(
+        layer=layer, in_layer=in_layer, modules=modules, topology=topology,
+        in_shape=_shape(in_node["input"], multi), out_shape=_shape(out_node["output"], multi),
+        in_range=tuple(in_range), out_range=out_range if isinstance(out_range, str) else tuple(out_range),
+        activation=activation, activation_module=activation_module,
+    )

@@ -1,0 +1,14 @@
+"""What every EI function does first: check the settings, resolve the layer, open the
+measurement (before any heavy work, so bad arguments fail at once)."""
+from ..engine.measurement import Measurement
+from .arguments import check_settings
+from .layer_resolution import resolve_layer
+
+
+def open_measurement(layer, topology, settings, *, in_layer=None, activation=None,
+                     description="EI", dynamic_out=False):
+    """A Measurement of ``layer`` under ``settings`` (a MeasurementSettings); dynamic_out allows
+    out_range / out_bins = 'dynamic'."""
+    settings = check_settings(settings, dynamic_out=dynamic_out)
+    spec = resolve_layer(layer, topology, in_layer, settings.in_range, settings.out_range, activation)
+    return Measurement(spec, settings, description)

@@ -1,0 +1,1 @@
+"""The apps: the command line, the demo, saved-model loading and the causal-plane benchmark."""

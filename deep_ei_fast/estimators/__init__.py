@@ -1,0 +1,1 @@
+"""Estimators: counts to bits."""
