@@ -1,0 +1,51 @@
+"""Sphinx configuration of the deep_ei_fast documentation.
+
+Build (warnings are errors, as in .ci/run):
+    python3 -m sphinx -W --keep-going -b html docs docs/_build/html
+autodoc imports deep_ei_fast, so its extension (deep_ei_fast/_C*.so) must be built first.
+"""
+import os
+import re
+import sys
+
+# Document the checkout that holds this file, not another installed copy.
+sys.path.insert(0, os.path.abspath(".."))
+
+project = "deep_ei_fast"
+author = "the deep_ei_fast authors"
+copyright = "2026, the deep_ei_fast authors"
+
+import deep_ei_fast  # noqa: E402  (after the sys.path line above)
+
+release = deep_ei_fast.__version__
+version = release
+
+# Plain autodoc: the docstrings are prose, not Google/NumPy sections (napoleon would misread
+# a property's "text: more text" as a type).
+extensions = ["sphinx.ext.autodoc"]
+
+autodoc_member_order = "bysource"
+autodoc_typehints = "description"
+# Signatures show the defaults as written (DEFAULT_MEMORY_BOUND, not 2147483648).
+autodoc_preserve_defaults = True
+
+exclude_patterns = ["_build", "requirements.txt"]
+html_theme = "alabaster"
+
+
+# ``**name`` not closed by ``**`` (so **strong** text is left alone).
+STAR_ARGUMENT = re.compile(r"(?<![\\*])\*\*(?=[A-Za-z_]\w*(?![\w*]))")
+
+
+def _escape_star_arguments(app, what, name, obj, options, lines):
+    """Docstrings write Python's ``**kwargs`` in prose (``causal_plane(model, input, **measure)``);
+    reStructuredText would read the stars as unfinished emphasis. Escape them outside literals."""
+    for index, line in enumerate(lines):
+        parts = line.split("``")
+        for k in range(0, len(parts), 2):  # even parts lie outside ``literals``
+            parts[k] = STAR_ARGUMENT.sub(r"\\*\\*", parts[k])
+        lines[index] = "``".join(parts)
+
+
+def setup(app):
+    app.connect("autodoc-process-docstring", _escape_star_arguments)
