@@ -4,22 +4,27 @@ the index vectors and entropies that make CUDA results the CPU's. CUDA-only case
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
-
 from conftest import make_net
+from torch import nn
+
 from deep_ei_fast.api.arguments import check_settings
 from deep_ei_fast.apps.cli import EXIT_USAGE, main
 from deep_ei_fast.apps.networks import paper_network
 from deep_ei_fast.engine import histogram_choice, ops
 from deep_ei_fast.engine.noise_streams import block_samples
 from deep_ei_fast.engine.pair_counts import PairBinning, PairCounts
-from deep_ei_fast.engine.settings import DEFAULT_MEMORY_BOUND, MeasurementSettings, default_memory_bound
+from deep_ei_fast.engine.settings import (
+    DEFAULT_MEMORY_BOUND,
+    MeasurementSettings,
+    default_memory_bound,
+)
 from deep_ei_fast.engine.vector_counts import VectorCounts
 
 HAS_CUDA = torch.cuda.is_available() and ops.build_info().cuda
 needs_cuda = pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU and the CUDA kernels")
 
-KW = dict(samples=500, in_bins=8, out_bins=8, in_range=(0, 1), out_range=(0, 1), progress=False)
+KW = {"samples": 500, "in_bins": 8, "out_bins": 8, "in_range": (0, 1), "out_range": (0, 1),
+      "progress": False}
 PAIRWISE = ("ei_parts", "ei_parts_matrix", "vector_and_pairwise_ei", "sensitivity", "sensitivity_matrix")
 FUNCTIONS = ("ei",) + PAIRWISE
 
@@ -56,7 +61,7 @@ def test_every_module_of_the_path_is_checked(dei):
 
 
 def test_a_parametrized_activation_is_checked(dei):
-    net, lin, top = _net_with_topology(dei)
+    _, lin, top = _net_with_topology(dei)
     prelu = nn.PReLU().to("meta")
     with pytest.raises(ValueError, match="parameters are on meta"):
         dei.ei_parts(lin, top, activation=prelu, **KW)
@@ -98,7 +103,7 @@ def test_cli_help_says_the_model_moves_to_the_device(capsys):
 @pytest.mark.parametrize("name", FUNCTIONS)
 @pytest.mark.parametrize("rng", ["philox", "torch"])
 def test_cpu_model_with_device_cuda_is_refused(dei, name, rng):
-    net, lin, top = _net_with_topology(dei)
+    _, lin, top = _net_with_topology(dei)
     with pytest.raises(ValueError, match=r"parameters are on cpu, device='cuda': move the model "
                                          r"with model.to\('cuda'\)"):
         getattr(dei, name)(lin, top, rng=rng, device="cuda", **KW)
@@ -141,7 +146,7 @@ def test_cuda_default_is_three_quarters_of_the_free_memory():
 
 @pytest.mark.parametrize("name", PAIRWISE)
 def test_memory_bound_none_is_accepted_and_is_the_default(dei, name):
-    net, lin, top = _net_with_topology(dei)
+    _, lin, top = _net_with_topology(dei)
     fn = getattr(dei, name)
     a = fn(lin, top, seed=3, memory_bound=None, **KW)
     b = fn(lin, top, seed=3, memory_bound=DEFAULT_MEMORY_BOUND, **KW)
@@ -151,7 +156,7 @@ def test_memory_bound_none_is_accepted_and_is_the_default(dei, name):
 
 def test_causal_plane_accepts_memory_bound_none(dei):
     net, _ = make_net(4, 3, "sigmoid", seed=1)
-    kw = dict(samples=500, sensitivity_samples=20, seed=2, progress=False)
+    kw = {"samples": 500, "sensitivity_samples": 20, "seed": 2, "progress": False}
     a = dei.causal_plane(net, torch.zeros((1, 4)), memory_bound=None, **kw)
     b = dei.causal_plane(net, torch.zeros((1, 4)), memory_bound=DEFAULT_MEMORY_BOUND, **kw)
     assert [(r.ei, r.ei_parts, r.sensitivity) for r in a] == [(r.ei, r.ei_parts, r.sensitivity) for r in b]
@@ -159,7 +164,7 @@ def test_causal_plane_accepts_memory_bound_none(dei):
 
 @pytest.mark.parametrize("bad", ["2GiB", 1.5, 0])
 def test_bad_memory_bound_still_fails(dei, bad):
-    net, lin, top = _net_with_topology(dei)
+    _, lin, top = _net_with_topology(dei)
     with pytest.raises((TypeError, ValueError), match="memory_bound"):
         dei.ei_parts(lin, top, memory_bound=bad, **KW)
 
@@ -290,7 +295,7 @@ def test_vector_ei_on_cuda_is_the_cpus_exactly(dei, name):
         net, lin = make_net(6, 5, "tanh", seed=4)
         net.to(device)
         top = dei.topology_of(net, torch.zeros((1, 6), device=device))
-        extra = dict(groups=[([0, 1], [2]), ([3, 4, 5], [0, 4])]) if name == "eis_between_groups" else {}
+        extra = {"groups": [([0, 1], [2]), ([3, 4, 5], [0, 4])]} if name == "eis_between_groups" else {}
         out[device] = getattr(dei, name)(lin, top, samples=20000, in_bins=4, out_bins=4, seed=6,
                                          device=device, progress=False, **extra)
     assert out["cuda"] == out["cpu"]  # identical counts, entropies summed on the CPU

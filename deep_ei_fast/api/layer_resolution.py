@@ -8,7 +8,7 @@ import itertools
 
 import networkx as nx
 import torch
-import torch.nn as nn
+from torch import nn
 
 from ..engine.layer_spec import LayerSpec
 from .tables import VALID_ACTIVATIONS

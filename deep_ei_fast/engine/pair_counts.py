@@ -48,13 +48,19 @@ class PairBinning:
         self.out_high = torch.tensor([r[1] + RANGE_WIDENING for r in out_ranges], **as_f64)
         self.out_bins_t = torch.tensor(self.out_bins, dtype=torch.int32, device=device)
         self.device = device
+        self._input_bins = {}  # rows of x -> (low, high, bins) tensors, made once per size
         assert self.out_low.numel() == n_out
 
+    def _input_tables(self, n):
+        if n not in self._input_bins:
+            self._input_bins[n] = (
+                torch.full((n,), self.in_low, dtype=torch.float64, device=self.device),
+                torch.full((n,), self.in_high, dtype=torch.float64, device=self.device),
+                torch.full((n,), self.in_bins, dtype=torch.int32, device=self.device))
+        return self._input_bins[n]
+
     def input_codes(self, x):
-        n = x.shape[0]
-        low = torch.full((n,), self.in_low, dtype=torch.float64, device=self.device)
-        high = torch.full((n,), self.in_high, dtype=torch.float64, device=self.device)
-        bins = torch.full((n,), self.in_bins, dtype=torch.int32, device=self.device)
+        low, high, bins = self._input_tables(x.shape[0])
         codes = torch.empty(x.shape, dtype=self.code_dtype, device=self.device)
         ops.pairwise_codes_(codes, x, low, high, bins, self.rows - 1, check_bins=False)
         return codes
