@@ -169,23 +169,25 @@ void run_joint(int32_t* counts, const code_t* xc, const code_t* yc, int64_t na, 
 
 template <typename code_t>
 void accumulate_typed(at::Tensor& counts, const at::Tensor& x, const at::Tensor& y,
-                      const HistogramShape& s) {
-  check_code_range(0, max_code<code_t>(x), s.RX, "x");  // negative int32 codes read as huge
-  check_code_range(0, max_code<code_t>(y), s.RY, "y");
+                      const HistogramShape& s, bool check_codes) {
+  if (check_codes) {
+    check_code_range(0, max_code<code_t>(x), s.RX, "x");  // negative int32 codes read as huge
+    check_code_range(0, max_code<code_t>(y), s.RY, "y");
+  }
   auto kernel = use_joint_codes(s.RX, s.RY, s.nb) ? run_joint<code_t> : run<code_t>;
   kernel(counts.data_ptr<int32_t>(), x.data_ptr<code_t>(), y.data_ptr<code_t>(), s.na, s.nb,
          s.S, s.RX, s.RY);
 }
 
 void pair_histogram_accumulate_cpu(at::Tensor counts, const at::Tensor& x_codes,
-                                   const at::Tensor& y_codes) {
+                                   const at::Tensor& y_codes, bool check_codes) {
   const HistogramShape s = check_pair_histogram(counts, x_codes, y_codes, c10::DeviceType::CPU);
   if (s.na == 0 || s.nb == 0 || s.S == 0) return;
   at::Tensor x = x_codes.contiguous(), y = y_codes.contiguous();
   if (x.scalar_type() == at::kByte) {
-    accumulate_typed<uint8_t>(counts, x, y, s);
+    accumulate_typed<uint8_t>(counts, x, y, s, check_codes);
   } else {
-    accumulate_typed<int32_t>(counts, x, y, s);
+    accumulate_typed<int32_t>(counts, x, y, s, check_codes);
   }
 }
 

@@ -19,7 +19,8 @@ DEI_CLONES void code_row(const float* __restrict v, int64_t count, double lo, do
 }
 
 void pairwise_codes_cpu(at::Tensor codes, const at::Tensor& values, const at::Tensor& lo,
-                        const at::Tensor& hi, const at::Tensor& bins, int64_t drop_code) {
+                        const at::Tensor& hi, const at::Tensor& bins, int64_t drop_code,
+                        bool check_bins) {
   const bool is_u8 =
       check_pairwise_codes(codes, values, lo, hi, bins, drop_code, c10::DeviceType::CPU);
   const int64_t n = values.size(0), S = values.size(1);
@@ -29,7 +30,8 @@ void pairwise_codes_cpu(at::Tensor codes, const at::Tensor& values, const at::Te
   const double* lop = lo_c.data_ptr<double>();
   const double* hip = hi_c.data_ptr<double>();
   const int32_t* bp = bins_c.data_ptr<int32_t>();
-  for (int64_t j = 0; j < n; ++j) check_code_bins(bp[j], bp[j], is_u8);
+  if (check_bins)
+    for (int64_t j = 0; j < n; ++j) check_code_bins(bp[j], bp[j], is_u8);
   at::Tensor v = values.contiguous();
   const bool direct = codes.is_contiguous();
   at::Tensor out = direct ? codes : at::empty(codes.sizes(), codes.options());

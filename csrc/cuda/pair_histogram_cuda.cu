@@ -17,10 +17,11 @@
 // A block computes a 128 x 128 tile of C over its range of samples, building
 // the one-hot operands in shared memory from the codes; the epilogue adds the
 // accumulators to `counts`. Its work grows as (bins + 1)^2 per pair-sample, the
-// atomic kernel's as 1: see deep_ei_fast/histogram_kernel.py for the choice.
+// atomic kernel's as 1: see deep_ei_fast/engine/histogram_choice.py.
 //
 // Both check every code against RX / RY before anything is counted, as the CPU
-// kernel does (four scalars come back to the host).
+// kernel does (four scalars come back to the host in one synchronization),
+// unless check_codes=False (codes the engine built itself: no host round trip).
 #include <mma.h>
 #include <torch/library.h>
 
@@ -41,10 +42,17 @@ Shape check_args(const at::Tensor& counts, const at::Tensor& x, const at::Tensor
   return s;
 }
 
-// Every code in [0, R), reduced on the device (two scalars come back).
-void check_codes(const at::Tensor& codes, int64_t R, const char* side) {
-  const auto [lo, hi] = min_max(codes);
-  check_code_range(lo, hi, R, side);
+// Every code in [0, RX) / [0, RY), reduced on the device; both sides' min and
+// max come back together (one synchronization). Codes are non-empty here.
+void check_code_ranges(const at::Tensor& x, const at::Tensor& y, const Shape& s) {
+  const auto [xlo, xhi] = at::aminmax(x);
+  const auto [ylo, yhi] = at::aminmax(y);
+  const at::Tensor ends =
+      at::stack({xlo.to(at::kLong), xhi.to(at::kLong), ylo.to(at::kLong), yhi.to(at::kLong)})
+          .cpu();
+  const int64_t* e = ends.data_ptr<int64_t>();
+  check_code_range(e[0], e[1], s.RX, "x");
+  check_code_range(e[2], e[3], s.RY, "y");
 }
 
 // Splits of the samples so that there are about 4 blocks per SM, each with at
@@ -176,13 +184,12 @@ void launch_smem(at::Tensor& counts, const at::Tensor& x, const at::Tensor& y, c
 }
 
 void pair_histogram_accumulate_cuda(at::Tensor counts, const at::Tensor& x_codes,
-                                    const at::Tensor& y_codes) {
+                                    const at::Tensor& y_codes, bool check_codes) {
   const Shape s = check_args(counts, x_codes, y_codes);
   if (s.na == 0 || s.nb == 0 || s.S == 0) return;
   const c10::cuda::CUDAGuard guard(counts.device());
   at::Tensor x = x_codes.contiguous(), y = y_codes.contiguous();
-  check_codes(x, s.RX, "x");
-  check_codes(y, s.RY, "y");
+  if (check_codes) check_code_ranges(x, y, s);
   if (x.scalar_type() == at::kByte) launch_smem<uint8_t>(counts, x, y, s);
   else launch_smem<int32_t>(counts, x, y, s);
 }
@@ -342,7 +349,7 @@ void launch_onehot(at::Tensor& counts, const at::Tensor& x, const at::Tensor& y,
 }
 
 void pair_histogram_onehot_accumulate_cuda(at::Tensor counts, const at::Tensor& x_codes,
-                                           const at::Tensor& y_codes) {
+                                           const at::Tensor& y_codes, bool check_codes) {
   const Shape s = check_args(counts, x_codes, y_codes);
   if (s.na == 0 || s.nb == 0 || s.S == 0) return;
   const c10::cuda::CUDAGuard guard(counts.device());
@@ -351,8 +358,7 @@ void pair_histogram_onehot_accumulate_cuda(at::Tensor counts, const at::Tensor& 
   C10_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, dev));
   TORCH_CHECK(major >= 8, "pair_histogram_onehot_accumulate_ needs int8 tensor cores (sm_80+)");
   at::Tensor x = x_codes.contiguous(), y = y_codes.contiguous();
-  check_codes(x, s.RX, "x");
-  check_codes(y, s.RY, "y");
+  if (check_codes) check_code_ranges(x, y, s);
   if (x.scalar_type() == at::kByte) launch_onehot<uint8_t>(counts, x, y, s);
   else launch_onehot<int32_t>(counts, x, y, s);
 }

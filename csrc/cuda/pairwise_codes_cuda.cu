@@ -22,7 +22,8 @@ __global__ void pairwise_codes_kernel(code_t* __restrict codes, const float* __r
 }
 
 void pairwise_codes_cuda(at::Tensor codes, const at::Tensor& values, const at::Tensor& lo,
-                         const at::Tensor& hi, const at::Tensor& bins, int64_t drop_code) {
+                         const at::Tensor& hi, const at::Tensor& bins, int64_t drop_code,
+                         bool check_bins) {
   const bool is_u8 = check_pairwise_codes(codes, values, lo, hi, bins, drop_code, kCUDA);
   check_same_device(values, codes, "codes");
   const int64_t n = values.size(0), S = values.size(1);
@@ -31,9 +32,12 @@ void pairwise_codes_cuda(at::Tensor codes, const at::Tensor& values, const at::T
   const auto dev = values.device();
   at::Tensor lo_d = lo.to(dev).contiguous(), hi_d = hi.to(dev).contiguous(),
              bins_d = bins.to(dev).contiguous();
-  // The CPU kernel's checks on bins (two scalars come back).
-  const auto [bmin, bmax] = min_max(bins_d);
-  check_code_bins(bmin, bmax, is_u8);
+  // The CPU kernel's checks on bins (two scalars come back: a synchronization),
+  // unless the caller built the bins itself (check_bins=False: the engine).
+  if (check_bins) {
+    const auto [bmin, bmax] = min_max(bins_d);
+    check_code_bins(bmin, bmax, is_u8);
+  }
   at::Tensor v = values.contiguous();
   at::Tensor out = codes.is_contiguous() ? codes : at::empty(codes.sizes(), codes.options());
   const int threads = 256;

@@ -46,7 +46,10 @@ __device__ __forceinline__ int64_t pack_side(const Side& s, int64_t S, int64_t i
     uint64_t word = 0;
     const int64_t f_end = min64(s.n_index, (w + 1) * per_word);
     for (int64_t f = w * per_word; f < f_end; ++f) {
-      const int64_t field = (int64_t)code_of(s, s.index[f], S, i) + s.offset;
+      // A device index is range-checked by index_check_kernel, reported after the
+      // launch: until then an out-of-range neuron must not be read (field 0).
+      const int64_t j = s.index[f];
+      const int64_t field = (j >= 0 && j < s.n) ? (int64_t)code_of(s, j, S, i) + s.offset : 0;
       bad += (field < 0) | (field >= limit);
       word |= ((uint64_t)field & mask) << ((f % per_word) * s.bits);
     }
@@ -65,6 +68,25 @@ __global__ void vector_keys_kernel(Side in, Side out, int64_t S, int64_t W,
     const int64_t bad = pack_side(in, S, i, W, rows) + pack_side(out, S, i, W, rows);
     if (bad) atomicAdd(bad_total, (unsigned long long)bad);
   }
+}
+
+// Counts the entries of an index vector outside [0, n) (into *bad).
+__global__ void index_check_kernel(const int64_t* __restrict index, int64_t m, int64_t n,
+                                   unsigned long long* __restrict bad) {
+  DEI_GRID_STRIDE(k, m) {
+    if (index[k] < 0 || index[k] >= n) atomicAdd(bad, 1ull);
+  }
+}
+
+// An index vector on x's device. From the host: checked there (as on the CPU) and
+// copied. On the device (the engine keeps its index vectors there, made once per
+// table): only its type is checked here; its values by index_check_kernel.
+at::Tensor index_on(const at::Tensor& index, const at::Device& device, int64_t n,
+                    const char* name) {
+  if (!index.is_cuda()) return checked_index(index, n, name).to(device);
+  TORCH_CHECK(index.dim() == 1 && index.scalar_type() == at::kLong, name,
+              " must be an int64 vector");
+  return index.to(device).contiguous();
 }
 
 __global__ void compact_rows_kernel(uint64_t* __restrict dst, const uint64_t* __restrict rows,
@@ -86,15 +108,17 @@ at::Tensor vector_keys_cuda(const at::Tensor& x, const at::Tensor& y, double in_
   const int64_t S = x.size(1);
   TORCH_CHECK(S <= INT32_MAX, "vector_keys: at most 2^31 - 1 samples per call on CUDA");
   const c10::cuda::CUDAGuard guard(x.device());
-  // Index vectors may come from the host (the engine keeps them there): checked
-  // there, as on the CPU, then copied to the device.
-  at::Tensor xi = checked_index(in_index, x.size(0), "in_index").to(x.device());
-  at::Tensor yi = checked_index(out_index, y.size(0), "out_index").to(x.device());
+  at::Tensor xi = index_on(in_index, x.device(), x.size(0), "in_index");
+  at::Tensor yi = index_on(out_index, y.device(), y.size(0), "out_index");
   const int64_t Wx = std::max<int64_t>(1, (xi.numel() + 64 / in_bits - 1) / (64 / in_bits));
   const int64_t Wy = std::max<int64_t>(1, (yi.numel() + 64 / out_bits - 1) / (64 / out_bits));
   const int64_t W = Wx + Wy;
   const auto lopt = x.options().dtype(at::kLong);
-  if (S == 0) return at::empty({0, W}, lopt);
+  if (S == 0) {  // no summary to read back: check device indices on the host
+    checked_index(in_index, x.size(0), "in_index");
+    checked_index(out_index, y.size(0), "out_index");
+    return at::empty({0, W}, lopt);
+  }
   at::Tensor xc = x.contiguous(), yc = y.contiguous();
   const Side in_side{xc.data_ptr<float>(), x.size(0), (float)in_lo, vector_width(in_lo, in_hi),
                      (float)in_bins, (int32_t)in_bins, xi.data_ptr<int64_t>(), xi.numel(),
@@ -106,20 +130,36 @@ at::Tensor vector_keys_cuda(const at::Tensor& x, const at::Tensor& y, double in_
   at::Tensor rows = at::empty({S, W}, lopt);
   at::Tensor keep = at::empty({S}, x.options().dtype(at::kInt));
   at::Tensor position = at::empty({S}, x.options().dtype(at::kInt));
-  at::Tensor bad = at::zeros({1}, lopt);
+  // bad[0]: fields outside their bits; bad[1]: index entries out of range.
+  at::Tensor bad = at::zeros({2}, lopt);
+  auto* bad_p = reinterpret_cast<unsigned long long*>(bad.data_ptr<int64_t>());
+  const auto check_index = [&](const at::Tensor& index, int64_t n) {
+    if (index.numel() == 0) return;
+    index_check_kernel<<<blocks_for(index.numel(), kThreads), kThreads, 0, stream>>>(
+        index.data_ptr<int64_t>(), index.numel(), n, bad_p + 1);
+    DEI_CUDA_LAUNCH_CHECK();
+  };
+  check_index(xi, x.size(0));
+  check_index(yi, y.size(0));
   uint64_t* rp = reinterpret_cast<uint64_t*>(rows.data_ptr<int64_t>());
   vector_keys_kernel<<<blocks_for(S, kThreads), kThreads, 0, stream>>>(
-      in_side, out_side, S, W, rp, keep.data_ptr<int32_t>(),
-      reinterpret_cast<unsigned long long*>(bad.data_ptr<int64_t>()));
+      in_side, out_side, S, W, rp, keep.data_ptr<int32_t>(), bad_p);
   DEI_CUDA_LAUNCH_CHECK();
   const int32_t* kp = keep.data_ptr<int32_t>();
   int32_t* pp = position.data_ptr<int32_t>();
   with_cub_temp(x.device(), [&](void* temp, size_t& bytes) {
     return cub::DeviceScan::ExclusiveSum(temp, bytes, kp, pp, (int)S, stream);
   });
-  // One read-back: the number of bad fields and of kept samples.
-  at::Tensor summary = at::stack({bad[0], (position[S - 1] + keep[S - 1]).to(at::kLong)}).cpu();
-  const int64_t n_bad = summary[0].item<int64_t>(), kept = summary[1].item<int64_t>();
+  // One read-back: the numbers of bad fields, of bad index entries, of kept samples.
+  at::Tensor summary =
+      at::stack({bad[0], bad[1], (position[S - 1] + keep[S - 1]).to(at::kLong)}).cpu();
+  const int64_t n_bad = summary[0].item<int64_t>(), n_bad_index = summary[1].item<int64_t>(),
+                kept = summary[2].item<int64_t>();
+  if (n_bad_index > 0) {  // the CPU kernel's message, from a host copy (an error path only)
+    checked_index(in_index, x.size(0), "in_index");
+    checked_index(out_index, y.size(0), "out_index");
+    TORCH_CHECK(false, "vector_keys: ", n_bad_index, " index entries out of range");
+  }
   TORCH_CHECK(n_bad == 0, "vector_keys: ", n_bad, " codes do not fit their ", in_bits, "/",
               out_bits, "-bit fields");
   if (kept == S) return rows;

@@ -7,7 +7,7 @@ import torch
 
 from ..engine.ops import build_info
 from ..engine.pair_counts import MAX_BINS
-from ..engine.settings import DEFAULT_MEMORY_BOUND  # noqa: F401  (the default, documented here)
+from ..engine.settings import default_memory_bound
 
 RNG_MODES = ("philox", "torch")
 
@@ -77,6 +77,9 @@ def check_seed(value):
 
 
 def check_memory_bound(value):
+    """None (the device's default, default_memory_bound) or a positive number of bytes."""
+    if value is None:
+        return
     if not _is_int(value):
         raise TypeError(f"memory_bound must be an integer number of bytes, got {value!r}")
     if value < 1:
@@ -102,7 +105,8 @@ def check_device(value):
 
 def check_settings(settings, *, dynamic_out=False):
     """The checks every measurement shares; returns the settings with ``device`` as a
-    torch.device. dynamic_out allows out_range/out_bins='dynamic'."""
+    torch.device and ``memory_bound`` resolved (None: the device's default, so the engine
+    always sees bytes). dynamic_out allows out_range/out_bins='dynamic'."""
     s = settings
     check_positive_int("samples", s.samples, allow_none=True)
     check_positive_int("batch_size", s.batch_size)
@@ -114,7 +118,8 @@ def check_settings(settings, *, dynamic_out=False):
     check_bins("out_bins", s.out_bins, allow_dynamic=dynamic_out)
     check_rng(s.rng)
     check_seed(s.seed)
-    if s.memory_bound is not None:
-        check_memory_bound(s.memory_bound)
+    check_memory_bound(s.memory_bound)
     check_threshold(s.threshold)
-    return dataclasses.replace(s, device=check_device(s.device))
+    device = check_device(s.device)
+    memory_bound = default_memory_bound(device) if s.memory_bound is None else s.memory_bound
+    return dataclasses.replace(s, device=device, memory_bound=memory_bound)

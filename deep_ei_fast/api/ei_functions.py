@@ -1,8 +1,10 @@
 """The EI functions of deep-ei 0.7.0: same signatures and defaults, plus keyword-only
-rng / seed / progress (and memory_bound for pairwise counts)."""
+rng / seed / progress (and memory_bound for pairwise counts: bytes of pair counters and cached
+codes held at once; None, the default, is the device's: DEFAULT_MEMORY_BOUND = 2 GiB on the CPU,
+3/4 of the free memory on CUDA)."""
 from typing import NamedTuple
 
-from ..engine.settings import DEFAULT_MEMORY_BOUND, MeasurementSettings
+from ..engine.settings import MeasurementSettings
 from ..engine.vector_counts import VectorCounts
 from ..estimators.plugin import pairwise_mi_bits, sum_in_order, vector_eis
 from .prepare import open_measurement
@@ -47,7 +49,7 @@ def _pairwise_matrix(layer, topology, settings, in_layer, activation, descriptio
 def ei_parts(layer, topology, threshold=0.05, samples=None, extrapolate=False, batch_size=20,
              in_layer=None, in_range=None, in_bins=64, out_range=None, out_bins=64,
              activation=None, device='cpu', *, rng="philox", seed=None, progress=True,
-             memory_bound=DEFAULT_MEMORY_BOUND):
+             memory_bound=None):
     r"""EI_parts of ``layer``: the sum over all (input A, output B) pairs of I(t_A; t_B) in bits,
     with the whole input layer firing uniformly at random. Sums below 0.01 are reported as 0.0.
 
@@ -73,12 +75,13 @@ def ei_parts(layer, topology, threshold=0.05, samples=None, extrapolate=False, b
 
 def ei_parts_matrix(layer, topology, samples=None, batch_size=20, in_layer=None, in_range=None,
                     in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
-                    rng="philox", seed=None, progress=True, memory_bound=DEFAULT_MEMORY_BOUND,
+                    rng="philox", seed=None, progress=True, memory_bound=None,
                     threshold=0.05):
     r"""Matrix [n_in, n_out] of I(t_A; t_B) in bits for every pair, as a float64 numpy array.
 
     samples=None uses ei_parts' convergence rule (with ``threshold``) on the matrix's sum
-    (deep-ei 0.7.0 crashes there). Pair counters are tiled to stay under ``memory_bound`` bytes.
+    (deep-ei 0.7.0 crashes there). Pair counters are tiled to stay under ``memory_bound`` bytes
+    (None: 2 GiB on the CPU, 3/4 of the device's free memory on CUDA).
     """
     settings = MeasurementSettings(
         samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
@@ -98,7 +101,7 @@ def _vector_settings(samples, batch_size, in_range, in_bins, out_range, out_bins
 def _vector_counts(m, groups=None):
     spec = m.spec
     return VectorCounts(spec.in_range, m.in_bins, spec.out_range, m.out_bins, spec.n_in, spec.n_out,
-                        spec.outputs_bounded_below_range(), groups)
+                        spec.outputs_bounded_below_range(), groups, m.device)
 
 
 def ei(layer, topology, threshold=0.05, samples=None, batch_size=20, in_layer=None, in_range=None,
@@ -165,7 +168,7 @@ def measure_vector_and_pairwise(layer, topology, settings, *, in_layer=None, act
 def vector_and_pairwise_ei(layer, topology, samples=None, batch_size=20, in_layer=None,
                            in_range=None, in_bins=64, out_range=None, out_bins=64, activation=None,
                            device='cpu', *, rng="philox", seed=None, progress=True,
-                           memory_bound=DEFAULT_MEMORY_BOUND, threshold=0.05):
+                           memory_bound=None, threshold=0.05):
     r"""(vector EI, EI_parts) of ``layer`` from the same samples, in bits (no 0.01 zeroing).
 
     samples=None (a crash in deep-ei 0.7.0) uses ei's rule on the vector EI.

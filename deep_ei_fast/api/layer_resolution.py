@@ -4,7 +4,11 @@ Defaults follow deep-ei 0.7.0: ranges from the activations recorded in the topol
 (-10, 10)), the layer's own output activation unless `activation` is given, and for a
 multi-module path each intermediate module followed by its recorded output activation.
 """
+import itertools
+
 import networkx as nx
+import torch
+from torch import nn
 
 from ..engine.layer_spec import LayerSpec
 from .tables import VALID_ACTIVATIONS
@@ -63,3 +67,34 @@ def resolve_layer(layer, topology, in_layer=None, in_range=None, out_range=None,
         in_range=tuple(in_range), out_range=out_range if isinstance(out_range, str) else tuple(out_range),
         activation=activation, activation_module=activation_module,
     )
+
+
+def on_device(tensor_device, device):
+    """True when a tensor on ``tensor_device`` is on ``device`` (a torch.device)."""
+    if tensor_device.type != device.type:
+        return False
+    if device.type == "cuda":  # 'cuda' alone is the current device
+        index = torch.cuda.current_device() if device.index is None else device.index
+        return tensor_device.index == index
+    return True
+
+
+def check_modules_on(modules, device, owner):
+    """Raises ValueError, before any work, unless every parameter and buffer of ``modules``
+    (nn.Modules; other callables are skipped) is on ``device`` (a torch.device): the forward
+    pass runs the noise of ``device`` through them. ``owner`` names them in the message."""
+    for module in modules:
+        if not isinstance(module, nn.Module):
+            continue
+        for tensor in itertools.chain(module.parameters(), module.buffers()):
+            if not on_device(tensor.device, device):
+                raise ValueError(f"{owner}: parameters are on {tensor.device}, device={str(device)!r}: "
+                                 f"move the model with model.to({str(device)!r})")
+
+
+def check_layer_on(spec, device):
+    """check_modules_on for a resolved layer: every module of the path in_layer..layer, the
+    activations recorded after them and the layer's activation."""
+    activations = [spec.topology.nodes[m]["output"]["activation"] for m in spec.modules]
+    check_modules_on([*spec.modules, *activations, spec.activation_module, spec.activation],
+                     device, f"layer {spec.describe()}")

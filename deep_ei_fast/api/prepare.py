@@ -1,8 +1,9 @@
-"""What every EI function does first: check the settings, resolve the layer, open the
-measurement (before any heavy work, so bad arguments fail at once)."""
+"""What every EI function does first: check the settings, resolve the layer, check that its
+parameters are on the measurement's device, open the measurement (before any heavy work, so
+bad arguments fail at once)."""
 from ..engine.measurement import Measurement
 from .arguments import check_settings
-from .layer_resolution import resolve_layer
+from .layer_resolution import check_layer_on, resolve_layer
 
 
 def open_measurement(layer, topology, settings, *, in_layer=None, activation=None,
@@ -11,4 +12,5 @@ def open_measurement(layer, topology, settings, *, in_layer=None, activation=Non
     out_range / out_bins = 'dynamic'."""
     settings = check_settings(settings, dynamic_out=dynamic_out)
     spec = resolve_layer(layer, topology, in_layer, settings.in_range, settings.out_range, activation)
+    check_layer_on(spec, settings.device)
     return Measurement(spec, settings, description)

@@ -5,7 +5,7 @@ import torch
 
 from ..engine.noise_streams import check_no_nan, one_hot_blocks, range_ends_one_hot
 from ..engine.pair_counts import MAX_BINS, RANGE_WIDENING, PairBinning, PairCounts
-from ..engine.settings import DEFAULT_MEMORY_BOUND, MeasurementSettings
+from ..engine.settings import MeasurementSettings
 from ..estimators.plugin import pairwise_mi_bits, sum_in_order
 from .prepare import open_measurement
 
@@ -44,7 +44,8 @@ def sensitivity_matrix_of(layer, topology, settings, *, in_layer=None, activatio
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description="sensitivity_matrix" if matrix_variant else "sensitivity",
                          dynamic_out=True)
-    spec, samples = m.spec, settings.samples
+    spec, settings = m.spec, m.settings  # checked: device and memory_bound resolved
+    samples = settings.samples
     value_range = spec.out_range
     if value_range == "dynamic":
         value_range = _dynamic_range(m, matrix_variant)
@@ -82,8 +83,11 @@ def _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, devic
 
 def sensitivity(layer, topology, samples=500, batch_size=20, in_layer=None, in_range=None,
                 in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
-                rng="philox", seed=None, progress=True, memory_bound=DEFAULT_MEMORY_BOUND):
-    r"""Sum over pairs of I(t_A; t_B) in bits when only input A fires (uniformly), others 0."""
+                rng="philox", seed=None, progress=True, memory_bound=None):
+    r"""Sum over pairs of I(t_A; t_B) in bits when only input A fires (uniformly), others 0.
+
+    memory_bound: bytes of one input's pair counters held at once (None: 2 GiB on the CPU, 3/4
+    of the device's free memory on CUDA)."""
     settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device,
                          rng, seed, progress, memory_bound)
     return sum_in_order(sensitivity_matrix_of(layer, topology, settings, in_layer=in_layer,
@@ -92,8 +96,10 @@ def sensitivity(layer, topology, samples=500, batch_size=20, in_layer=None, in_r
 
 def sensitivity_matrix(layer, topology, samples=500, batch_size=20, in_layer=None, in_range=None,
                        in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
-                       rng="philox", seed=None, progress=True, memory_bound=DEFAULT_MEMORY_BOUND):
-    r"""Matrix [n_in, n_out] of I(t_A; t_B) in bits when only input A fires, as numpy float64."""
+                       rng="philox", seed=None, progress=True, memory_bound=None):
+    r"""Matrix [n_in, n_out] of I(t_A; t_B) in bits when only input A fires, as numpy float64.
+
+    memory_bound as in sensitivity."""
     settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device,
                          rng, seed, progress, memory_bound)
     return sensitivity_matrix_of(layer, topology, settings, in_layer=in_layer,

@@ -108,7 +108,9 @@ def build_parser():
     measure.add_argument("--in-range", type=_range, help="input noise range LOW,HIGH (default: topology)")
     measure.add_argument("--out-range", type=_range, help="output range LOW,HIGH (default: topology)")
     measure.add_argument("--rng", choices=("philox", "torch"), default="philox")
-    measure.add_argument("--device", default="cpu")
+    measure.add_argument("--device", default="cpu",
+                         help="where to measure: cpu or cuda (cuda:N); the loaded model and its "
+                              "example input are moved there (default cpu)")
     measure.add_argument("--csv", help="also write the rows to this CSV file")
     _add_measure_options(measure, 1_000_000)
 
@@ -143,19 +145,25 @@ def _run_demo(args):
 
 def _run_measure(args):
     import torch
+    from ..api.arguments import check_device
     from ..plane.measure import causal_plane
     from .saved_model import load_model
+    try:
+        device = check_device(args.device)  # before loading: a bad --device is a usage error
+    except ValueError as error:
+        raise UsageError(f"--device: {error}") from None
     try:
         model, input_shape = load_model(args.model, arch=args.arch, activation=args.activation,
                                         bias=args.bias, allow_pickle=args.allow_pickle,
                                         input_shape=args.input_shape)
     except (OSError, ValueError, TypeError, RuntimeError) as error:
         raise ModelFileError(str(error)) from None
+    model = model.to(device)  # causal_plane measures on `device`: the model must be there too
     try:
-        plane = causal_plane(model, torch.zeros(input_shape), samples=args.samples,
+        plane = causal_plane(model, torch.zeros(input_shape, device=device), samples=args.samples,
                              sensitivity_samples=args.sensitivity_samples, in_range=args.in_range,
                              out_range=args.out_range, in_bins=args.bins, out_bins=args.bins,
-                             rng=args.rng, seed=args.seed, device=args.device)
+                             rng=args.rng, seed=args.seed, device=device)
     except (ValueError, TypeError) as error:
         message = str(error)
         if message.startswith("causal_plane:"):

@@ -37,11 +37,14 @@ TENSOR_RATE = 0.99e15  # int8 multiply-adds per second (datasheet-based estimate
 ATOMIC_RATE = 4.0e12  # shared-memory atomic increments per second (estimate)
 ONEHOT_TILE = 128  # rows and columns of the all-pairs product per block (pair_histogram_cuda.cu)
 
-# Samples (and bytes of codes) per histogram call. Each call passes once over every pair's
-# counters (the CPU streams them through its cache; the CUDA kernels flush their shared-memory
-# counters into them), so larger calls amortize that pass. A GPU has the memory for much larger
-# batches, and its pass over e.g. 17.7 GB of 1024x1024 counters costs as much as counting
-# ~30000 samples, so it counts up to 2^20 samples per call.
+# (Samples, bytes of codes) per histogram call: pending codes are counted as soon as either is
+# reached (engine/pair_counts.py), so they never hold more than the byte limit plus one block,
+# however wide the layer (2^20 samples of a 4096->4096 layer's int32 codes would be 32 GiB).
+# Each call passes once over every pair's counters (the CPU streams them through its cache; the
+# CUDA kernels flush their shared-memory counters into them), so larger calls amortize that
+# pass. A GPU has the memory for much larger batches, and its pass over e.g. 17.7 GB of
+# 1024x1024 counters costs as much as counting ~30000 samples, so it counts up to 2^20 samples
+# (or 1 GiB of codes: 2^19 samples of a 1024->1024 layer's uint8 codes) per call.
 BATCH_LIMITS = {
     "cpu": (65536, 64 * 2**20),
     "cuda": (2**20, 2**30),

@@ -59,25 +59,30 @@ def sample_linear_layer_(x_out: torch.Tensor, y_out: torch.Tensor, weight: torch
 
 
 def pairwise_codes_(codes: torch.Tensor, values: torch.Tensor, low: torch.Tensor,
-                    high: torch.Tensor, bins: torch.Tensor, drop_code: int) -> None:
+                    high: torch.Tensor, bins: torch.Tensor, drop_code: int,
+                    check_bins: bool = True) -> None:
     """deep-ei's pairwise binning: writes ``codes [n, S]`` (uint8 or int32) from float32
     ``values [n, S]`` with float64 widened ranges ``low``, ``high [n]`` and int32 ``bins [n]``;
-    values out of range, infinite or NaN get ``drop_code``."""
-    _ops.pairwise_codes_(codes, values, low, high, bins, drop_code)
+    values out of range, infinite or NaN get ``drop_code``. check_bins=False skips the checks
+    of the bins' values (1 <= bins, <= 256 for uint8): only for bins the engine built itself
+    (on CUDA the check reads two scalars back, a synchronization per call)."""
+    _ops.pairwise_codes_(codes, values, low, high, bins, drop_code, check_bins)
 
 
 def pair_histogram_accumulate_(counts: torch.Tensor, x_codes: torch.Tensor,
-                               y_codes: torch.Tensor) -> None:
+                               y_codes: torch.Tensor, check_codes: bool = True) -> None:
     """Adds the joint counts of every pair: int32 ``counts [na, nb, RX, RY]``
     ``[a, b, x_codes[a, i], y_codes[b, i]] += 1`` (codes ``[na, S]``, ``[nb, S]``, same dtype).
-    On CUDA: the shared-memory atomic kernel."""
-    _ops.pair_histogram_accumulate_(counts, x_codes, y_codes)
+    On CUDA: the shared-memory atomic kernel. check_codes=False skips the check that every
+    code is < RX (< RY): only for codes of pairwise_codes_ with drop code RX - 1 (RY - 1),
+    as the engine's (on CUDA the check is a synchronization per call)."""
+    _ops.pair_histogram_accumulate_(counts, x_codes, y_codes, check_codes)
 
 
 def pair_histogram_onehot_accumulate_(counts: torch.Tensor, x_codes: torch.Tensor,
-                                      y_codes: torch.Tensor) -> None:
+                                      y_codes: torch.Tensor, check_codes: bool = True) -> None:
     """The same counts as pair_histogram_accumulate_; on CUDA the int8 tensor-core kernel."""
-    _ops.pair_histogram_onehot_accumulate_(counts, x_codes, y_codes)
+    _ops.pair_histogram_onehot_accumulate_(counts, x_codes, y_codes, check_codes)
 
 
 def pairwise_mi(counts: torch.Tensor, in_bins: int, out_bins: torch.Tensor) -> torch.Tensor:
@@ -117,7 +122,8 @@ def vector_keys(x: torch.Tensor, y: torch.Tensor, in_low: float, in_high: float,
                 out_offset: int, in_index: torch.Tensor, out_index: torch.Tensor) -> torch.Tensor:
     """Vector codes of float32 ``x [n_in, S]`` and ``y [n_out, S]``, deep-ei's whole-vector
     filter, and int64 keys ``[kept, Wx + Wy]`` of the neurons ``in_index`` / ``out_index``
-    (int64) packed as pack_code_rows would."""
+    (int64) packed as pack_code_rows would. The index vectors may be on the host or on x's
+    device; on CUDA, device ones cost no copy (their range check joins the one read-back)."""
     return _ops.vector_keys(x, y, float(in_low), float(in_high), in_bins, float(out_low),
                             float(out_high), out_bins, in_bits, out_bits, out_offset, in_index,
                             out_index)

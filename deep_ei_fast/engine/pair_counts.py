@@ -4,6 +4,7 @@ The binning is deep-ei's (fast_histogram's): range widened by 1e-6 on each side,
 index, samples out of range dropped from that pair only. Dropped samples go to an extra last
 row / column of each pair's counters, which the MI ignores, so the hot loop has no branch.
 """
+import functools
 import math
 
 import numpy as np
@@ -15,17 +16,22 @@ from .progress import progress_bar
 MAX_BINS = 65535  # bins of one side: codes and counters are indexed by int32
 
 RANGE_WIDENING = 1e-6
-# The histogram kernel is called on at least this many samples at once (when they fit in
-# this many bytes of codes): each call streams every pair's counters through the cache once,
-# so few large calls cost far less memory traffic than many small ones. These are the CPU's
-# limits; histogram_choice.batch_limits gives each device's.
+# The histogram kernel is called once this many samples or this many bytes of codes are
+# pending, whichever comes first (so pending codes stay below the byte limit plus one block):
+# each call streams every pair's counters through the cache once, so few large calls cost far
+# less memory traffic than many small ones. These are the CPU's limits;
+# histogram_choice.batch_limits gives each device's.
 HISTOGRAM_BATCH_SAMPLES, HISTOGRAM_BATCH_BYTES = histogram_choice.BATCH_LIMITS["cpu"]
 COUNTER_BYTES = 4  # int32 counters
 MAX_TOTAL_SAMPLES = 2**31 - 1
 
 
 class PairBinning:
-    """Bins of the inputs (one range for all) and of each output neuron (own range and bins)."""
+    """Bins of the inputs (one range for all) and of each output neuron (own range and bins).
+
+    Every bin count is 1..MAX_BINS (checked with the arguments) and code_dtype holds it, so the
+    codes are made without pairwise_codes_'s bin checks (a synchronization per call on CUDA).
+    """
 
     def __init__(self, in_range, in_bins, out_ranges, out_bins, device):
         self.in_bins = int(in_bins)
@@ -42,20 +48,27 @@ class PairBinning:
         self.out_high = torch.tensor([r[1] + RANGE_WIDENING for r in out_ranges], **as_f64)
         self.out_bins_t = torch.tensor(self.out_bins, dtype=torch.int32, device=device)
         self.device = device
+        self._input_bins = {}  # rows of x -> (low, high, bins) tensors, made once per size
         assert self.out_low.numel() == n_out
 
+    def _input_tables(self, n):
+        if n not in self._input_bins:
+            self._input_bins[n] = (
+                torch.full((n,), self.in_low, dtype=torch.float64, device=self.device),
+                torch.full((n,), self.in_high, dtype=torch.float64, device=self.device),
+                torch.full((n,), self.in_bins, dtype=torch.int32, device=self.device))
+        return self._input_bins[n]
+
     def input_codes(self, x):
-        n = x.shape[0]
-        low = torch.full((n,), self.in_low, dtype=torch.float64, device=self.device)
-        high = torch.full((n,), self.in_high, dtype=torch.float64, device=self.device)
-        bins = torch.full((n,), self.in_bins, dtype=torch.int32, device=self.device)
+        low, high, bins = self._input_tables(x.shape[0])
         codes = torch.empty(x.shape, dtype=self.code_dtype, device=self.device)
-        ops.pairwise_codes_(codes, x, low, high, bins, self.rows - 1)
+        ops.pairwise_codes_(codes, x, low, high, bins, self.rows - 1, check_bins=False)
         return codes
 
     def output_codes(self, y):
         codes = torch.empty(y.shape, dtype=self.code_dtype, device=self.device)
-        ops.pairwise_codes_(codes, y, self.out_low, self.out_high, self.out_bins_t, self.cols - 1)
+        ops.pairwise_codes_(codes, y, self.out_low, self.out_high, self.out_bins_t, self.cols - 1,
+                            check_bins=False)
         return codes
 
     def codes(self, x, y):
@@ -66,6 +79,11 @@ class PairBinning:
         return self.rows * self.cols * COUNTER_BYTES
 
 
+def code_bytes(codes):
+    """Bytes of an (x_codes, y_codes) block."""
+    return sum(c.numel() * c.element_size() for c in codes)
+
+
 def batched(code_blocks, limits=(HISTOGRAM_BATCH_SAMPLES, HISTOGRAM_BATCH_BYTES)):
     """Concatenates consecutive (x_codes, y_codes) blocks into batches for the histogram,
     each of at least limits[0] samples or limits[1] bytes."""
@@ -73,7 +91,7 @@ def batched(code_blocks, limits=(HISTOGRAM_BATCH_SAMPLES, HISTOGRAM_BATCH_BYTES)
     for codes in code_blocks:
         pending.append(codes)
         samples += codes[0].shape[1]
-        size += sum(c.numel() * c.element_size() for c in codes)
+        size += code_bytes(codes)
         if samples >= limits[0] or size >= limits[1]:
             yield _concatenate(pending)
             pending, samples, size = [], 0, 0
@@ -117,9 +135,13 @@ class PairCounts:
         self.total = 0
         self.cache, self.cache_bytes, self.cache_limit = [], 0, memory_bound // 4
         self.counts = None
-        self.unbinned = []  # code blocks not yet counted (whole counters)
+        # Code blocks not yet counted (whole counters), with their samples and bytes: counted
+        # once either reaches the device's batch limit.
+        self.unbinned, self.unbinned_samples, self.unbinned_bytes = [], 0, 0
         self.batch_limits = histogram_choice.batch_limits(binning.device)
-        self.accumulate = histogram_choice.histogram_op(binning.rows, binning.cols, n_in, n_out)
+        # The codes are PairBinning's (drop code = last row / column): no range check needed.
+        self.accumulate = functools.partial(
+            histogram_choice.histogram_op(binning.rows, binning.cols, n_in, n_out), check_codes=False)
         if len(self.tiles) == 1:
             self.counts = self._zeros(n_in, n_out)
 
@@ -148,12 +170,15 @@ class PairCounts:
         codes = self.binning.codes(x, y)
         if self.counts is not None:
             self.unbinned.append(codes)
-            if sum(c[0].shape[1] for c in self.unbinned) >= self.batch_limits[0]:
+            self.unbinned_samples += codes[0].shape[1]
+            self.unbinned_bytes += code_bytes(codes)
+            if (self.unbinned_samples >= self.batch_limits[0]
+                    or self.unbinned_bytes >= self.batch_limits[1]):
                 self._count_unbinned()
             return
         if self.cache is not None:
             self.cache.append(codes)
-            self.cache_bytes += sum(c.numel() * c.element_size() for c in codes)
+            self.cache_bytes += code_bytes(codes)
             if self.cache_bytes > self.cache_limit:
                 if self.replay is None:
                     self.check_cache_fits(self.total)
@@ -162,7 +187,7 @@ class PairCounts:
     def _count_unbinned(self):
         for codes in batched(self.unbinned, self.batch_limits):
             self.accumulate(self.counts, *codes)
-        self.unbinned = []
+        self.unbinned, self.unbinned_samples, self.unbinned_bytes = [], 0, 0
 
     def _code_blocks(self):
         if self.cache is not None:

@@ -5,7 +5,24 @@ from typing import Optional, Union
 
 import torch
 
-DEFAULT_MEMORY_BOUND = 2 * 2**30  # bytes of pair counters (and cached codes) held at once
+DEFAULT_MEMORY_BOUND = 2 * 2**30  # bytes of pair counters (and cached codes) held at once (CPU)
+# memory_bound=None on CUDA: this fraction of the device's free memory (the rest is left for the
+# noise blocks, the codes waiting for a histogram call and torch's forward pass).
+CUDA_FREE_FRACTION = (3, 4)
+
+
+def default_memory_bound(device, free_bytes=None):
+    """What memory_bound=None means on `device`: DEFAULT_MEMORY_BOUND on the CPU; on CUDA, 3/4
+    of the device's free bytes (``free_bytes``, else torch.cuda.mem_get_info(device)'s), so
+    that a large GPU holds large layers' counters whole instead of re-streaming the samples
+    once per tile."""
+    device = torch.device(device)
+    if device.type != "cuda":
+        return DEFAULT_MEMORY_BOUND
+    if free_bytes is None:
+        free_bytes = torch.cuda.mem_get_info(device)[0]
+    numerator, denominator = CUDA_FREE_FRACTION
+    return int(free_bytes) * numerator // denominator
 
 
 @dataclass(frozen=True)
@@ -20,5 +37,5 @@ class MeasurementSettings:
     rng: str = "philox"  # "philox": counter-based noise; "torch": deep-ei's draws
     seed: Optional[int] = None  # philox seed; None: drawn from torch's generator
     progress: bool = True
-    memory_bound: Optional[int] = DEFAULT_MEMORY_BOUND
+    memory_bound: Optional[int] = None  # None: default_memory_bound(device), set by check_settings
     threshold: float = 0.05  # convergence threshold of samples=None

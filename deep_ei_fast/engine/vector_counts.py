@@ -71,9 +71,10 @@ class JointCodeCounts:
     H(Y) comes from re-sorting the table's distinct rows by their Y words alone.
     """
 
-    def __init__(self, in_index, out_index, in_bits, out_bits):
-        self.in_index = torch.tensor(in_index, dtype=torch.int64)
-        self.out_index = torch.tensor(out_index, dtype=torch.int64)
+    def __init__(self, in_index, out_index, in_bits, out_bits, device="cpu"):
+        # Made once, on the samples' device: vector_keys then copies nothing per block.
+        self.in_index = torch.tensor(in_index, dtype=torch.int64, device=device)
+        self.out_index = torch.tensor(out_index, dtype=torch.int64, device=device)
         self.x_words = _words(len(in_index), in_bits)
         self.xy = DistinctRows()
 
@@ -100,7 +101,7 @@ class VectorCounts:
     """
 
     def __init__(self, in_range, in_bins, out_range, out_bins, n_in, n_out, outputs_nonnegative,
-                 groups=None):
+                 groups=None, device="cpu"):
         self.in_range, self.in_bins = in_range, int(in_bins)
         self.out_range, self.out_bins = out_range, int(out_bins)
         self.in_bits = _bits_for(in_bins)  # input codes always lie in [0, in_bins)
@@ -109,7 +110,8 @@ class VectorCounts:
         self.out_bits, self.out_offset = (_bits_for(out_bins), 0) if outputs_nonnegative else (32, 2**31)
         if groups is None:
             groups = [(range(n_in), range(n_out))]
-        self.tables = [JointCodeCounts(list(i), list(o), self.in_bits, self.out_bits) for i, o in groups]
+        self.tables = [JointCodeCounts(list(i), list(o), self.in_bits, self.out_bits, device)
+                       for i, o in groups]
 
     def add(self, x, y):
         for table in self.tables:

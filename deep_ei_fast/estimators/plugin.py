@@ -11,10 +11,13 @@ def pairwise_mi_bits(counts, in_bins, out_bins):
 
 
 def entropy_bits(counts):
-    """Plug-in entropy in bits of a tensor of positive counts."""
+    """Plug-in entropy in bits of a tensor of positive counts.
+
+    Reduced on the CPU whatever the counts' device (they are small: one per distinct code
+    vector), so that both devices sum in the same order and give the same bits."""
     if counts.numel() == 0:
         return 0.0
-    counts = counts.to(torch.float64)
+    counts = counts.cpu().to(torch.float64)
     p = counts / counts.sum()
     return float(-(p * torch.log2(p)).sum())
 

@@ -11,14 +11,14 @@ import time
 import torch
 import torch.nn as nn
 
-from ..api.arguments import check_memory_bound, check_positive_int, check_settings
+from ..api.arguments import check_positive_int, check_settings
 from ..api.ei_functions import measure_vector_and_pairwise
-from ..api.layer_resolution import resolve_layer
+from ..api.layer_resolution import check_modules_on, on_device, resolve_layer
 from ..api.sensitivity import sensitivity_matrix_of
 from ..api.tables import VALID_ACTIVATIONS, VALID_MODULES
 from ..api.topology import topology_of
 from ..engine.noise_streams import resolve_seed
-from ..engine.settings import DEFAULT_MEMORY_BOUND, MeasurementSettings
+from ..engine.settings import MeasurementSettings
 from ..estimators.plugin import sum_in_order
 from .rows import CausalPlane, PlaneRow
 
@@ -47,6 +47,13 @@ def _check_supported_modules(model):
         raise ValueError(
             f"causal_plane: module {where} ({type(module).__name__}) is not supported: the "
             f"topology follows only {sorted(t.__name__ for t in known)} (and Identity/Dropout)")
+
+
+def _check_input_on(input, device):
+    """The example input runs through the model (topology, chain check): on its device."""
+    if isinstance(input, torch.Tensor) and not on_device(input.device, device):
+        raise ValueError(f"input is on {input.device}, device={str(device)!r}: move it with "
+                         f"input.to({str(device)!r})")
 
 
 def _check_chain(model, input, topology):
@@ -129,7 +136,7 @@ class _EvalMode:
 def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples=500,
                  in_range=None, out_range=None, in_bins=64, out_bins=64, batch_size=20,
                  device='cpu', rng="philox", seed=None, progress=True,
-                 memory_bound=DEFAULT_MEMORY_BOUND, threshold=0.05):
+                 memory_bound=None, threshold=0.05):
     r"""Measures every weight layer (Linear, Conv2d) of ``model`` for the causal plane.
 
     ``input`` is an example input (batch dimension included), as for topology_of. Each layer
@@ -141,17 +148,21 @@ def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples
     from torch's generator and uses it for every layer (it is recorded in each row).
 
     The model is measured in eval mode (dropout off) and its modes are restored afterwards. It
-    must be a chain of modules the topology records (see README); otherwise ValueError.
+    must be a chain of modules the topology records (see README); otherwise ValueError. Its
+    parameters and ``input`` must be on ``device`` (ValueError otherwise: move them with
+    ``.to(device)``). Pair counters stay under ``memory_bound`` bytes (None: 2 GiB on the CPU,
+    3/4 of the device's free memory on CUDA).
     Returns a CausalPlane: a list of rows with to_dataframe() and to_csv().
     """
     check_positive_int("sensitivity_samples", sensitivity_samples)
-    check_memory_bound(memory_bound)  # None is allowed in settings, not here
     settings = check_settings(MeasurementSettings(
         samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
         out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
         progress=progress, memory_bound=memory_bound, threshold=threshold))
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    check_modules_on([model], settings.device, "model")
+    _check_input_on(input, settings.device)
     _check_supported_modules(model)
     with _EvalMode(model):
         topology = topology_of(model, input)
