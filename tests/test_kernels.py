@@ -10,6 +10,7 @@ also runs the same call on the CPU and requires bit-identical results (OPS.md: e
 kernel computes the CPU's function exactly). Tests with no device parameter check the oracles
 themselves or the CPU thread pool.
 """
+import functools
 import math
 
 import numpy as np
@@ -220,13 +221,22 @@ def _linear_reference(x, w, b):
     return torch.from_numpy(z)
 
 
-def check_sample_linear_layer(device, n_in, n_out, S, w, b, act, seed, sample_start, lo, hi):
+@functools.lru_cache(maxsize=8)
+def philox_oracle(seed, sample_start, n, S, lo, hi):
+    """The numpy oracle's noise, cached: the block cases share it over activations and biases."""
+    return philox_uniform(seed, sample_start, 0, n, S, lo, hi)
+
+
+def check_sample_linear_layer(device, n_in, n_out, S, w, b, act, seed, sample_start, lo, hi,
+                              z=None):
+    """x is the oracle's noise, y = act(z), z = _linear_reference(x, w, b) unless given."""
     (x, y, *_), _ = run_op(device, ops.sample_linear_layer_, torch.empty((n_in, S)),
                            torch.empty((n_out, S)), w, b, act, seed, sample_start, lo, hi)
     x_ref = philox(device, n_in, S, seed, sample_start, 0, lo, hi)
     assert torch.equal(x, x_ref)
-    assert np.array_equal(x.numpy(), philox_uniform(seed, sample_start, 0, n_in, S, lo, hi))
-    z = _linear_reference(x, w, b)
+    assert np.array_equal(x.numpy(), philox_oracle(seed, sample_start, n_in, S, lo, hi))
+    if z is None:
+        z = _linear_reference(x, w, b)
     if act == 0:
         assert torch.equal(y, z)
     elif act == 3:
@@ -265,15 +275,28 @@ def test_sample_linear_layer(device, n_in, n_out, S, act, with_bias, seed, sampl
 def test_sample_linear_layer_blocks(device, act, n_in, n_out, S, weights):
     """Layers wider than the hypothesis cases (several 64 x 64 CUDA tiles, ragged edges, no
     inputs at all), with and without bias."""
+    w, b = block_layer(n_in, n_out, weights)
+    for bias in (b, None):
+        z = block_reference(n_in, n_out, S, weights, bias is not None)
+        check_sample_linear_layer(device, n_in, n_out, S, w, bias, act, 99, 17, -1.0, 1.0, z=z)
+
+
+@functools.lru_cache(maxsize=4)
+def block_layer(n_in, n_out, weights):
     g = torch.Generator().manual_seed(n_in * 1000 + n_out)
     if weights == "gaussian":
-        w = torch.randn(n_out, n_in, generator=g) * 2
-        b = torch.randn(n_out, generator=g)
-    else:  # exact products and sums: any order gives the same value
-        w = torch.randint(-3, 4, (n_out, n_in), generator=g).float()
-        b = torch.randint(-2, 3, (n_out,), generator=g).float()
-    for bias in (b, None):
-        check_sample_linear_layer(device, n_in, n_out, S, w, bias, act, 99, 17, -1.0, 1.0)
+        return torch.randn(n_out, n_in, generator=g) * 2, torch.randn(n_out, generator=g)
+    # exact products and sums: any order gives the same value
+    return (torch.randint(-3, 4, (n_out, n_in), generator=g).float(),
+            torch.randint(-2, 3, (n_out,), generator=g).float())
+
+
+@functools.lru_cache(maxsize=4)
+def block_reference(n_in, n_out, S, weights, with_bias):
+    """z of a block case, shared by its four activations (the oracle's x, asserted equal)."""
+    w, b = block_layer(n_in, n_out, weights)
+    x = torch.from_numpy(philox_oracle(99, 17, n_in, S, -1.0, 1.0))
+    return _linear_reference(x, w, b if with_bias else None)
 
 
 @on_each_device
