@@ -739,8 +739,7 @@ def code_matrices(draw):
     top = min(2**bits - 1 - offset, 2**31 - 1)  # codes are int32
     hi = min(top, 4) if draw(st.booleans()) else top
     lo = -offset
-    if hi < lo:
-        hi = lo
+    hi = max(hi, lo)
     g = torch.Generator().manual_seed(draw(st.integers(0, 10**6)))
     codes = torch.randint(lo, hi + 1, (n, S), generator=g, dtype=torch.int64)
     if S > 2 and draw(st.booleans()):  # repeated rows
@@ -816,7 +815,7 @@ def check_sort_unique_and_prefix_counts(device, keys, weights):
     order = sorted(ref)
     assert [_unsigned(r) for r in uniq.tolist()] == order
     assert counts.tolist() == [ref[k] for k in order]
-    for p in range(0, W + 1):
+    for p in range(W + 1):
         _, pc = run_op(device, ops.prefix_counts, uniq, counts, p)
         groups = {}
         for k in order:

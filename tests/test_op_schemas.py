@@ -45,7 +45,7 @@ RETURNS_TENSORS = {"pairwise_mi", "pack_code_rows", "sort_unique_rows", "prefix_
 
 def documented_schemas():
     """{op name: schema} from OPS.md's `## name(...) -> ...` headings."""
-    found = re.findall(r"^## (([a-z_]+)\(.*\) -> .*)$", OPS_MD.read_text(), flags=re.M)
+    found = re.findall(r"^## (([a-z_]+)\(.*\) -> .*)$", OPS_MD.read_text(), flags=re.MULTILINE)
     return {name: schema for schema, name in found}
 
 

@@ -1,4 +1,4 @@
-"""End to end on an accelerator against the CPU (the op-level device cases are in
+"""End to end on an accelerator (CUDA) against the CPU (the op-level device cases are in
 tests/test_kernels.py, one case list per op run on every device).
 
 Each test takes an `accelerator` from helpers.accelerators() ("cuda"; skipped, with the reason,
