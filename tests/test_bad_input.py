@@ -8,7 +8,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from conftest import make_net
+from helpers import make_net
 
 HUGE = 10**12  # any sampling with this many samples would not finish; errors must come first
 

@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from conftest import ACTIVATIONS
+from helpers import ACTIVATIONS
 
 
 def _pair(c_in, c_out, k, act, bias=True, seed=0, image=(9, 11), **conv_kw):

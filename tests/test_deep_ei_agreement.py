@@ -18,7 +18,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from conftest import ACTIVATIONS, make_net
+from helpers import ACTIVATIONS, make_net
 
 deep_ei = pytest.importorskip("deep_ei")
 

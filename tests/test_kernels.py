@@ -1,6 +1,16 @@
-"""The engine ops of csrc/OPS.md (torch.ops.deep_ei_fast.*) against independent oracles:
-tests/torch_reference.py (plain torch), tests/philox_numpy.py (numpy Philox4x32-10),
-fast_histogram and scikit-learn."""
+"""The engine ops of csrc/OPS.md, called through their typed wrappers (deep_ei_fast/engine/ops.py),
+against independent oracles: tests/torch_reference.py (plain torch), tests/philox_numpy.py
+(numpy Philox4x32-10), fast_histogram and scikit-learn.
+
+Each op has one list of cases (hypothesis strategies for the general inputs, fixed lists for
+the sizes and extremes that exercise particular kernel paths), and every case runs on each
+device of helpers.devices(): "cpu", and "cuda" where a GPU and the CUDA build exist (skipped
+otherwise, with the reason). A case checks the oracle on every device; on CUDA, helpers.run_op
+also runs the same call on the CPU and requires bit-identical results (OPS.md: each CUDA
+kernel computes the CPU's function exactly). Tests with no device parameter check the oracles
+themselves or the CPU thread pool.
+"""
+import functools
 import math
 
 import numpy as np
@@ -11,9 +21,14 @@ from hypothesis import given, settings, strategies as st
 from sklearn.metrics import mutual_info_score
 
 import torch_reference as R
+from deep_ei_fast.engine import ops
+from helpers import devices, run_op
 from philox_numpy import philox4x32_10, philox_uniform
 
 INT32_MAX = 2**31 - 1
+DEVICES = devices()
+on_each_device = pytest.mark.parametrize("device", DEVICES)
+
 
 # ------------------------------------------------------------------------------------------
 # strategies
@@ -79,6 +94,14 @@ def test_philox_numpy_oracle_known_answers():
         0xD16CFE09, 0x94FDCCEB, 0x5001E420, 0x24126EA1]
 
 
+def philox(device, n, S, seed, sample_start, neuron_start, lo, hi):
+    """philox_uniform_ into a fresh [n, S] block on `device`, returned on the CPU."""
+    (out, *_), _ = run_op(device, ops.philox_uniform_, torch.empty((n, S), dtype=torch.float32),
+                          seed, sample_start, neuron_start, lo, hi)
+    return out
+
+
+@on_each_device
 @settings(max_examples=40)
 @given(
     seed=st.one_of(st.integers(0, 2**63 - 1), st.integers(-(2**63), -1)),
@@ -88,14 +111,29 @@ def test_philox_numpy_oracle_known_answers():
     S=st.integers(1, 50),
     rng=st.sampled_from([(0.0, 1.0), (-1.0, 1.0), (0.0, 10.0), (-10.0, 10.0), (-3.25, 0.1)]),
 )
-def test_philox_uniform_matches_numpy_oracle(ops, seed, sample_start, neuron_start, n, S, rng):
+def test_philox_uniform_matches_numpy_oracle(device, seed, sample_start, neuron_start, n, S, rng):
     lo, hi = rng
-    out = torch.empty((n, S), dtype=torch.float32)
-    ops.philox_uniform_(out, seed, sample_start, neuron_start, lo, hi)
+    out = philox(device, n, S, seed, sample_start, neuron_start, lo, hi)
     expected = philox_uniform(seed, sample_start, neuron_start, n, S, lo, hi)
     assert np.array_equal(out.numpy(), expected)
 
 
+@on_each_device
+@pytest.mark.parametrize("seed", [0, 123456789, -5, 2**63 - 1])
+@pytest.mark.parametrize("sample_start,neuron_start,n,S", [
+    (0, 0, 7, 1000), (2**32 - 300, 3, 9, 700), (12345, 70, 1, 1), (2**40, 1, 33, 4097)])
+def test_philox_uniform_blocks(device, seed, sample_start, neuron_start, n, S):
+    """Blocks larger than the hypothesis cases (many 4-neuron groups, a carry into the high
+    counter word), written contiguously and through a transposed (non-contiguous) view."""
+    expected = philox_uniform(seed, sample_start, neuron_start, n, S, -10.0, 10.0)
+    out = philox(device, n, S, seed, sample_start, neuron_start, -10.0, 10.0)
+    assert np.array_equal(out.numpy(), expected)
+    view = torch.empty((S, n), device=device).t()
+    ops.philox_uniform_(view, seed, sample_start, neuron_start, -10.0, 10.0)
+    assert np.array_equal(view.cpu().numpy(), expected)
+
+
+@on_each_device
 @settings(max_examples=30)
 @given(
     seed=st.integers(0, 2**63 - 1),
@@ -103,10 +141,9 @@ def test_philox_uniform_matches_numpy_oracle(ops, seed, sample_start, neuron_sta
     S=st.integers(2, 300),
     data=st.data(),
 )
-def test_philox_uniform_independent_of_splits(ops, seed, n, S, data):
+def test_philox_uniform_independent_of_splits(device, seed, n, S, data):
     lo, hi = -1.0, 1.0
-    full = torch.empty((n, S), dtype=torch.float32)
-    ops.philox_uniform_(full, seed, 0, 0, lo, hi)
+    full = philox(device, n, S, seed, 0, 0, lo, hi)
     # split samples at arbitrary points and neurons at arbitrary (not multiple-of-4) points
     s_cut = data.draw(st.integers(1, S - 1))
     j_cut = data.draw(st.integers(0, n))
@@ -114,13 +151,12 @@ def test_philox_uniform_independent_of_splits(ops, seed, n, S, data):
     for (s0, s1) in [(0, s_cut), (s_cut, S)]:
         for (j0, j1) in [(0, j_cut), (j_cut, n)]:
             if j1 > j0:
-                blk = torch.empty((j1 - j0, s1 - s0), dtype=torch.float32)
-                ops.philox_uniform_(blk, seed, s0, j0, lo, hi)
-                pieces[j0:j1, s0:s1] = blk
+                pieces[j0:j1, s0:s1] = philox(device, j1 - j0, s1 - s0, seed, s0, j0, lo, hi)
     assert torch.equal(full, pieces)
 
 
-def test_philox_uniform_thread_count_independent(ops, restore_threads):
+def test_philox_uniform_thread_count_independent(restore_threads):
+    # the CPU thread pool only (torch.set_num_threads does not reach the CUDA kernels)
     a = torch.empty((7, 20001), dtype=torch.float32)
     b = torch.empty_like(a)
     torch.set_num_threads(1)
@@ -130,10 +166,10 @@ def test_philox_uniform_thread_count_independent(ops, restore_threads):
     assert torch.equal(a, b)
 
 
+@on_each_device
 @pytest.mark.parametrize("lo,hi", [(0.0, 1.0), (-1.0, 1.0), (0.0, 10.0), (-10.0, 10.0)])
-def test_philox_uniform_range(ops, lo, hi):
-    out = torch.empty((8, 50000), dtype=torch.float32)
-    ops.philox_uniform_(out, 99, 0, 0, lo, hi)
+def test_philox_uniform_range(device, lo, hi):
+    out = philox(device, 8, 50000, 99, 0, 0, lo, hi)
     assert torch.isfinite(out).all()
     assert out.min().item() >= lo and out.max().item() <= hi
     # the extremes are approached: with 4e5 draws the min/max lie within 1e-4 of the ends
@@ -141,16 +177,15 @@ def test_philox_uniform_range(ops, lo, hi):
     assert out.min().item() < lo + 1e-4 * (hi - lo)
     assert out.max().item() > hi - 1e-4 * (hi - lo)
     # different seeds give different streams
-    other = torch.empty_like(out)
-    ops.philox_uniform_(other, 100, 0, 0, lo, hi)
+    other = philox(device, 8, 50000, 100, 0, 0, lo, hi)
     assert not torch.equal(out, other)
 
 
-def test_philox_uniform_is_uniform(ops):
+@on_each_device
+def test_philox_uniform_is_uniform(device):
     n, S = 4, 2**18
     N = n * S
-    out = torch.empty((n, S), dtype=torch.float32)
-    ops.philox_uniform_(out, 2024, 0, 0, 0.0, 1.0)
+    out = philox(device, n, S, 2024, 0, 0, 0.0, 1.0)
     u = out.double().flatten()
     # mean: Var(U) = 1/12, so the sample mean has sd 1/sqrt(12 N); 6 sigma -> false alarm 2e-9
     assert abs(u.mean().item() - 0.5) < 6 / math.sqrt(12 * N)
@@ -173,22 +208,47 @@ def test_philox_uniform_is_uniform(ops):
 # ------------------------------------------------------------------------------------------
 # sample_linear_layer_
 # ------------------------------------------------------------------------------------------
-def _linear_reference(x, w, b, act):
-    """Sequential float32 accumulation in increasing k order, bias last (numpy float32)."""
-    x = x.numpy()
-    w = w.numpy()
+def _linear_reference(x, w, b):
+    """z = w @ x + b as OPS.md orders it, in numpy float32: products and sums each rounded,
+    k increasing, bias last (vectorised over outputs and samples, which changes no rounding)."""
+    x, w = x.numpy(), w.numpy()
     n_out, n_in = w.shape
-    z = np.zeros((n_out, x.shape[1]), dtype=np.float32)
-    for o in range(n_out):
-        acc = x[0] * w[o, 0]
-        for k in range(1, n_in):
-            acc = (acc + (x[k] * w[o, k]).astype(np.float32)).astype(np.float32)
-        if b is not None:
-            acc = (acc + b.numpy()[o]).astype(np.float32)
-        z[o] = acc
+    z = np.zeros((n_out, x.shape[1]), dtype=np.float32)  # 0 + p == p exactly: no rounding
+    for k in range(n_in):
+        z = (z + (w[:, k : k + 1] * x[k][None, :]).astype(np.float32)).astype(np.float32)
+    if b is not None:
+        z = (z + b.numpy()[:, None]).astype(np.float32)
     return torch.from_numpy(z)
 
 
+@functools.lru_cache(maxsize=8)
+def philox_oracle(seed, sample_start, n, S, lo, hi):
+    """The numpy oracle's noise, cached: the block cases share it over activations and biases."""
+    return philox_uniform(seed, sample_start, 0, n, S, lo, hi)
+
+
+def check_sample_linear_layer(device, n_in, n_out, S, w, b, act, seed, sample_start, lo, hi,
+                              z=None):
+    """x is the oracle's noise, y = act(z), z = _linear_reference(x, w, b) unless given."""
+    (x, y, *_), _ = run_op(device, ops.sample_linear_layer_, torch.empty((n_in, S)),
+                           torch.empty((n_out, S)), w, b, act, seed, sample_start, lo, hi)
+    x_ref = philox(device, n_in, S, seed, sample_start, 0, lo, hi)
+    assert torch.equal(x, x_ref)
+    assert np.array_equal(x.numpy(), philox_oracle(seed, sample_start, n_in, S, lo, hi))
+    if z is None:
+        z = _linear_reference(x, w, b)
+    if act == 0:
+        assert torch.equal(y, z)
+    elif act == 3:
+        assert torch.equal(y, torch.clamp(z, min=0))
+    elif act == 1:
+        # 1/(1+exp(-z)) in float32: libm expf vs torch's vectorised exp may differ by an ulp
+        torch.testing.assert_close(y, 1 / (1 + torch.exp(-z)), rtol=4e-7, atol=1e-7)
+    else:
+        torch.testing.assert_close(y, torch.tanh(z), rtol=4e-7, atol=1e-7)
+
+
+@on_each_device
 @settings(max_examples=30)
 @given(
     n_in=st.integers(1, 9),
@@ -201,41 +261,61 @@ def _linear_reference(x, w, b, act):
     rng=st.sampled_from([(0.0, 1.0), (-1.0, 1.0), (-10.0, 10.0)]),
     wseed=st.integers(0, 1000),
 )
-def test_sample_linear_layer(ops, n_in, n_out, S, act, with_bias, seed, sample_start, rng, wseed):
+def test_sample_linear_layer(device, n_in, n_out, S, act, with_bias, seed, sample_start, rng, wseed):
     g = torch.Generator().manual_seed(wseed)
     w = (torch.randn(n_out, n_in, generator=g) * 2).contiguous()
     b = torch.randn(n_out, generator=g) if with_bias else None
-    x = torch.empty((n_in, S), dtype=torch.float32)
-    y = torch.empty((n_out, S), dtype=torch.float32)
-    ops.sample_linear_layer_(x, y, w, b, act, seed, sample_start, rng[0], rng[1])
-    x_ref = torch.empty_like(x)
-    ops.philox_uniform_(x_ref, seed, sample_start, 0, rng[0], rng[1])
-    assert torch.equal(x, x_ref)
-    assert np.array_equal(x.numpy(), philox_uniform(seed, sample_start, 0, n_in, S, rng[0], rng[1]))
-    z = _linear_reference(x, w, b, act)
-    if act == 0:
-        assert torch.equal(y, z)
-    elif act == 3:
-        assert torch.equal(y, torch.clamp(z, min=0))
-    elif act == 1:
-        # 1/(1+exp(-z)) in float32: libm expf vs torch's vectorised exp may differ by an ulp
-        torch.testing.assert_close(y, 1 / (1 + torch.exp(-z)), rtol=4e-7, atol=1e-7)
-    else:
-        torch.testing.assert_close(y, torch.tanh(z), rtol=4e-7, atol=1e-7)
+    check_sample_linear_layer(device, n_in, n_out, S, w, b, act, seed, sample_start, *rng)
 
 
-def test_sample_linear_layer_split_independent(ops, restore_threads):
+@on_each_device
+@pytest.mark.parametrize("act", [0, 1, 2, 3])
+@pytest.mark.parametrize("n_in,n_out,S", [(1, 1, 1), (3, 5, 1000), (37, 70, 3001), (256, 129, 2048), (0, 4, 10)])
+@pytest.mark.parametrize("weights", ["gaussian", "integer"])
+def test_sample_linear_layer_blocks(device, act, n_in, n_out, S, weights):
+    """Layers wider than the hypothesis cases (several 64 x 64 CUDA tiles, ragged edges, no
+    inputs at all), with and without bias."""
+    w, b = block_layer(n_in, n_out, weights)
+    for bias in (b, None):
+        z = block_reference(n_in, n_out, S, weights, bias is not None)
+        check_sample_linear_layer(device, n_in, n_out, S, w, bias, act, 99, 17, -1.0, 1.0, z=z)
+
+
+@functools.lru_cache(maxsize=4)
+def block_layer(n_in, n_out, weights):
+    g = torch.Generator().manual_seed(n_in * 1000 + n_out)
+    if weights == "gaussian":
+        return torch.randn(n_out, n_in, generator=g) * 2, torch.randn(n_out, generator=g)
+    # exact products and sums: any order gives the same value
+    return (torch.randint(-3, 4, (n_out, n_in), generator=g).float(),
+            torch.randint(-2, 3, (n_out,), generator=g).float())
+
+
+@functools.lru_cache(maxsize=4)
+def block_reference(n_in, n_out, S, weights, with_bias):
+    """z of a block case, shared by its four activations (the oracle's x, asserted equal)."""
+    w, b = block_layer(n_in, n_out, weights)
+    x = torch.from_numpy(philox_oracle(99, 17, n_in, S, -1.0, 1.0))
+    return _linear_reference(x, w, b if with_bias else None)
+
+
+@on_each_device
+def test_sample_linear_layer_split_independent(device, restore_threads):
     g = torch.Generator().manual_seed(3)
     w = torch.randn(5, 7, generator=g)
     b = torch.randn(5, generator=g)
     S = 1003
-    x = torch.empty((7, S)); y = torch.empty((5, S))
+
+    def block(s0, s1):
+        (x, y, *_), _ = run_op(device, ops.sample_linear_layer_, torch.empty((7, s1 - s0)),
+                               torch.empty((5, s1 - s0)), w, b, 1, 77, s0, 0.0, 1.0)
+        return x, y
+
     torch.set_num_threads(2)
-    ops.sample_linear_layer_(x, y, w, b, 1, 77, 0, 0.0, 1.0)
+    x, y = block(0, S)
     torch.set_num_threads(1)
     for s0, s1 in [(0, 1), (1, 500), (500, S)]:
-        xs = torch.empty((7, s1 - s0)); ys = torch.empty((5, s1 - s0))
-        ops.sample_linear_layer_(xs, ys, w, b, 1, 77, s0, 0.0, 1.0)
+        xs, ys = block(s0, s1)
         assert torch.equal(xs, x[:, s0:s1])
         assert torch.equal(ys, y[:, s0:s1])
 
@@ -243,35 +323,109 @@ def test_sample_linear_layer_split_independent(ops, restore_threads):
 # ------------------------------------------------------------------------------------------
 # pairwise_codes_
 # ------------------------------------------------------------------------------------------
+def expected_pairwise_codes(values, lo, hi, bins, drop):
+    """torch_reference's fast_histogram codes of [n, S] values, `drop` where dropped."""
+    ref = R.pairwise_codes(values.T, lo, hi, bins.long()).T
+    return torch.where(ref < 0, torch.full_like(ref, drop), ref)
+
+
+def pairwise_codes(device, values, lo, hi, bins, drop, dtype):
+    (codes, *_), _ = run_op(device, ops.pairwise_codes_, torch.empty(values.shape, dtype=dtype),
+                            values, lo - 1e-6, hi + 1e-6, bins, drop)
+    return codes
+
+
+@on_each_device
 @given(values_for_binning())
-def test_pairwise_codes(ops, case):
+def test_pairwise_codes(device, case):
     values, lo, hi, bins = case
     use_u8 = int(bins.max()) < 255
     drop = int(bins.max())
-    ref = R.pairwise_codes(values.T, lo, hi, bins.long()).T  # [n, S], -1 = dropped
-    ref = torch.where(ref < 0, torch.full_like(ref, drop), ref)
+    ref = expected_pairwise_codes(values, lo, hi, bins, drop)
     for dtype in ([torch.uint8, torch.int32] if use_u8 else [torch.int32]):
-        codes = torch.empty(values.shape, dtype=dtype)
-        ops.pairwise_codes_(codes, values, lo - 1e-6, hi + 1e-6, bins, drop)
+        codes = pairwise_codes(device, values, lo, hi, bins, drop, dtype)
         assert torch.equal(codes.long(), ref), dtype
 
 
-def test_pairwise_codes_specials(ops):
+@on_each_device
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int32])
+def test_pairwise_codes_block(device, dtype):
+    """Six neurons of 5000 samples: every bin edge of each neuron, specials, 1 to 255 bins."""
+    g = torch.Generator().manual_seed(1)
+    n, S = 6, 5000
+    lo = torch.linspace(-2, 0, n, dtype=torch.float64)
+    hi = lo + torch.linspace(0.5, 3, n, dtype=torch.float64)
+    values = (torch.rand((n, S), generator=g) * 5 - 3).float()
+    values[:, :8] = torch.tensor([math.nan, math.inf, -math.inf, 0.0, -2.0, 1.0, -1e-7, 0.9999999])
+    bins = torch.tensor([1, 8, 64, 100, 255, 7], dtype=torch.int32)
+    for j in range(n):  # values exactly on bin edges
+        k = torch.arange(int(bins[j]) + 1, dtype=torch.float64)
+        edges = (lo[j] + (hi[j] - lo[j]) * k / int(bins[j])).float()
+        values[j, 8:8 + edges.numel()] = edges
+    drop = int(bins.max())
+    codes = pairwise_codes(device, values, lo, hi, bins, drop, dtype)
+    assert torch.equal(codes.long(), expected_pairwise_codes(values, lo, hi, bins, drop))
+
+
+@on_each_device
+def test_pairwise_codes_specials(device):
     lo, hi = torch.tensor([0.0], dtype=torch.float64), torch.tensor([1.0], dtype=torch.float64)
-    lo_w, hi_w = lo - 1e-6, hi + 1e-6
     v = torch.tensor([[0.0, 1.0, 0.5, -1e-7, 1.0000005, 1.1, -0.1, math.inf, -math.inf, math.nan]])
-    codes = torch.empty(v.shape, dtype=torch.int32)
-    ops.pairwise_codes_(codes, v, lo_w, hi_w, torch.tensor([10], dtype=torch.int32), 10)
+    codes = pairwise_codes(device, v, lo, hi, torch.tensor([10], dtype=torch.int32), 10, torch.int32)
     # 1.0 lies inside the widened range, in the last bin; values within 1e-6 outside too
     assert codes.tolist() == [[0, 9, 5, 0, 9, 10, 10, 10, 10, 10]]
 
 
 # ------------------------------------------------------------------------------------------
-# pair_histogram_accumulate_ and pairwise_mi
+# pair_histogram_accumulate_, pair_histogram_onehot_accumulate_ and pairwise_mi
 # ------------------------------------------------------------------------------------------
+HISTOGRAM_OPS = ["pair_histogram_accumulate_", "pair_histogram_onehot_accumulate_"]
+
+
+def sklearn_mi_bits(table):
+    """scikit-learn's plug-in MI of a contingency table, in bits; None for a single row or
+    column or an empty table, whose MI pairwise_mi defines as exactly 0."""
+    if table.shape[0] == 1 or table.shape[1] == 1 or table.sum() == 0:
+        return None
+    return mutual_info_score(None, None, contingency=table) / math.log(2)
+
+
+def assert_mi_matches_sklearn(mi, counts, in_bins, out_bins):
+    assert mi.dtype == torch.float64 and mi.shape == counts.shape[:2]
+    for a in range(counts.shape[0]):
+        for b in range(counts.shape[1]):
+            expect = sklearn_mi_bits(counts[a, b, :in_bins, : int(out_bins[b])].numpy())
+            if expect is None:
+                assert mi[a, b].item() == 0.0
+                continue
+            # the kernel regroups scikit-learn's cell term as n*((log n - log pi) - (log pj -
+            # log N)) and divides the sum by N once (OPS.md): relative 1e-12. An exactly
+            # independent table, 0 in scikit-learn after its per-term flush, can keep terms of
+            # rounding noise here: each log difference is off by a few ulps of log N (< 1e-14
+            # for these counts) and the weights n/N sum to 1, so the total is < 1e-13 bits
+            assert mi[a, b].item() == pytest.approx(expect, rel=1e-12, abs=1e-13)
+            assert mi[a, b].item() >= 0.0
+
+
+def bincount_pairs(x_codes, y_codes, RX, RY):
+    """Oracle: [na, nb, RX, RY] int64 counts of every (a, b, x_codes[a, i], y_codes[b, i])."""
+    xl, yl = x_codes.long(), y_codes.long()
+    ref = torch.zeros((xl.shape[0], yl.shape[0], RX, RY), dtype=torch.int64)
+    for a in range(xl.shape[0]):
+        for b in range(yl.shape[0]):
+            ref[a, b] = torch.bincount(xl[a] * RY + yl[b], minlength=RX * RY).view(RX, RY)
+    return ref
+
+
+def accumulate(device, op_name, counts, x_codes, y_codes):
+    (counts, *_), _ = run_op(device, getattr(ops, op_name), counts, x_codes, y_codes)
+    return counts
+
+
+@on_each_device
 @settings(max_examples=40)
 @given(values_for_binning(max_n=4, max_s=200), st.data())
-def test_pair_histogram_accumulate(ops, case, data):
+def test_pair_histogram_accumulate(device, case, data):
     values, lo, hi, bins = case
     n = values.shape[0]
     na = data.draw(st.integers(1, n))
@@ -280,72 +434,98 @@ def test_pair_histogram_accumulate(ops, case, data):
     ob = bins[na:] if na < n else bins[:1]
     yv = values[na:] if na < n else values[:1]
     ylo, yhi = (lo[na:], hi[na:]) if na < n else (lo[:1], hi[:1])
-    nb = yv.shape[0]
     RX, RY = in_bins + 1, int(ob.max()) + 1
     dtype = torch.uint8 if max(RX, RY) <= 256 else torch.int32
-    xc = torch.empty((na, values.shape[1]), dtype=dtype)
-    yc = torch.empty((nb, values.shape[1]), dtype=dtype)
-    ops.pairwise_codes_(xc, values[:na].contiguous(), lo[:na] - 1e-6, hi[:na] + 1e-6, xb, RX - 1)
-    ops.pairwise_codes_(yc, yv.contiguous(), ylo - 1e-6, yhi + 1e-6, ob, RY - 1)
-    counts = torch.zeros((na, nb, RX, RY), dtype=torch.int32)
-    ops.pair_histogram_accumulate_(counts, xc, yc)
-    ops.pair_histogram_accumulate_(counts, xc, yc)  # accumulates on top of existing counts
+    xc = pairwise_codes(device, values[:na].contiguous(), lo[:na], hi[:na], xb, RX - 1, dtype)
+    yc = pairwise_codes(device, yv.contiguous(), ylo, yhi, ob, RY - 1, dtype)
+    counts = torch.zeros((na, yv.shape[0], RX, RY), dtype=torch.int32)
+    counts = accumulate(device, "pair_histogram_accumulate_", counts, xc, yc)
+    # accumulates on top of existing counts
+    counts = accumulate(device, "pair_histogram_accumulate_", counts, xc, yc)
     # oracle: every (a, b, i) counted once per call, drop codes included
-    xl, yl = xc.long(), yc.long()
-    ref = torch.zeros((na, nb, RX, RY), dtype=torch.int64)
-    for a in range(na):
-        for b in range(nb):
-            flat = xl[a] * RY + yl[b]
-            ref[a, b] = torch.bincount(flat, minlength=RX * RY).view(RX, RY)
-    assert torch.equal(counts.long(), 2 * ref)
+    assert torch.equal(counts.long(), 2 * bincount_pairs(xc, yc, RX, RY))
     # the in-range part equals the reference pair histogram (drop row/column excluded)
     rx = R.pairwise_codes(values[:na].T, lo[:na], hi[:na], in_bins)
     ry = R.pairwise_codes(yv.T, ylo, yhi, ob.long())
     h = R.pair_histograms(rx, ry, in_bins, ob.long())
     assert torch.equal(counts.long()[:, :, :in_bins, : RY - 1], 2 * h)
     # MI of the accumulated tables
-    mi = ops.pairwise_mi(counts, in_bins, ob)
-    assert mi.dtype == torch.float64 and mi.shape == (na, nb)
-    for a in range(na):
-        for b in range(nb):
-            tab = counts[a, b, :in_bins, : int(ob[b])].numpy()
-            if in_bins == 1 or int(ob[b]) == 1 or tab.sum() == 0:
-                assert mi[a, b].item() == 0.0
-            else:
-                expect = mutual_info_score(None, None, contingency=tab) / math.log(2)
-                # relative 1e-12; absolute 1e-13 bits of rounding noise on (nearly)
-                # independent tables, either side (see test_pairwise_mi_vs_sklearn)
-                assert mi[a, b].item() == pytest.approx(expect, rel=1e-12, abs=1e-13)
+    _, mi = run_op(device, ops.pairwise_mi, counts, in_bins, ob)
+    assert_mi_matches_sklearn(mi, counts, in_bins, ob)
 
 
-@pytest.mark.parametrize("in_bins, out_bins, nb, dtype", [
-    (8, 8, 6, torch.uint8), (8, 8, 5, torch.uint8), (3, 15, 3, torch.int32), (40, 6, 4, torch.uint8),
-    (64, 8, 2, torch.uint8),
+def saturated_codes(n, S, bins, g):
+    """Codes of saturated sigmoids: most samples in the first or last bin (atomic collisions)."""
+    z = torch.randn((n, S), generator=g) * 8 + torch.randn((n, 1), generator=g) * 4
+    return torch.clamp((torch.sigmoid(z) * bins).long(), max=bins - 1)
+
+
+@on_each_device
+@pytest.mark.parametrize("op_name", HISTOGRAM_OPS)
+@pytest.mark.parametrize("na,nb,in_bins,out_bins,S,kind,dtype", [
+    # small tables count two output neurons per CPU increment (joint codes, then marginals),
+    # larger ones pair by pair: even and odd numbers of output neurons, a skewed neuron
+    (3, 6, 8, 8, 70_000, "skewed", torch.uint8),
+    (3, 5, 8, 8, 70_000, "skewed", torch.uint8),
+    (3, 3, 3, 15, 70_000, "skewed", torch.int32),
+    (3, 4, 40, 6, 70_000, "skewed", torch.uint8),
+    (3, 2, 64, 8, 70_000, "skewed", torch.uint8),
+    # the CUDA kernels' paths
+    (3, 4, 8, 8, 1000, "uniform", None),
+    (25, 6, 8, 8, 70001, "uniform", None),      # more samples than a 16-bit counter holds: flushes
+    (17, 9, 64, 64, 3000, "saturated", None),
+    (2, 3, 64, 33, 140000, "saturated", None),  # one cell gets > 65535 samples
+    (5, 3, 300, 20, 2000, "uniform", None),     # int32 codes
+    (2, 2, 450, 450, 500, "uniform", None),     # a pair's histogram exceeds shared memory: fallback
+    (1, 1, 1, 1, 10, "uniform", None),
 ])
-def test_pair_histogram_joint_and_direct_paths(ops, in_bins, out_bins, nb, dtype):
-    """Small tables count two output neurons per increment (joint codes, then marginals);
-    larger ones count pair by pair. Both must give the bincount of every pair exactly, for even
-    and odd numbers of output neurons, drop codes included."""
-    g = torch.Generator().manual_seed(in_bins * 100 + nb)
-    na, S = 3, 70_000
+def test_pair_histograms(device, op_name, na, nb, in_bins, out_bins, S, kind, dtype):
+    """Both ops give the bincount of every pair exactly, added to the existing counts, drop
+    codes included, also from strided code rows (a slice of a wider block, as the tiled pass
+    hands them over)."""
+    g = torch.Generator().manual_seed(na * nb + S + 1000 * in_bins + out_bins)
     RX, RY = in_bins + 1, out_bins + 1
-    xc = torch.randint(0, RX, (na, S), generator=g).to(dtype)
-    yc = torch.randint(0, RY, (nb, S), generator=g).to(dtype)
-    yc[0, : S // 2] = 0  # a skewed neuron
-    counts = torch.zeros((na, nb, RX, RY), dtype=torch.int32)
-    ops.pair_histogram_accumulate_(counts, xc, yc)
-    for a in range(na):
-        for b in range(nb):
-            ref = torch.bincount(xc[a].long() * RY + yc[b].long(), minlength=RX * RY).view(RX, RY)
-            assert torch.equal(counts[a, b].long(), ref)
+    dtype = dtype or (torch.uint8 if max(RX, RY) <= 256 else torch.int32)
+    if kind == "saturated":
+        x, y = saturated_codes(na, S, RX, g), saturated_codes(nb, S, RY, g)
+    else:
+        x = torch.randint(0, RX, (na, S), generator=g)
+        y = torch.randint(0, RY, (nb, S), generator=g)
+        if kind == "skewed":
+            y[0, : S // 2] = 0
+    x, y = x.to(dtype), y.to(dtype)
+    start = (torch.zeros((na, nb, RX, RY), dtype=torch.int32) if kind == "skewed" else
+             torch.randint(0, 1000, (na, nb, RX, RY), generator=g, dtype=torch.int32))
+    counts = accumulate(device, op_name, start, x, y)
+    assert torch.equal((counts - start).long(), bincount_pairs(x, y, RX, RY))
+    assert int((counts - start).sum()) == na * nb * S
+    wide = torch.cat([x, x], dim=1).to(device)
+    strided = start.to(device, copy=True)
+    getattr(ops, op_name)(strided, wide[:, :S], y.to(device))
+    assert torch.equal(strided.cpu(), counts)
 
 
-def test_pair_histogram_rejects_bad_codes(ops):
-    counts = torch.zeros((1, 1, 3, 3), dtype=torch.int32)
-    x = torch.tensor([[0, 1, 3]], dtype=torch.int32)  # 3 >= RX
-    y = torch.tensor([[0, 1, 2]], dtype=torch.int32)
+@on_each_device
+def test_onehot_op_equals_atomic_op(device):
+    g = torch.Generator().manual_seed(0)
+    x = torch.randint(0, 9, (3, 500), generator=g, dtype=torch.int32)
+    y = torch.randint(0, 5, (4, 500), generator=g, dtype=torch.int32)
+    zeros = torch.zeros((3, 4, 9, 5), dtype=torch.int32)
+    a = accumulate(device, "pair_histogram_accumulate_", zeros, x, y)
+    b = accumulate(device, "pair_histogram_onehot_accumulate_", zeros, x, y)
+    assert torch.equal(a, b) and int(a.sum()) == 3 * 4 * 500
+
+
+@on_each_device
+@pytest.mark.parametrize("op_name", HISTOGRAM_OPS)
+def test_pair_histogram_rejects_bad_codes(device, op_name):
+    counts = torch.zeros((1, 1, 3, 3), dtype=torch.int32, device=device)
+    x = torch.tensor([[0, 1, 3]], dtype=torch.int32, device=device)  # 3 >= RX
+    y = torch.tensor([[0, 1, 2]], dtype=torch.int32, device=device)
     with pytest.raises(RuntimeError):
-        ops.pair_histogram_accumulate_(counts, x, y)
+        getattr(ops, op_name)(counts, x, y)
+    with pytest.raises(RuntimeError):
+        getattr(ops, op_name)(counts, y, -x)  # negative codes
     assert counts.sum().item() == 0  # checked before anything was counted
 
 
@@ -373,28 +553,38 @@ def count_tables(draw):
     return c.to(torch.int32), in_bins, torch.tensor(out_bins, dtype=torch.int32)
 
 
+@on_each_device
 @settings(max_examples=60)
 @given(count_tables())
-def test_pairwise_mi_vs_sklearn(ops, case):
+def test_pairwise_mi_vs_sklearn(device, case):
     counts, in_bins, out_bins = case
-    mi = ops.pairwise_mi(counts, in_bins, out_bins)
+    _, mi = run_op(device, ops.pairwise_mi, counts, in_bins, out_bins)
+    assert_mi_matches_sklearn(mi, counts, in_bins, out_bins)
     ref = R.mi_matrix_from_histograms(counts.long(), in_bins, out_bins.long())
-    na, nb = counts.shape[:2]
-    for a in range(na):
-        for b in range(nb):
-            tab = counts[a, b, :in_bins, : int(out_bins[b])].numpy()
-            if in_bins == 1 or int(out_bins[b]) == 1 or tab.sum() == 0:
-                expect = 0.0
-            else:
-                expect = mutual_info_score(None, None, contingency=tab) / math.log(2)
-            # the kernel regroups scikit-learn's cell term as n*((log n - log pi) - (log pj -
-            # log N)) and divides the sum by N once (OPS.md): relative 1e-12. An exactly
-            # independent table, 0 in scikit-learn after its per-term flush, can keep terms of
-            # rounding noise here: each log difference is off by a few ulps of log N (< 1e-14
-            # for these counts) and the weights n/N sum to 1, so the total is < 1e-13 bits
-            assert mi[a, b].item() == pytest.approx(expect, rel=1e-12, abs=1e-13)
+    for a in range(counts.shape[0]):
+        for b in range(counts.shape[1]):
+            expect = sklearn_mi_bits(counts[a, b, :in_bins, : int(out_bins[b])].numpy()) or 0.0
             assert ref[a, b].item() == pytest.approx(expect, rel=1e-12, abs=1e-15)
-            assert mi[a, b].item() >= 0.0
+
+
+@on_each_device
+@pytest.mark.parametrize("na,nb,in_bins,max_out,scale,sparse", [
+    (4, 5, 8, 8, 50, False), (3, 7, 64, 64, 5, True), (2, 3, 300, 40, 3, True),
+    (6, 2, 8, 8, 200000, False), (3, 3, 1, 5, 10, False)])
+def test_pairwise_mi_tables(device, na, nb, in_bins, max_out, scale, sparse):
+    """Larger and sparser tables than the hypothesis cases, an empty table, a single column,
+    varying out_bins (bit for bit the same on every device: same logs, same summation tree)."""
+    g = torch.Generator().manual_seed(in_bins + max_out)
+    counts = torch.randint(0, scale, (na, nb, in_bins + 1, max_out + 1), generator=g)
+    if sparse:
+        counts *= torch.rand(counts.shape, generator=g) < 0.1
+    counts[0, 0] = 0  # an empty table
+    counts[-1, -1, :, 1:] = 0  # a single column
+    counts = counts.to(torch.int32)
+    out_bins = torch.randint(1, max_out + 1, (nb,), generator=g, dtype=torch.int32)
+    out_bins[0] = max_out
+    _, mi = run_op(device, ops.pairwise_mi, counts, in_bins, out_bins)
+    assert_mi_matches_sklearn(mi, counts, in_bins, out_bins)
 
 
 # ------------------------------------------------------------------------------------------
@@ -417,17 +607,42 @@ def vector_cases(draw):
     return torch.tensor(vals, dtype=torch.float32), lo, hi, bins
 
 
-@given(vector_cases())
-def test_vector_codes_bit_identical_to_torch(ops, case):
+def vector_block_case():
+    g = torch.Generator().manual_seed(2)
+    v = torch.randn((5, 4000), generator=g) * 3
+    v[0, :6] = torch.tensor([math.nan, math.inf, -math.inf, 1e30, -1e30, 0.0])
+    return v, -1.0, 1.0, 37
+
+
+def check_vector_codes(device, case):
     values, lo, hi, bins = case
-    codes = torch.empty(values.shape, dtype=torch.int32)
-    ops.vector_codes_(codes, values, lo, hi, bins)
+    (codes, *_), _ = run_op(device, ops.vector_codes_, torch.empty(values.shape, dtype=torch.int32),
+                            values, lo, hi, bins)
     finite = torch.isfinite(values)
-    ref = R.vector_codes(torch.where(finite, values, torch.zeros_like(values)), lo, hi, bins)
+    finite_values = torch.where(finite, values, torch.zeros_like(values))
+    ref = R.vector_codes(finite_values, lo, hi, bins)
+    # codes beyond int32 saturate (binning.h), where torch's float -> int32 cast is undefined
+    scaled = torch.floor((finite_values - lo) / (hi - lo + 0.0001) * bins)
+    ref = torch.where(scaled >= 2**31, INT32_MAX, torch.where(scaled < -(2**31), -(2**31), ref))
     ref = torch.where(finite, ref, torch.full_like(ref, INT32_MAX))
     assert torch.equal(codes, ref)
 
 
+@on_each_device
+@given(vector_cases())
+def test_vector_codes_bit_identical_to_torch(device, case):
+    check_vector_codes(device, case)
+
+
+@on_each_device
+def test_vector_codes_block(device):
+    """4000 samples of wide normal values (most out of range), infinities, NaN, +-1e30."""
+    check_vector_codes(device, vector_block_case())
+
+
+# ------------------------------------------------------------------------------------------
+# vector_keys
+# ------------------------------------------------------------------------------------------
 @st.composite
 def vector_key_cases(draw):
     in_bins = draw(st.integers(1, 70))
@@ -443,15 +658,15 @@ def vector_key_cases(draw):
     return x, y, in_bins, out_bins, in_index, out_index
 
 
-@settings(max_examples=40)
-@given(vector_key_cases())
-def test_vector_keys_equals_codes_filter_and_packing(ops, case):
+def check_vector_keys(device, x, y, in_bins, out_bins, out_bits, out_offset, in_index, out_index):
     """The fused op equals vector_codes_ -> whole-vector filter -> pack_code_rows, composed."""
-    x, y, in_bins, out_bins, in_index, out_index = case
     in_bits = max(1, (in_bins - 1).bit_length())
-    keys = ops.vector_keys(x, y, 0.0, 1.0, in_bins, 0.0, 1.0, out_bins, in_bits, 32, 2**31,
-                           torch.tensor(in_index, dtype=torch.int64),
-                           torch.tensor(out_index, dtype=torch.int64))
+    args = (x, y, 0.0, 1.0, in_bins, 0.0, 1.0, out_bins, in_bits, out_bits, out_offset,
+            torch.tensor(in_index, dtype=torch.int64), torch.tensor(out_index, dtype=torch.int64))
+    _, keys = run_op(device, ops.vector_keys, *args)  # index vectors on the device
+    if device != "cpu":  # the engine passes the index vectors from the host
+        host_index = ops.vector_keys(x.to(device), y.to(device), *args[2:])
+        assert torch.equal(host_index.cpu(), keys)
     x_codes = torch.empty(x.shape, dtype=torch.int32)
     y_codes = torch.empty(y.shape, dtype=torch.int32)
     ops.vector_codes_(x_codes, x, 0.0, 1.0, in_bins)
@@ -465,14 +680,37 @@ def test_vector_keys_equals_codes_filter_and_packing(ops, case):
         return _pack_reference(codes[index], bits, offset)
 
     expected = torch.cat([packed(kept_x, in_index, in_bits, 0),
-                          packed(kept_y, out_index, 32, 2**31)], dim=1)
+                          packed(kept_y, out_index, out_bits, out_offset)], dim=1)
     assert torch.equal(keys, expected)
+    return keys
 
 
-def test_vector_keys_rejects_codes_that_do_not_fit(ops):
-    y = torch.tensor([[-0.5]])  # a negative code does not fit an unsigned, un-offset field
+@on_each_device
+@settings(max_examples=40)
+@given(vector_key_cases())
+def test_vector_keys_equals_codes_filter_and_packing(device, case):
+    x, y, in_bins, out_bins, in_index, out_index = case
+    check_vector_keys(device, x, y, in_bins, out_bins, 32, 2**31, in_index, out_index)
+
+
+@on_each_device
+@pytest.mark.parametrize("in_bins,out_bins,out_bits,out_offset", [(8, 8, 32, 2**31), (64, 5, 32, 2**31), (3, 70, 7, 0)])
+def test_vector_keys_blocks(device, in_bins, out_bins, out_bits, out_offset):
+    """30000 samples, narrow output fields without offset, all / some / no neurons indexed."""
+    g = torch.Generator().manual_seed(in_bins)
+    x = torch.rand((9, 30000), generator=g)
+    y = torch.rand((7, 30000), generator=g) * (1.4 if out_offset else 1.0) - (0.2 if out_offset else 0.0)
+    for in_index, out_index in [(list(range(9)), list(range(7))), ([4, 0], [6]), ([], [1, 2])]:
+        keys = check_vector_keys(device, x, y, in_bins, out_bins, out_bits, out_offset,
+                                 in_index, out_index)
+        assert 0 < keys.shape[0] <= 30000
+
+
+@on_each_device
+def test_vector_keys_rejects_codes_that_do_not_fit(device):
+    y = torch.tensor([[-0.5]], device=device)  # a negative code does not fit an unsigned, un-offset field
     with pytest.raises(RuntimeError):
-        ops.vector_keys(torch.tensor([[0.5]]), y, 0.0, 1.0, 8, 0.0, 1.0, 8, 3, 3, 0,
+        ops.vector_keys(torch.tensor([[0.5]], device=device), y, 0.0, 1.0, 8, 0.0, 1.0, 8, 3, 3, 0,
                         torch.tensor([0]), torch.tensor([0]))
 
 
@@ -480,18 +718,16 @@ def test_vector_keys_rejects_codes_that_do_not_fit(ops):
 # pack_code_rows, sort_unique_rows, prefix_counts
 # ------------------------------------------------------------------------------------------
 def _pack_reference(codes, bits, offset):
+    """Field j of row i = codes[j, i] + offset at bit (j % per) * bits of word j // per, built
+    in unsigned 64-bit words (numpy uint64: no signed overflow), then read as int64."""
     n, S = codes.shape
     per = 64 // bits
-    W = -(-n // per)
-    out = []
-    for i in range(S):
-        words = [0] * W
-        for j in range(n):
-            f = int(codes[j, i]) + offset
-            assert 0 <= f < 2**bits
-            words[j // per] |= f << ((j % per) * bits)
-        out.append([w - 2**64 if w >= 2**63 else w for w in words])
-    return torch.tensor(out, dtype=torch.int64).reshape(S, W)
+    fields = codes.long().numpy() + offset
+    assert (fields >= 0).all() and (bits == 64 or (fields < (1 << bits)).all())
+    words = np.zeros((S, -(-n // per)), dtype=np.uint64)
+    for j in range(n):
+        words[:, j // per] |= fields[j].astype(np.uint64) << np.uint64((j % per) * bits)
+    return torch.from_numpy(words.view(np.int64))
 
 
 @st.composite
@@ -503,8 +739,7 @@ def code_matrices(draw):
     top = min(2**bits - 1 - offset, 2**31 - 1)  # codes are int32
     hi = min(top, 4) if draw(st.booleans()) else top
     lo = -offset
-    if hi < lo:
-        hi = lo
+    hi = max(hi, lo)
     g = torch.Generator().manual_seed(draw(st.integers(0, 10**6)))
     codes = torch.randint(lo, hi + 1, (n, S), generator=g, dtype=torch.int64)
     if S > 2 and draw(st.booleans()):  # repeated rows
@@ -512,58 +747,76 @@ def code_matrices(draw):
     return codes.to(torch.int32), bits, offset
 
 
-@given(code_matrices())
-def test_pack_code_rows(ops, case):
-    codes, bits, offset = case
-    packed = ops.pack_code_rows(codes, bits, offset)
+def check_pack_code_rows(device, codes, bits, offset):
+    _, packed = run_op(device, ops.pack_code_rows, codes, bits, offset)
     assert packed.dtype == torch.int64
     assert torch.equal(packed, _pack_reference(codes, bits, offset))
 
 
-def test_pack_code_rows_rejects_out_of_field(ops):
-    codes = torch.tensor([[0, 4]], dtype=torch.int32)
+@on_each_device
+@given(code_matrices())
+def test_pack_code_rows(device, case):
+    check_pack_code_rows(device, *case)
+
+
+@on_each_device
+@pytest.mark.parametrize("bits,offset", [(3, 0), (8, 1), (32, 2**31), (64, 0), (21, 5)])
+def test_pack_code_rows_block(device, bits, offset):
+    """13 x 999 codes spanning each field's whole range (64-bit and offset 2^31 fields too);
+    a field one past the top does not fit."""
+    g = torch.Generator().manual_seed(bits)
+    top = min(2**bits - 1 - offset, 2**31 - 1)
+    low = -offset if offset < 2**31 else -(2**31)
+    codes = torch.randint(low, top + 1, (13, 999), generator=g).to(torch.int32)
+    check_pack_code_rows(device, codes, bits, offset)
+    if bits < 32:
+        too_big = torch.tensor([[2**bits - offset]], dtype=torch.int32, device=device)
+        with pytest.raises(RuntimeError):
+            ops.pack_code_rows(too_big, bits, offset)
+
+
+@on_each_device
+def test_pack_code_rows_rejects_out_of_field(device):
+    codes = torch.tensor([[0, 4]], dtype=torch.int32, device=device)
     with pytest.raises(RuntimeError):
         ops.pack_code_rows(codes, 2, 0)  # 4 does not fit in 2 bits
     with pytest.raises(RuntimeError):
-        ops.pack_code_rows(torch.tensor([[-2]], dtype=torch.int32), 4, 1)  # -2 + 1 < 0
+        ops.pack_code_rows(torch.tensor([[-2]], dtype=torch.int32, device=device), 4, 1)  # -2 + 1 < 0
 
 
 def _unsigned(row):
     return tuple(int(w) & 0xFFFFFFFFFFFFFFFF for w in row)
 
 
-@settings(max_examples=50)
-@given(
-    M=st.integers(1, 300),
-    W=st.integers(1, 4),
-    kind=st.sampled_from(["small", "full", "constant_words", "negative"]),
-    weighted=st.booleans(),
-    seed=st.integers(0, 10**6),
-)
-def test_sort_unique_rows_and_prefix_counts(ops, M, W, kind, weighted, seed):
-    g = torch.Generator().manual_seed(seed)
+def make_keys(M, W, kind, g):
     if kind == "small":
-        keys = torch.randint(0, 4, (M, W), generator=g, dtype=torch.int64)
-    elif kind == "full":
+        return torch.randint(0, 4, (M, W), generator=g, dtype=torch.int64)
+    if kind == "full":
         keys = torch.randint(-(2**63), 2**63 - 1, (M, W), generator=g, dtype=torch.int64)
         keys[M // 2 :] = keys[: M - M // 2].clone()
-    elif kind == "constant_words":
+        return keys
+    if kind == "constant_words":
         keys = torch.randint(0, 3, (M, W), generator=g, dtype=torch.int64) << 40
         keys[:, 0] = 7
-    else:  # words with the sign bit set must sort after the others (unsigned order)
-        keys = torch.randint(0, 3, (M, W), generator=g, dtype=torch.int64)
-        keys[:, 0] = torch.where(torch.rand(M, generator=g) < 0.5, torch.tensor(-1), torch.tensor(5))
-    weights = torch.randint(1, 1000, (M,), generator=g, dtype=torch.int64) if weighted else None
-    uniq, counts = ops.sort_unique_rows(keys, weights)
+        return keys
+    # "negative": words with the sign bit set must sort after the others (unsigned order)
+    keys = torch.randint(0, 3, (M, W), generator=g, dtype=torch.int64)
+    keys[:, 0] = torch.where(torch.rand(M, generator=g) < 0.5, torch.tensor(-1), torch.tensor(5))
+    return keys
+
+
+def check_sort_unique_and_prefix_counts(device, keys, weights):
+    M, W = keys.shape
+    _, (uniq, counts) = run_op(device, ops.sort_unique_rows, keys, weights)
     ref = {}
-    for i in range(M):
-        k = _unsigned(keys[i])
-        ref[k] = ref.get(k, 0) + (int(weights[i]) if weighted else 1)
+    for row, w in zip(keys.tolist(), weights.tolist() if weights is not None else [1] * M):
+        k = _unsigned(row)
+        ref[k] = ref.get(k, 0) + w
     order = sorted(ref)
-    assert [_unsigned(r) for r in uniq] == order
+    assert [_unsigned(r) for r in uniq.tolist()] == order
     assert counts.tolist() == [ref[k] for k in order]
-    for p in range(0, W + 1):
-        pc = ops.prefix_counts(uniq, counts, p)
+    for p in range(W + 1):
+        _, pc = run_op(device, ops.prefix_counts, uniq, counts, p)
         groups = {}
         for k in order:
             groups.setdefault(k[:p], 0)
@@ -571,8 +824,40 @@ def test_sort_unique_rows_and_prefix_counts(ops, M, W, kind, weighted, seed):
         assert pc.tolist() == [groups[k] for k in sorted(groups)]
 
 
+SORT_KINDS = ["small", "full", "constant_words", "negative"]
+
+
+@on_each_device
+@settings(max_examples=50)
+@given(
+    M=st.integers(1, 300),
+    W=st.integers(1, 4),
+    kind=st.sampled_from(SORT_KINDS),
+    weighted=st.booleans(),
+    seed=st.integers(0, 10**6),
+)
+def test_sort_unique_rows_and_prefix_counts(device, M, W, kind, weighted, seed):
+    g = torch.Generator().manual_seed(seed)
+    keys = make_keys(M, W, kind, g)
+    weights = torch.randint(1, 1000, (M,), generator=g, dtype=torch.int64) if weighted else None
+    check_sort_unique_and_prefix_counts(device, keys, weights)
+
+
+@on_each_device
+@pytest.mark.parametrize("M,W,kind", [(1, 1, "small"), (5000, 1, "small"), (3000, 3, "full"),
+                                      (20000, 2, "negative"), (777, 4, "constant_words")])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sort_unique_rows_blocks(device, M, W, kind, weighted):
+    """More rows than the hypothesis cases (a single row too), each kind of key."""
+    g = torch.Generator().manual_seed(M + W)
+    keys = make_keys(M, W, kind, g)
+    weights = torch.randint(1, 1000, (M,), generator=g, dtype=torch.int64) if weighted else None
+    check_sort_unique_and_prefix_counts(device, keys, weights)
+
+
+@on_each_device
 @pytest.mark.parametrize("varying_bits, duplicates", [(93, False), (40, True), (20, True), (130, False)])
-def test_sort_unique_rows_large_inputs(ops, varying_bits, duplicates):
+def test_sort_unique_rows_large_inputs(device, varying_bits, duplicates):
     """Hundreds of thousands of rows: the first radix pass leaves buckets of hundreds of rows,
     which are sorted by further most-significant-digit splits (small-M hypothesis cases rarely
     reach them). Compared with torch.unique on non-negative keys (where signed order is the
@@ -587,19 +872,20 @@ def test_sort_unique_rows_large_inputs(ops, varying_bits, duplicates):
     if duplicates:
         keys[M // 3:] = keys[torch.randint(0, M // 3, (M - M // 3,), generator=g)]
     weights = torch.randint(1, 5, (M,), generator=g, dtype=torch.int64)
-    uniq, counts = ops.sort_unique_rows(keys, weights)
+    _, (uniq, counts) = run_op(device, ops.sort_unique_rows, keys, weights)
     ref_uniq, inverse = torch.unique(keys, dim=0, return_inverse=True)
     ref_counts = torch.zeros(len(ref_uniq), dtype=torch.int64).index_add_(0, inverse, weights)
     assert torch.equal(uniq, ref_uniq) and torch.equal(counts, ref_counts)
 
 
+@on_each_device
 @settings(max_examples=30)
 @given(code_matrices())
-def test_pack_sort_unique_vs_torch_unique(ops, case):
+def test_pack_sort_unique_vs_torch_unique(device, case):
     codes, bits, offset = case
     n = codes.shape[0]
-    packed = ops.pack_code_rows(codes, bits, offset)
-    uniq, counts = ops.sort_unique_rows(packed, None)
+    _, packed = run_op(device, ops.pack_code_rows, codes, bits, offset)
+    _, (uniq, counts) = run_op(device, ops.sort_unique_rows, packed, None)
     _, ref_counts = torch.unique(codes.T, dim=0, return_counts=True)
     # same number of distinct code vectors, same multiset of counts, same entropy
     assert uniq.shape[0] == ref_counts.shape[0]
@@ -609,6 +895,6 @@ def test_pack_sort_unique_vs_torch_unique(ops, case):
     # counting the first k neurons = prefix of the packed words when k fills whole words
     per = 64 // bits
     if n > per:
-        pc = ops.prefix_counts(uniq, counts, 1)
+        _, pc = run_op(device, ops.prefix_counts, uniq, counts, 1)
         _, ref_prefix = torch.unique(codes[:per].T, dim=0, return_counts=True)
         assert sorted(pc.tolist()) == sorted(ref_prefix.tolist())

@@ -23,7 +23,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from conftest import make_net
+from helpers import make_net
 
 LN2 = math.log(2)
 

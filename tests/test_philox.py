@@ -6,7 +6,7 @@ import pytest
 import torch
 import torch.nn as nn
 
-from conftest import make_net
+from helpers import make_net
 
 FUNCS = ["ei", "ei_parts", "ei_parts_matrix", "vector_and_pairwise_ei", "sensitivity_matrix", "sensitivity"]
 PAIRWISE = ["ei_parts", "ei_parts_matrix", "vector_and_pairwise_ei", "sensitivity_matrix", "sensitivity"]

@@ -7,7 +7,7 @@ import torch
 import torch.nn as nn
 
 import torch_reference as R
-from conftest import make_net
+from helpers import make_net
 
 
 def deep_ei_draws(lin, act, samples, batch_size, lo, hi, seed):
