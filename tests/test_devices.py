@@ -4,7 +4,7 @@ the index vectors and entropies that make CUDA results the CPU's. CUDA-only case
 import numpy as np
 import pytest
 import torch
-from conftest import make_net
+from helpers import make_net
 from torch import nn
 
 from deep_ei_fast.api.arguments import check_settings
