@@ -8,6 +8,7 @@ import torch
 from ..engine.ops import build_info
 from ..engine.pair_counts import MAX_BINS
 from ..engine.settings import DEFAULT_MEMORY_BOUND  # noqa: F401  (the default, documented here)
+from .sample_rules import FIRST_ROUND
 
 RNG_MODES = ("philox", "torch")
 
@@ -57,6 +58,16 @@ def check_positive_int(name, value, allow_none=False):
         raise TypeError(f"{name} must be an integer, got {value!r}")
     if value < 1:
         raise ValueError(f"{name} must be at least 1, got {value!r}")
+
+
+def check_max_samples(value):
+    """None (no cap) or at least the first round of samples=None."""
+    if value is None:
+        return
+    check_positive_int("max_samples", value)
+    if value < FIRST_ROUND:
+        raise ValueError(f"max_samples must be None or at least {FIRST_ROUND} (the first round of "
+                         f"samples=None), got {value!r}")
 
 
 def check_threshold(value):
@@ -117,4 +128,5 @@ def check_settings(settings, *, dynamic_out=False):
     if s.memory_bound is not None:
         check_memory_bound(s.memory_bound)
     check_threshold(s.threshold)
+    check_max_samples(s.max_samples)
     return dataclasses.replace(s, device=check_device(s.device))

@@ -17,6 +17,7 @@ class Measurement:
         self.philox_seed = resolve_seed(settings.seed) if settings.rng == "philox" else None
         self.stream = open_stream(spec, settings.rng, self.philox_seed, settings.batch_size, self.device)
         self.samples_drawn = 0  # what feed() has handed out so far
+        self.converged = None  # set by api/sample_rules: False when max_samples stopped it
 
     @property
     def in_bins(self):

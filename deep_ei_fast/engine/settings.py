@@ -22,3 +22,4 @@ class MeasurementSettings:
     progress: bool = True
     memory_bound: Optional[int] = DEFAULT_MEMORY_BOUND
     threshold: float = 0.05  # convergence threshold of samples=None
+    max_samples: Optional[int] = None  # samples=None stops here (api/sample_rules); None: no cap

@@ -14,6 +14,7 @@ import torch.nn as nn
 from ..api.arguments import check_memory_bound, check_positive_int, check_settings
 from ..api.ei_functions import measure_vector_and_pairwise
 from ..api.layer_resolution import resolve_layer
+from ..api.sample_rules import DEFAULT_MAX_SAMPLES
 from ..api.sensitivity import sensitivity_matrix_of
 from ..api.tables import VALID_ACTIVATIONS, VALID_MODULES
 from ..api.topology import topology_of
@@ -129,12 +130,14 @@ class _EvalMode:
 def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples=500,
                  in_range=None, out_range=None, in_bins=64, out_bins=64, batch_size=20,
                  device='cpu', rng="philox", seed=None, progress=True,
-                 memory_bound=DEFAULT_MEMORY_BOUND, threshold=0.05):
+                 memory_bound=DEFAULT_MEMORY_BOUND, threshold=0.05,
+                 max_samples=DEFAULT_MAX_SAMPLES):
     r"""Measures every weight layer (Linear, Conv2d) of ``model`` for the causal plane.
 
     ``input`` is an example input (batch dimension included), as for topology_of. Each layer
     gets, in bits: vector EI and EI_parts from the same ``samples`` noise samples (None: deep-ei's
-    doubling rule on the vector EI, with ``threshold``), sensitivity from ``sensitivity_samples``
+    doubling rule on the vector EI, with ``threshold``, stopped at ``max_samples`` with a
+    ConvergenceWarning and the row's ``converged`` False), sensitivity from ``sensitivity_samples``
     per input neuron, degeneracy = sensitivity - EI, degeneracy_parts = sensitivity - EI_parts,
     and integration = EI - EI_parts. Ranges default to the topology's (as in every EI function);
     a (low, high) pair applies to every layer. ``seed=None`` with rng="philox" draws one seed
@@ -149,7 +152,8 @@ def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples
     settings = check_settings(MeasurementSettings(
         samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
         out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
-        progress=progress, memory_bound=memory_bound, threshold=threshold))
+        progress=progress, memory_bound=memory_bound, threshold=threshold,
+        max_samples=max_samples))
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     _check_supported_modules(model)
@@ -166,14 +170,14 @@ def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples
         rows = []
         for index, (layer, spec) in enumerate(zip(chosen, specs)):
             start = time.perf_counter()
-            ei, ei_parts, drawn = measure_vector_and_pairwise(layer, topology, settings)
+            ei, ei_parts, drawn, converged = measure_vector_and_pairwise(layer, topology, settings)
             sens = sum_in_order(sensitivity_matrix_of(layer, topology, sensitivity_settings,
                                                       matrix_variant=False))
             rows.append(PlaneRow(
                 layer=index, name=names.get(layer, ""), module=spec.describe(), n_in=spec.n_in,
                 n_out=spec.n_out, ei=ei, ei_parts=ei_parts, sensitivity=sens,
                 degeneracy=sens - ei, degeneracy_parts=sens - ei_parts,
-                integration=ei - ei_parts, samples=drawn, sensitivity_samples=sensitivity_samples,
+                integration=ei - ei_parts, samples=drawn, converged=converged, sensitivity_samples=sensitivity_samples,
                 in_bins=in_bins, out_bins=out_bins, in_low=float(spec.in_range[0]),
                 in_high=float(spec.in_range[1]), out_low=float(spec.out_range[0]),
                 out_high=float(spec.out_range[1]),
