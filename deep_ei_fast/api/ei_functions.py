@@ -5,6 +5,7 @@ from typing import NamedTuple
 from ..engine.settings import DEFAULT_MEMORY_BOUND, MeasurementSettings
 from ..engine.vector_counts import VectorCounts
 from ..estimators.plugin import pairwise_mi_bits, sum_in_order, vector_eis
+from .arguments import check_extrapolate, check_groups
 from .prepare import open_measurement
 from .sample_rules import (DEFAULT_MAX_SAMPLES, EXTRAPOLATION_POINTS, EXTRAPOLATION_ROUND,
                            FIRST_ROUND, ei_parts_rule, extrapolate as extrapolate_curve,
@@ -46,6 +47,7 @@ def ei_parts(layer, topology, threshold=0.05, samples=None, extrapolate=False, b
         samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
         out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
         progress=progress, memory_bound=memory_bound, threshold=threshold, max_samples=max_samples)
+    check_extrapolate(extrapolate)
     if not extrapolate:
         return _zero_small(_pairwise_matrix(layer, topology, settings, in_layer, activation, "ei_parts")[0])
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
@@ -103,20 +105,6 @@ def ei(layer, topology, threshold=0.05, samples=None, batch_size=20, in_layer=No
     return fixed_or_converged(m, [vector], lambda: vector_eis(vector), vector_rule(threshold))[0]
 
 
-def _check_groups(groups, n_in, n_out):
-    try:
-        groups = [(tuple(i), tuple(o)) for i, o in groups]
-    except (TypeError, ValueError):
-        raise TypeError(f"groups must be a list of (in_indices, out_indices) pairs, got {groups!r}") from None
-    for in_index, out_index in groups:
-        for name, indices, size in (("input", in_index, n_in), ("output", out_index, n_out)):
-            for k in indices:
-                if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < size:
-                    raise ValueError(f"groups: {name} index {k!r} in group {(in_index, out_index)!r} "
-                                     f"is out of range for {size} {name} neurons")
-    return groups
-
-
 def eis_between_groups(layer, topology, groups, samples=None, batch_size=20, in_layer=None,
                        in_range=None, in_bins=64, out_range=None, out_bins=64, activation=None,
                        device='cpu', *, rng="philox", seed=None, progress=True, threshold=0.05,
@@ -131,7 +119,7 @@ def eis_between_groups(layer, topology, groups, samples=None, batch_size=20, in_
                                 device, rng, seed, progress, threshold, max_samples)
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description="eis_between_groups")
-    vector = _vector_counts(m, _check_groups(groups, m.spec.n_in, m.spec.n_out))
+    vector = _vector_counts(m, check_groups(groups, m.spec.n_in, m.spec.n_out))
     return fixed_or_converged(m, [vector], lambda: vector_eis(vector), vector_rule(threshold))
 
 

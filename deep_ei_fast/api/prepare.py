@@ -2,7 +2,7 @@
 measurement (before any heavy work, so bad arguments fail at once)."""
 from ..engine.measurement import Measurement
 from .arguments import check_settings
-from .layer_resolution import resolve_layer
+from .layer_resolution import check_activation_width, resolve_layer
 
 
 def open_measurement(layer, topology, settings, *, in_layer=None, activation=None,
@@ -11,4 +11,6 @@ def open_measurement(layer, topology, settings, *, in_layer=None, activation=Non
     out_range / out_bins = 'dynamic'."""
     settings = check_settings(settings, dynamic_out=dynamic_out)
     spec = resolve_layer(layer, topology, in_layer, settings.in_range, settings.out_range, activation)
+    if activation is not None:  # the topology's activations are elementwise
+        check_activation_width(spec, settings.device)
     return Measurement(spec, settings, description)

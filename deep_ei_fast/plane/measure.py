@@ -13,7 +13,7 @@ import torch.nn as nn
 
 from ..api.arguments import check_memory_bound, check_positive_int, check_settings
 from ..api.ei_functions import measure_vector_and_pairwise
-from ..api.layer_resolution import resolve_layer
+from ..api.layer_resolution import check_parameters, resolve_layer
 from ..api.sample_rules import DEFAULT_MAX_SAMPLES
 from ..api.sensitivity import sensitivity_matrix_of
 from ..api.tables import VALID_ACTIVATIONS, VALID_MODULES
@@ -157,11 +157,12 @@ def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     _check_supported_modules(model)
+    check_parameters(model.modules(), "causal_plane")
     with _EvalMode(model):
         topology = topology_of(model, input)
-        _check_chain(model, input, topology)
         chosen = _select_layers(topology, layers)
         specs = [resolve_layer(layer, topology, None, in_range, out_range) for layer in chosen]
+        _check_chain(model, input, topology)
         if rng == "philox" and seed is None:
             seed = resolve_seed(None)
             settings = dataclasses.replace(settings, seed=seed)
