@@ -116,7 +116,7 @@ def fixed_or_converged(m, consumers, estimate, rule):
     if settings.samples is not None:
         with m.bar(settings.samples) as bar:
             m.feed(settings.samples, consumers, bar)
-        return estimate()
+            return estimate()  # in the bar: a tiled pair count shows its passes there
     cap = settings.max_samples
     previous, change = None, None
     with m.bar(cap) as bar:

@@ -64,8 +64,7 @@ def sensitivity_matrix_of(layer, topology, settings, *, in_layer=None, activatio
                 return _one_hot_samples(m, neuron, total)
             # philox one-hot draws can be drawn again, so tiled counters need not cache codes.
             replay = draws if settings.rng == "philox" else None
-            counts = PairCounts(binning, 1, spec.n_out, settings.memory_bound, replay=replay,
-                                progress=False)
+            counts = PairCounts(binning, 1, spec.n_out, settings.memory_bound, replay=replay)
             if replay is None:
                 counts.check_cache_fits(samples)
             for x, y in draws(samples):

@@ -30,6 +30,8 @@ def _parse_value(column, text):
         return int(text)
     if column == "seed":
         return int(text) if text else ""
+    if column == "converged":
+        return {"True": True, "False": False}[text]
     if text == "":
         return None  # a metric not given at that step
     try:
