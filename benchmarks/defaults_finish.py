@@ -47,7 +47,7 @@ def run_case(name):
 
 def measure(name):
     completed = subprocess.run(["/usr/bin/time", "-v", sys.executable, __file__, "--case", name],
-                               capture_output=True, text=True, cwd=ROOT)
+                               capture_output=True, text=True, cwd=ROOT, check=False)
     wall = re.search(r"Elapsed \(wall clock\) time.*: (\S+)", completed.stderr).group(1)
     rss_kb = int(re.search(r"Maximum resident set size \(kbytes\): (\d+)", completed.stderr).group(1))
     result = next((line[7:] for line in completed.stdout.splitlines() if line.startswith("RESULT ")),
@@ -63,9 +63,10 @@ def main():
     if args.case:
         run_case(args.case)
         return
-    lines = [f"# Default settings finish ({datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M} UTC)",
-             "", f"Machine: {platform.node()}, {os.cpu_count()} cores, {platform.processor() or platform.machine()}"
-             f"; load average before: {os.getloadavg()[0]:.1f} (a shared machine)",
+    machine = (f"Machine: {platform.node()}, {os.cpu_count()} cores, {platform.processor() or platform.machine()}"
+               f"; load average before: {os.getloadavg()[0]:.1f} (a shared machine)")
+    lines = [f"# Default settings finish ({datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC)",
+             "", machine,
              f"Command: python3 benchmarks/defaults_finish.py{' --output ' + args.output if args.output else ''}",
              "", "| case | wall (h:mm:ss) | peak RSS (GiB) | result |", "|---|---|---|---|"]
     for name in ("plane", "ei"):

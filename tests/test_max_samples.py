@@ -5,9 +5,8 @@ import warnings
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
-
 from conftest import make_net
+from torch import nn
 
 PAIRWISE = ["ei_parts", "ei_parts_matrix"]
 VECTOR = ["ei", "eis_between_groups", "vector_and_pairwise_ei"]

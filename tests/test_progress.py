@@ -8,7 +8,6 @@ import io
 
 import pytest
 import torch
-
 from conftest import make_net
 
 
@@ -21,7 +20,7 @@ class FakeTerminal(io.StringIO):
 def terminal(monkeypatch):
     """A fake terminal to redirect stderr to inside the test (pytest's own capture resets
     sys.stderr between a fixture's setup and the test body)."""
-    import deep_ei_fast.engine.progress as progress
+    from deep_ei_fast.engine import progress
     monkeypatch.setattr(progress, "SHOW_AFTER_SECONDS", 0.0)
     return FakeTerminal()
 

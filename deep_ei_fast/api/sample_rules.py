@@ -1,7 +1,8 @@
 """deep-ei 0.7.0's sample-count rules: doubling rounds until convergence (capped by
 max_samples), and extrapolation."""
 import warnings
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
