@@ -104,12 +104,21 @@ def _select_layers(topology, layers):
     return layers
 
 
-def measured_layer_count(model, input, layers=None):
-    """How many rows causal_plane(model, input, layers=layers) gives (one cheap forward pass)."""
-    if layers is not None:
-        return len(list(layers))
+def planned_rows(model, input, layers=None, in_range=None, out_range=None):
+    """The columns of causal_plane's rows that the measurement does not change (name, module,
+    widths, resolved ranges), one dict per row, from one cheap forward pass."""
     with _EvalMode(model):
-        return len(_select_layers(topology_of(model, input), None))
+        topology = topology_of(model, input)
+        chosen = _select_layers(topology, layers)
+        names = _module_names(model)
+        rows = []
+        for layer in chosen:
+            spec = resolve_layer(layer, topology, None, in_range, out_range)
+            rows.append(dict(name=names.get(layer, ""), module=spec.describe(), n_in=spec.n_in,
+                             n_out=spec.n_out, in_low=float(spec.in_range[0]),
+                             in_high=float(spec.in_range[1]), out_low=float(spec.out_range[0]),
+                             out_high=float(spec.out_range[1])))
+    return rows
 
 
 class _EvalMode:
