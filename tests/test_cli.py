@@ -117,6 +117,9 @@ def test_demo_writes_every_file(capsys, tmp_path):
     rows = list(csv.DictReader((out / "iris.csv").open()))
     assert [int(r["epoch"]) for r in rows] == [0, 0, 0, 1, 1, 1, 2, 2, 2]
     assert "test acc" in stdout and "Linear 4->5" in stdout
+    assert "loss nan" not in stdout and "epoch     0: loss " in stdout  # the initial loss
+    assert float(rows[0]["loss"]) > 0
+    assert "iris: final train accuracy " in stdout and ", test accuracy " in stdout
 
 
 def test_demo_out_must_be_a_folder(capsys, tmp_path):

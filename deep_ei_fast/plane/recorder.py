@@ -9,7 +9,11 @@
 Each recorded step appends one row per layer to the CSV in a single write, flushed to disk, so
 an interrupted run loses at most the step being written. Opening a recorder on an existing file
 resumes it: earlier rows are read back (a half-written last step is dropped), steps already in
-the file are not measured again, and new rows are appended.
+the file are not measured again, and new rows are appended. Only a recording this recorder would
+have written resumes: other module names or widths, bins, ranges, samples, sensitivity samples,
+rng, seed (or estimator, when the file has that column) fail with a ValueError naming the first
+difference and its line, as do corrupted cells and steps out of order. Text metrics round-trip
+(quoted, newlines included); a metric that reads as a number comes back as a float.
 """
 import csv
 import difflib
