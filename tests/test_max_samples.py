@@ -79,7 +79,7 @@ def test_causal_plane_converged_column(dei):
     fixed = dei.causal_plane(net, torch.zeros(1, 4), samples=20_000, sensitivity_samples=100, seed=1,
                              progress=False)
     assert [r.converged for r in fixed] == [True]  # fixed samples count as converged
-    with pytest.warns(dei.ConvergenceWarning, match="vector_and_pairwise_ei: layer Linear 4->5"):
+    with pytest.warns(dei.ConvergenceWarning, match="causal_plane: layer Linear 4->5"):
         capped = dei.causal_plane(net, torch.zeros(1, 4), max_samples=20_000, sensitivity_samples=100,
                                   seed=1, progress=False)
     assert [(r.converged, r.samples) for r in capped] == [(False, 20_000)]

@@ -130,11 +130,13 @@ class VectorAndPairwise(NamedTuple):
     converged: bool  # False when samples=None stopped at max_samples
 
 
-def measure_vector_and_pairwise(layer, topology, settings, *, in_layer=None, activation=None):
+def measure_vector_and_pairwise(layer, topology, settings, *, in_layer=None, activation=None,
+                                description="vector_and_pairwise_ei"):
     """Vector EI and EI_parts of ``layer`` from the same samples, under MeasurementSettings
-    (samples=None: ei's rule on the vector EI), with the number of samples drawn."""
+    (samples=None: ei's rule on the vector EI), with the number of samples drawn; the caller's
+    name (``description``) labels the bar and a ConvergenceWarning."""
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
-                         description="vector_and_pairwise_ei")
+                         description=description)
     vector = _vector_counts(m)
     counts = m.pair_counts(m.pair_binning(settings.samples or FIRST_ROUND), settings.samples)
     vector_ei = fixed_or_converged(m, [vector, counts], lambda: vector_eis(vector),

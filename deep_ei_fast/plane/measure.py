@@ -180,7 +180,8 @@ def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples
         rows = []
         for index, (layer, spec) in enumerate(zip(chosen, specs)):
             start = time.perf_counter()
-            ei, ei_parts, drawn, converged = measure_vector_and_pairwise(layer, topology, settings)
+            ei, ei_parts, drawn, converged = measure_vector_and_pairwise(layer, topology, settings,
+                                                                   description="causal_plane")
             sens = sum_in_order(sensitivity_matrix_of(layer, topology, sensitivity_settings,
                                                       matrix_variant=False))
             rows.append(PlaneRow(
