@@ -4,7 +4,9 @@
 
 Every public name of deep-ei 0.7.0, with the same signatures, defaults and return types. The EI
 functions also take keyword-only ``rng`` ("philox": counter-based noise in the kernels, the
-default; "torch": deep-ei's own random draws, for identical numbers), ``seed`` and ``progress``.
+default; "torch": deep-ei's own random draws, for identical numbers), ``seed`` and ``progress``;
+with samples=None, ``max_samples`` (default DEFAULT_MAX_SAMPLES) caps deep-ei's doubling rule,
+warning with ConvergenceWarning when it stops the rule.
 
 Beyond deep-ei: ``causal_plane`` (every layer of a network at once), ``CausalPlaneRecorder``
 (the plane recorded during training into a CSV) and, with matplotlib, ``deep_ei_fast.plots``.
@@ -15,6 +17,7 @@ causal plane), ``apps`` (command line, demo, benchmark).
 """
 from .api.ei_functions import ei, ei_parts, ei_parts_matrix, eis_between_groups, vector_and_pairwise_ei
 from .api.mutual_information import MI, nats_to_bits
+from .api.sample_rules import DEFAULT_MAX_SAMPLES, ConvergenceWarning
 from .api.sensitivity import sensitivity, sensitivity_matrix
 from .api.tables import (CONVOLUTIONAL_MODULES, MEMORY_LIMIT, POOLING_MODULES, VALID_ACTIVATIONS,
                          VALID_MODULES)
@@ -30,6 +33,6 @@ __all__ = [
     "eis_between_groups", "vector_and_pairwise_ei", "MI", "nats_to_bits", "VALID_MODULES",
     "VALID_ACTIVATIONS", "POOLING_MODULES", "CONVOLUTIONAL_MODULES", "MEMORY_LIMIT",
     "DEFAULT_MEMORY_BOUND", "causal_plane", "CausalPlane", "PlaneRow", "CausalPlaneRecorder",
-    "build_info",
+    "build_info", "ConvergenceWarning", "DEFAULT_MAX_SAMPLES",
 ]
 __version__ = "0.1.0"

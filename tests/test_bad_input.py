@@ -219,9 +219,9 @@ def test_sensitivity_forward_error_propagates(dei):
     # replace the forward after the graph is built (topology_of runs the model once)
     lin.forward = lambda x: (_ for _ in ()).throw(RuntimeError("boom"))
     with pytest.raises(RuntimeError, match="boom"):
-        dei.sensitivity(lin, top, samples=100, seed=0, progress=False, rng="torch")
+        dei.sensitivity(lin, top, samples=100, progress=False, rng="torch")
     with pytest.raises(RuntimeError, match="boom"):
-        dei.sensitivity_matrix(lin, top, samples=100, seed=0, progress=False, rng="torch")
+        dei.sensitivity_matrix(lin, top, samples=100, progress=False, rng="torch")
 
 
 @pytest.mark.parametrize("name", ["sensitivity_matrix"])  # sensitivity takes min/max of both
@@ -237,3 +237,148 @@ def test_sensitivity_dynamic_range_inverted(dei, name):
         getattr(dei, name)(lin, top, samples=500, in_range=(0, 1), in_bins=8, out_bins=8, out_range="dynamic",
                            seed=0, progress=False)
     assert "out_range" in str(exc.value)
+
+
+# -- issue 8: clear errors before heavy work instead of internal ones -------------------------
+
+def _timed_raise(types, fn):
+    t0 = time.time()
+    with pytest.raises(types) as exc:
+        fn()
+    assert time.time() - t0 < 5.0  # raised before the (impossible) work began
+    return str(exc.value)
+
+
+@pytest.mark.filterwarnings("ignore:Initializing zero-element tensors")  # nn.Linear(0, 3)'s init
+@pytest.mark.parametrize("shape,side", [((0, 3), "input"), ((3, 0), "output")])
+@pytest.mark.parametrize("name", ALL + ["causal_plane"])
+def test_zero_width_layer(dei, name, shape, side):
+    lin = nn.Linear(*shape)
+    net = nn.Sequential(lin, nn.Sigmoid())
+    if name == "causal_plane":
+        msg = _timed_raise(ValueError, lambda: dei.causal_plane(net, torch.zeros(1, shape[0]), samples=HUGE,
+                                                                 progress=False))
+    else:
+        top = dei.topology_of(net, torch.zeros(1, shape[0]))
+        msg = _timed_raise(ValueError, lambda: call(dei, name, lin, top))
+    assert f"no {side} neurons" in msg and "Linear" in msg, msg
+
+
+@pytest.mark.parametrize("name", ["sensitivity", "sensitivity_matrix"])
+def test_sensitivity_samples_none(dei, setup, name):
+    msg = _timed_raise(TypeError, lambda: call(dei, name, *setup, samples=None))
+    assert "samples" in msg and "None" in msg
+
+
+@pytest.mark.parametrize("index", [np.int64(1), np.int32(0), torch.tensor(1)])
+def test_group_indices_integer_likes_accepted(dei, setup, index):
+    lin, top = setup
+    got = dei.eis_between_groups(lin, top, [((index,), (0,))], samples=2000, seed=0, progress=False)
+    want = dei.eis_between_groups(lin, top, [((int(index),), (0,))], samples=2000, seed=0, progress=False)
+    assert got == want
+
+
+@pytest.mark.parametrize("index,word", [(1.0, "float"), (True, "bool"), (np.bool_(False), "bool"),
+                                        (torch.tensor(0.0), "Tensor")])
+def test_group_indices_floats_and_bools_refused(dei, setup, index, word):
+    lin, top = setup
+    msg = _timed_raise(TypeError, lambda: call(dei, "eis_between_groups", lin, top, groups=[((index,), (0,))]))
+    assert "groups" in msg and word in msg, msg
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_activation_changing_width(dei, setup, name):
+    msg = _timed_raise(ValueError, lambda: call(dei, name, *setup, activation=lambda x: x[:, :1]))
+    assert "activation" in msg and "width" in msg and "1" in msg and "2" in msg, msg
+
+
+@pytest.mark.parametrize("dtype", [torch.float64, torch.float16])
+@pytest.mark.parametrize("name", ALL + ["causal_plane"])
+def test_non_float32_layer_refused(dei, name, dtype):
+    # Decision: refused, not converted (deep-ei runs float32 noise through the layer, which
+    # fails inside torch for these; a silent .float() would measure another layer).
+    net, lin = make_net(3, 2, "sigmoid")
+    net = net.to(dtype)
+    if name == "causal_plane":
+        msg = _timed_raise(TypeError, lambda: dei.causal_plane(net, torch.zeros(1, 3, dtype=dtype),
+                                                                samples=HUGE, progress=False))
+    else:
+        top = dei.topology_of(net, torch.zeros(1, 3, dtype=dtype))
+        msg = _timed_raise(TypeError, lambda: call(dei, name, lin, top))
+    assert str(dtype) in msg and ".float()" in msg, msg
+
+
+@pytest.mark.parametrize("name", ALL + ["causal_plane"])
+def test_nan_weight(dei, name):
+    net, lin = make_net(3, 2, "sigmoid")
+    with torch.no_grad():
+        lin.weight[1, 2] = float("nan")
+    if name == "causal_plane":
+        msg = _timed_raise(ValueError, lambda: dei.causal_plane(net, torch.zeros(1, 3), samples=HUGE,
+                                                                 progress=False))
+    else:
+        top = dei.topology_of(net, torch.zeros(1, 3))
+        msg = _timed_raise(ValueError, lambda: call(dei, name, lin, top))
+    assert "NaN" in msg and "weight" in msg and "differs" not in msg, msg
+
+
+@pytest.mark.parametrize("value", [(-1e39, 1e39), (0.0, 1e39), (-3e38, 3e38)])
+@pytest.mark.parametrize("name", ALL)
+def test_in_range_beyond_float32(dei, setup, name, value):
+    exc = check(dei, setup, name, "in_range", value, types=ValueError)
+    assert "float32" in str(exc.value)
+
+
+@pytest.mark.parametrize("arg", ["out_bins", "out_range"])
+@pytest.mark.parametrize("name", ["ei", "eis_between_groups", "vector_and_pairwise_ei"])
+def test_dynamic_refused_with_value_error(dei, setup, name, arg):
+    # The README promises ValueError for 'dynamic' where it is not supported (TypeError before).
+    check(dei, setup, name, arg, "dynamic", types=ValueError)
+
+
+@pytest.mark.parametrize("value", ["no", 0, 1, None, "False"])
+def test_extrapolate_must_be_bool(dei, setup, value):
+    lin, top = setup
+    msg = _timed_raise(TypeError, lambda: dei.ei_parts(lin, top, extrapolate=value, progress=False))
+    assert "extrapolate" in msg and repr(value) in msg
+
+
+@pytest.mark.parametrize("name", ALL)
+def test_torch_rng_with_seed_refused(dei, setup, name):
+    # Decision: refused (using it would reset torch's global generator behind the caller's back).
+    exc = check(dei, setup, name, "seed", 7, types=ValueError, rng="torch")
+    assert "torch.manual_seed" in str(exc.value)
+
+
+@pytest.mark.parametrize("value", [-1, 2**64, 2**70])
+@pytest.mark.parametrize("name", ALL)
+def test_seed_outside_64_bits(dei, setup, name, value):
+    exc = check(dei, setup, name, "seed", value, types=ValueError)
+    assert "2**64" in str(exc.value)
+
+
+def test_seed_64_bit_limits_accepted(dei, setup):
+    lin, top = setup
+    for seed in (0, 2**64 - 1):
+        assert dei.ei(lin, top, samples=1000, seed=seed, progress=False) >= 0.0
+
+
+@pytest.mark.parametrize("name", ["sensitivity", "sensitivity_matrix"])
+def test_sensitivity_philox_small_memory_bound(dei, name):
+    # 40 outputs of 9x9 int32 counters need 10 tiles under 100 kB: philox regenerates the one-hot
+    # draws per tile (no code cache, no rng='torch' message), with the untiled result exactly.
+    net, lin = make_net(3, 40, "sigmoid", seed=2)
+    top = dei.topology_of(net, torch.zeros(1, 3))
+    kw = dict(samples=20000, in_bins=8, out_bins=8, seed=0, progress=False)
+    tiled = getattr(dei, name)(lin, top, memory_bound=100_000, **kw)
+    whole = getattr(dei, name)(lin, top, **kw)
+    assert np.array_equal(np.asarray(tiled), np.asarray(whole))
+    msg = _timed_raise(ValueError, lambda: getattr(dei, name)(lin, top, memory_bound=100_000, rng="torch",
+                                                               samples=HUGE, progress=False))
+    assert "memory_bound" in msg and "rng='torch'" in msg
+
+
+@pytest.mark.parametrize("value", [0, 9999, 1.5e6, "many"])
+@pytest.mark.parametrize("name", [n for n in ALL if not n.startswith("sensitivity")])
+def test_max_samples_invalid(dei, setup, name, value):
+    check(dei, setup, name, "max_samples", value, samples=None)

@@ -139,3 +139,115 @@ def test_recording_of_another_model_is_refused(tmp_path):
     rec.record(1)
     with pytest.raises(ValueError, match="another model"):
         CausalPlaneRecorder(new_net(), torch.zeros((1, 4)), path, **MEASURE)
+
+
+# -- issue 8: resuming only what this recorder would have written ----------------------------
+
+def _recorded(tmp_path, net=None, steps=2, **measure):
+    path = tmp_path / "run.csv"
+    rec = CausalPlaneRecorder(net or build_network((4, 5, 5, 3), seed=1), torch.zeros((1, 4)), path,
+                              **{**MEASURE, **measure})
+    for step in range(steps):
+        rec.record(step)
+    return path
+
+
+def test_same_row_count_other_widths_refused(tmp_path):
+    # The issue's case: 4-6-6-3 rows resumed by a 4-5-5-3 loop (3 rows per step in both).
+    path = _recorded(tmp_path, build_network((4, 6, 6, 3), seed=1))
+    with pytest.raises(ValueError) as exc:
+        CausalPlaneRecorder(build_network((4, 5, 5, 3), seed=1), torch.zeros((1, 4)), path, **MEASURE)
+    message = str(exc.value)
+    assert str(path) in message and "line 2" in message
+    assert "module = 'Linear 4->6'" in message and "'Linear 4->5'" in message
+
+
+@pytest.mark.parametrize("change,column", [
+    (dict(in_bins=16, out_bins=16), "in_bins"),
+    (dict(out_bins=16), "out_bins"),
+    (dict(in_range=(0, 2)), "in_high"),
+    (dict(out_range=(-1, 1)), "out_low"),
+    (dict(samples=4000), "samples"),
+    (dict(sensitivity_samples=50), "sensitivity_samples"),
+    (dict(seed=5), "seed"),
+    (dict(rng="torch", seed=None), "rng"),
+])
+def test_other_settings_refused(tmp_path, change, column):
+    # A 16-bin (or otherwise different) recording resumed with MEASURE's settings, and back.
+    path = _recorded(tmp_path, **change)
+    with pytest.raises(ValueError, match=rf"cannot resume: line 2 \(layer 0\) has {column} = "):
+        CausalPlaneRecorder(build_network((4, 5, 5, 3), seed=1), torch.zeros((1, 4)), path, **MEASURE)
+    again = CausalPlaneRecorder(build_network((4, 5, 5, 3), seed=1), torch.zeros((1, 4)), path,
+                                **{**MEASURE, **change})
+    assert again.steps == [0, 1]  # the same settings resume
+
+
+def test_corrupted_numeric_cell_refused_with_its_line(tmp_path):
+    path = _recorded(tmp_path)
+    lines = path.read_text().split("\n")
+    header = lines[0].split(",")
+    cells = lines[5].split(",")
+    cells[header.index("ei")] = "1.2.3"
+    lines[5] = ",".join(cells)
+    path.write_text("\n".join(lines))
+    with pytest.raises(ValueError, match=r"line 6: column 'ei' holds '1\.2\.3'"):
+        CausalPlaneRecorder(build_network((4, 5, 5, 3), seed=1), torch.zeros((1, 4)), path, **MEASURE)
+
+
+def test_out_of_order_steps_refused_with_their_line(tmp_path):
+    path = _recorded(tmp_path, steps=3)
+    lines = path.read_text().split("\n")
+    lines[1:4], lines[4:7] = lines[4:7], lines[1:4]  # epoch 1's rows before epoch 0's
+    path.write_text("\n".join(lines))
+    with pytest.raises(ValueError, match=r"line 5: epoch 0 comes after epoch 1"):
+        CausalPlaneRecorder(build_network((4, 5, 5, 3), seed=1), torch.zeros((1, 4)), path, **MEASURE)
+    lines = _recorded(tmp_path / "..", steps=1).read_text().split("\n")  # a fresh one-step file
+    lines[1], lines[2] = lines[2], lines[1]  # layers out of order within a step
+    path.write_text("\n".join(lines))
+    with pytest.raises(ValueError, match=r"line 2: layer 1 where layer 0"):
+        CausalPlaneRecorder(build_network((4, 5, 5, 3), seed=1), torch.zeros((1, 4)), path, **MEASURE)
+
+
+@pytest.mark.parametrize("garbage", [bytes(range(256)) * 4, b"epoch,\x00\x00\x00\n"])
+def test_binary_garbage_refused_with_the_file_name(tmp_path, garbage):
+    path = tmp_path / "weights.bin"
+    path.write_bytes(garbage)
+    with pytest.raises(ValueError, match="not a text CSV file") as exc:
+        CausalPlaneRecorder(new_net(), torch.zeros((1, 4)), path, **MEASURE)
+    assert str(path) in str(exc.value)
+
+
+def test_text_metrics_round_trip(tmp_path):
+    path = tmp_path / "run.csv"
+    notes = ['a,b\nc', 'say "hi"', "tab\there", "cr\rlf\r\n", "ünï"]
+    rec = CausalPlaneRecorder(new_net(), torch.zeros((1, 4)), path, **MEASURE)
+    for step, note in enumerate(notes[:3]):
+        rec.record(step, note=note)
+    resumed = CausalPlaneRecorder(new_net(), torch.zeros((1, 4)), path, **MEASURE)
+    assert [r["note"] for r in resumed.rows[::2]] == notes[:3]
+    for step, note in enumerate(notes[3:], start=3):
+        resumed.record(step, note=note)
+    again = CausalPlaneRecorder(new_net(), torch.zeros((1, 4)), path, **MEASURE)
+    assert [r["note"] for r in again.rows[::2]] == notes
+    assert again.rows == resumed.rows
+
+
+def test_cut_inside_a_quoted_metric_is_dropped(tmp_path):
+    path = tmp_path / "run.csv"
+    rec = CausalPlaneRecorder(new_net(), torch.zeros((1, 4)), path, **MEASURE)
+    rec.record(0, note="first")
+    rec.record(1, note="x\ny")
+    text = path.read_text()
+    path.write_text(text[: text.rindex("x\ny") + 2])  # cut inside the last row's quoted note
+    resumed = CausalPlaneRecorder(new_net(), torch.zeros((1, 4)), path, **MEASURE)
+    assert resumed.steps == [0]  # step 1 lost a row: measured again
+    assert path.read_text() == text[: len(path.read_text())]
+
+
+@pytest.mark.parametrize("typo,suggestion", [("samles", "samples"), ("in_bin", "in_bins"), ("colour", None)])
+def test_keyword_typo_caught_at_construction(typo, suggestion):
+    with pytest.raises(TypeError) as exc:
+        CausalPlaneRecorder(new_net(), torch.zeros((1, 4)), None, **{typo: 8})
+    assert repr(typo) in str(exc.value)
+    if suggestion:
+        assert f"did you mean {suggestion!r}" in str(exc.value)

@@ -1,16 +1,17 @@
 """The EI functions of deep-ei 0.7.0: same signatures and defaults, plus keyword-only
-rng / seed / progress (and memory_bound for pairwise counts: bytes of pair counters and cached
-codes held at once; None, the default, is the device's: DEFAULT_MEMORY_BOUND = 2 GiB on the CPU,
-3/4 of the free memory on CUDA)."""
+rng / seed / progress / max_samples (and memory_bound for pairwise counts: bytes of pair
+counters and cached codes held at once; None, the default, is the device's: DEFAULT_MEMORY_BOUND =
+2 GiB on the CPU, 3/4 of the free memory on CUDA)."""
 from typing import NamedTuple
 
 from ..engine.settings import MeasurementSettings
 from ..engine.vector_counts import VectorCounts
 from ..estimators.plugin import pairwise_mi_bits, sum_in_order, vector_eis
+from .arguments import check_extrapolate, check_groups
 from .prepare import open_measurement
-from .sample_rules import (EXTRAPOLATION_POINTS, EXTRAPOLATION_ROUND, FIRST_ROUND,
-                           ei_parts_converged, extrapolate as extrapolate_curve,
-                           fixed_or_converged, vector_ei_converged)
+from .sample_rules import (DEFAULT_MAX_SAMPLES, EXTRAPOLATION_POINTS, EXTRAPOLATION_ROUND,
+                           FIRST_ROUND, ei_parts_rule, extrapolate as extrapolate_curve,
+                           fixed_or_converged, vector_rule)
 
 SMALL_EI_PARTS = 0.01  # deep-ei reports EI_parts below this as 0.0
 
@@ -25,41 +26,30 @@ def _pairwise_total(counts):
     return sum_in_order(matrix), matrix
 
 
-def _pairwise_converged(threshold):
-    """ei_parts' rule on the totals of two successive (EI_parts, matrix) estimates."""
-    return lambda previous, current, interval, total: ei_parts_converged(
-        previous[0], current[0], interval, total, threshold)
-
-
-def _vector_converged(threshold):
-    """ei's rule: every group's vector EI changed by less than threshold bits."""
-    return lambda previous, current, interval, total: all(
-        vector_ei_converged(p, c, threshold) for p, c in zip(previous, current))
-
-
 def _pairwise_matrix(layer, topology, settings, in_layer, activation, description):
     """The MI matrix of every pair, from settings.samples or ei_parts' convergence rule."""
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description=description, dynamic_out=True)
     counts = m.pair_counts(m.pair_binning(settings.samples or FIRST_ROUND), settings.samples)
     return fixed_or_converged(m, [counts], lambda: _pairwise_total(counts),
-                              _pairwise_converged(settings.threshold))
+                              ei_parts_rule(settings.threshold))
 
 
 def ei_parts(layer, topology, threshold=0.05, samples=None, extrapolate=False, batch_size=20,
              in_layer=None, in_range=None, in_bins=64, out_range=None, out_bins=64,
              activation=None, device='cpu', *, rng="philox", seed=None, progress=True,
-             memory_bound=None):
+             memory_bound=None, max_samples=DEFAULT_MAX_SAMPLES):
     r"""EI_parts of ``layer``: the sum over all (input A, output B) pairs of I(t_A; t_B) in bits,
     with the whole input layer firing uniformly at random. Sums below 0.01 are reported as 0.0.
 
-    samples=None doubles the samples until the relative change falls under ``threshold``;
-    extrapolate=True fits a / n^e + C over 20 rounds of 1e5 samples (deep-ei's rules).
+    samples=None doubles the samples until the relative change falls under ``threshold``, or
+    until ``max_samples`` (then ConvergenceWarning; None: no cap); extrapolate=True fits a / n^e + C over 20 rounds of 1e5 samples (deep-ei's rules).
     """
     settings = MeasurementSettings(
         samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
         out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
-        progress=progress, memory_bound=memory_bound, threshold=threshold)
+        progress=progress, memory_bound=memory_bound, threshold=threshold, max_samples=max_samples)
+    check_extrapolate(extrapolate)
     if not extrapolate:
         return _zero_small(_pairwise_matrix(layer, topology, settings, in_layer, activation, "ei_parts")[0])
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
@@ -76,26 +66,26 @@ def ei_parts(layer, topology, threshold=0.05, samples=None, extrapolate=False, b
 def ei_parts_matrix(layer, topology, samples=None, batch_size=20, in_layer=None, in_range=None,
                     in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
                     rng="philox", seed=None, progress=True, memory_bound=None,
-                    threshold=0.05):
+                    threshold=0.05, max_samples=DEFAULT_MAX_SAMPLES):
     r"""Matrix [n_in, n_out] of I(t_A; t_B) in bits for every pair, as a float64 numpy array.
 
-    samples=None uses ei_parts' convergence rule (with ``threshold``) on the matrix's sum
-    (deep-ei 0.7.0 crashes there). Pair counters are tiled to stay under ``memory_bound`` bytes
-    (None: 2 GiB on the CPU, 3/4 of the device's free memory on CUDA).
+    samples=None uses ei_parts' convergence rule (with ``threshold``, up to ``max_samples``) on
+    the matrix's sum (deep-ei 0.7.0 crashes there). Pair counters are tiled to stay under
+    ``memory_bound`` bytes (None: 2 GiB on the CPU, 3/4 of the device's free memory on CUDA).
     """
     settings = MeasurementSettings(
         samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
         out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
-        progress=progress, memory_bound=memory_bound, threshold=threshold)
+        progress=progress, memory_bound=memory_bound, threshold=threshold, max_samples=max_samples)
     return _pairwise_matrix(layer, topology, settings, in_layer, activation, "ei_parts_matrix")[1]
 
 
 def _vector_settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device, rng,
-                     seed, progress, threshold, memory_bound=None):
+                     seed, progress, threshold, max_samples, memory_bound=None):
     return MeasurementSettings(
         samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
         out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
-        progress=progress, memory_bound=memory_bound, threshold=threshold)
+        progress=progress, memory_bound=memory_bound, threshold=threshold, max_samples=max_samples)
 
 
 def _vector_counts(m, groups=None):
@@ -106,75 +96,68 @@ def _vector_counts(m, groups=None):
 
 def ei(layer, topology, threshold=0.05, samples=None, batch_size=20, in_layer=None, in_range=None,
        in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *, rng="philox",
-       seed=None, progress=True):
+       seed=None, progress=True, max_samples=DEFAULT_MAX_SAMPLES):
     r"""Vector EI of ``layer``: I(X; Y) in bits between the whole binned input and output vectors
-    under uniform noise. samples=None doubles samples until EI changes by < ``threshold`` bits."""
+    under uniform noise. samples=None doubles samples until EI changes by < ``threshold`` bits,
+    or until ``max_samples`` (then ConvergenceWarning; None: no cap)."""
     settings = _vector_settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
-                                device, rng, seed, progress, threshold)
+                                device, rng, seed, progress, threshold, max_samples)
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description="ei")
     vector = _vector_counts(m)
-    return fixed_or_converged(m, [vector], lambda: vector_eis(vector), _vector_converged(threshold))[0]
-
-
-def _check_groups(groups, n_in, n_out):
-    try:
-        groups = [(tuple(i), tuple(o)) for i, o in groups]
-    except (TypeError, ValueError):
-        raise TypeError(f"groups must be a list of (in_indices, out_indices) pairs, got {groups!r}") from None
-    for in_index, out_index in groups:
-        for name, indices, size in (("input", in_index, n_in), ("output", out_index, n_out)):
-            for k in indices:
-                if not isinstance(k, int) or isinstance(k, bool) or not 0 <= k < size:
-                    raise ValueError(f"groups: {name} index {k!r} in group {(in_index, out_index)!r} "
-                                     f"is out of range for {size} {name} neurons")
-    return groups
+    return fixed_or_converged(m, [vector], lambda: vector_eis(vector), vector_rule(threshold))[0]
 
 
 def eis_between_groups(layer, topology, groups, samples=None, batch_size=20, in_layer=None,
                        in_range=None, in_bins=64, out_range=None, out_bins=64, activation=None,
-                       device='cpu', *, rng="philox", seed=None, progress=True, threshold=0.05):
+                       device='cpu', *, rng="philox", seed=None, progress=True, threshold=0.05,
+                       max_samples=DEFAULT_MAX_SAMPLES):
     r"""Vector EI between each (input group, output group) of ``layer``, as a list of floats.
 
     Samples are filtered on the whole vectors first, as in deep-ei. samples=None (a crash in
-    deep-ei 0.7.0) doubles samples until every group's EI changes by < ``threshold`` bits.
+    deep-ei 0.7.0) doubles samples until every group's EI changes by < ``threshold`` bits, or
+    until ``max_samples`` (then ConvergenceWarning; None: no cap).
     """
     settings = _vector_settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
-                                device, rng, seed, progress, threshold)
+                                device, rng, seed, progress, threshold, max_samples)
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description="eis_between_groups")
-    vector = _vector_counts(m, _check_groups(groups, m.spec.n_in, m.spec.n_out))
-    return fixed_or_converged(m, [vector], lambda: vector_eis(vector), _vector_converged(threshold))
+    vector = _vector_counts(m, check_groups(groups, m.spec.n_in, m.spec.n_out))
+    return fixed_or_converged(m, [vector], lambda: vector_eis(vector), vector_rule(threshold))
 
 
 class VectorAndPairwise(NamedTuple):
     ei: float  # vector EI, bits
     ei_parts: float  # EI_parts, bits (no 0.01 zeroing)
     samples: int  # samples drawn (what samples=None converged at)
+    converged: bool  # False when samples=None stopped at max_samples
 
 
-def measure_vector_and_pairwise(layer, topology, settings, *, in_layer=None, activation=None):
+def measure_vector_and_pairwise(layer, topology, settings, *, in_layer=None, activation=None,
+                                description="vector_and_pairwise_ei"):
     """Vector EI and EI_parts of ``layer`` from the same samples, under MeasurementSettings
-    (samples=None: ei's rule on the vector EI), with the number of samples drawn."""
+    (samples=None: ei's rule on the vector EI), with the number of samples drawn; the caller's
+    name (``description``) labels the bar and a ConvergenceWarning."""
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
-                         description="vector_and_pairwise_ei")
+                         description=description)
     vector = _vector_counts(m)
     counts = m.pair_counts(m.pair_binning(settings.samples or FIRST_ROUND), settings.samples)
     vector_ei = fixed_or_converged(m, [vector, counts], lambda: vector_eis(vector),
-                                   _vector_converged(settings.threshold))[0]
-    return VectorAndPairwise(vector_ei, _pairwise_total(counts)[0], m.samples_drawn)
+                                   vector_rule(settings.threshold))[0]
+    return VectorAndPairwise(vector_ei, _pairwise_total(counts)[0], m.samples_drawn, m.converged)
 
 
 def vector_and_pairwise_ei(layer, topology, samples=None, batch_size=20, in_layer=None,
                            in_range=None, in_bins=64, out_range=None, out_bins=64, activation=None,
                            device='cpu', *, rng="philox", seed=None, progress=True,
-                           memory_bound=None, threshold=0.05):
+                           memory_bound=None, threshold=0.05, max_samples=DEFAULT_MAX_SAMPLES):
     r"""(vector EI, EI_parts) of ``layer`` from the same samples, in bits (no 0.01 zeroing).
 
-    samples=None (a crash in deep-ei 0.7.0) uses ei's rule on the vector EI.
+    samples=None (a crash in deep-ei 0.7.0) uses ei's rule on the vector EI, up to
+    ``max_samples`` (then ConvergenceWarning; None: no cap).
     """
     settings = _vector_settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
-                                device, rng, seed, progress, threshold, memory_bound)
+                                device, rng, seed, progress, threshold, max_samples, memory_bound)
     result = measure_vector_and_pairwise(layer, topology, settings, in_layer=in_layer,
                                          activation=activation)
     return result.ei, result.ei_parts

@@ -43,6 +43,36 @@ def _shape(node_side, real):
     return tuple(node_side[key][1:])
 
 
+def check_parameters(modules, where):
+    """Parameters must be finite-or-inf float32: the noise is float32, as in deep-ei (a float64
+    or half layer would fail inside torch's matmul; converting it silently would measure a
+    different layer), and a NaN weight makes every output NaN."""
+    for module in modules:
+        for name, parameter in module.named_parameters():
+            if parameter.dtype != torch.float32:
+                raise TypeError(f"{where}: {type(module).__name__} parameter {name!r} is "
+                                f"{parameter.dtype}; the noise is float32 (as in deep-ei): convert "
+                                "the model with .float()")
+            if torch.isnan(parameter.detach()).any():
+                raise ValueError(f"{where}: {type(module).__name__} parameter {name!r} contains NaN")
+
+
+def _check_widths(spec):
+    for side, count, shape in (("input", spec.n_in, spec.in_shape), ("output", spec.n_out, spec.out_shape)):
+        if count == 0:
+            raise ValueError(f"layer={spec.layer!r} has no {side} neurons ({side} shape {shape}): "
+                             "EI needs at least one on each side")
+
+
+def check_activation_width(spec, device):
+    """A user's activation must keep the layer's width: one probe sample through the path."""
+    probe = torch.zeros((1, *spec.in_shape), device=device)
+    got = spec.forward(probe).numel()
+    if got != spec.n_out:
+        raise ValueError(f"activation={spec.activation!r} changes the width of {spec.describe()}: "
+                         f"it outputs {got} values per sample, the layer {spec.n_out}")
+
+
 def resolve_layer(layer, topology, in_layer=None, in_range=None, out_range=None, activation=None):
     _check_in_topology("layer", layer, topology)
     if in_layer is None:
@@ -61,12 +91,14 @@ def resolve_layer(layer, topology, in_layer=None, in_range=None, out_range=None,
         activation = activation_module if activation_module is not None else (lambda x: x)
     elif not callable(activation):
         raise TypeError(f"activation must be callable or None, got {activation!r}")
-    return LayerSpec(
+    spec = LayerSpec(
         layer=layer, in_layer=in_layer, modules=modules, topology=topology,
         in_shape=_shape(in_node["input"], multi), out_shape=_shape(out_node["output"], multi),
         in_range=tuple(in_range), out_range=out_range if isinstance(out_range, str) else tuple(out_range),
         activation=activation, activation_module=activation_module,
     )
+    _check_widths(spec)
+    return spec
 
 
 def on_device(tensor_device, device):

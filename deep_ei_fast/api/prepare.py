@@ -3,7 +3,7 @@ parameters are on the measurement's device, open the measurement (before any hea
 bad arguments fail at once)."""
 from ..engine.measurement import Measurement
 from .arguments import check_settings
-from .layer_resolution import check_layer_on, resolve_layer
+from .layer_resolution import check_activation_width, check_layer_on, check_parameters, resolve_layer
 
 
 def open_measurement(layer, topology, settings, *, in_layer=None, activation=None,
@@ -12,5 +12,8 @@ def open_measurement(layer, topology, settings, *, in_layer=None, activation=Non
     out_range / out_bins = 'dynamic'."""
     settings = check_settings(settings, dynamic_out=dynamic_out)
     spec = resolve_layer(layer, topology, in_layer, settings.in_range, settings.out_range, activation)
-    check_layer_on(spec, settings.device)
+    check_layer_on(spec, settings.device)  # first: the checks below read the parameters
+    check_parameters(spec.modules, f"layer={layer!r}")
+    if activation is not None:  # the topology's activations are elementwise
+        check_activation_width(spec, settings.device)
     return Measurement(spec, settings, description)

@@ -7,6 +7,7 @@ from ..engine.noise_streams import check_no_nan, one_hot_blocks, range_ends_one_
 from ..engine.pair_counts import MAX_BINS, RANGE_WIDENING, PairBinning, PairCounts
 from ..engine.settings import MeasurementSettings
 from ..estimators.plugin import pairwise_mi_bits, sum_in_order
+from .arguments import check_positive_int
 from .prepare import open_measurement
 
 
@@ -41,6 +42,7 @@ def _dynamic_range(m, matrix_variant):
 def sensitivity_matrix_of(layer, topology, settings, *, in_layer=None, activation=None,
                           matrix_variant=True):
     """The [n_in, n_out] sensitivity matrix under MeasurementSettings (samples per input)."""
+    check_positive_int("samples", settings.samples)  # no sample-count rule for sensitivity
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description="sensitivity_matrix" if matrix_variant else "sensitivity",
                          dynamic_out=True)
@@ -59,18 +61,30 @@ def sensitivity_matrix_of(layer, topology, settings, *, in_layer=None, activatio
     matrix = torch.zeros((spec.n_in, spec.n_out), dtype=torch.float64)
     with m.bar(samples * spec.n_in) as bar:
         for neuron in range(spec.n_in):
-            counts = PairCounts(binning, 1, spec.n_out, settings.memory_bound, progress=False)
-            for batch in one_hot_blocks(spec, neuron, samples, settings.rng, m.philox_seed,
-                                        settings.batch_size, m.device):
-                size = batch.shape[0]
-                y = spec.forward(batch.reshape(size, *spec.in_shape)).reshape(size, -1)
-                y = y.to(torch.float32).t().contiguous()
-                check_no_nan(y, spec)
-                x = batch[:, neuron].reshape(1, size).contiguous()
+            def draws(total, neuron=neuron):
+                return _one_hot_samples(m, neuron, total)
+            # philox one-hot draws can be drawn again, so tiled counters need not cache codes.
+            replay = draws if settings.rng == "philox" else None
+            counts = PairCounts(binning, 1, spec.n_out, settings.memory_bound, replay=replay)
+            if replay is None:
+                counts.check_cache_fits(samples)
+            for x, y in draws(samples):
                 counts.add(x, y)
-                bar.update(size)
+                bar.update(x.shape[1])
             matrix[neuron] = torch.from_numpy(counts.per_pair(pairwise_mi_bits)[0])
     return matrix.numpy()
+
+
+def _one_hot_samples(m, neuron, samples):
+    """(x [1, S], y [n_out, S]) blocks, neuron-major float32: ``neuron`` fires, the others are 0."""
+    spec, settings = m.spec, m.settings
+    for batch in one_hot_blocks(spec, neuron, samples, settings.rng, m.philox_seed,
+                                settings.batch_size, m.device):
+        size = batch.shape[0]
+        y = spec.forward(batch.reshape(size, *spec.in_shape)).reshape(size, -1)
+        y = y.to(torch.float32).t().contiguous()
+        check_no_nan(y, spec)
+        yield batch[:, neuron].reshape(1, size).contiguous(), y
 
 
 def _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device, rng, seed,

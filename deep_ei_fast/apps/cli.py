@@ -57,7 +57,9 @@ def _add_measure_options(parser, samples_default):
                         help=f"noise samples per layer for EI and EI_parts (default {samples_default:,})")
     parser.add_argument("--sensitivity-samples", type=_positive_int, default=5000,
                         help="noise samples per input neuron for sensitivity (default 5000)")
-    parser.add_argument("--seed", type=int, default=0, help="philox seed (default 0)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="philox seed (default 0); with --rng torch, torch.manual_seed(SEED) "
+                             "is called before measuring")
 
 
 def build_parser():
@@ -107,11 +109,13 @@ def build_parser():
     measure.add_argument("--bins", type=_positive_int, default=8, help="bins in and out (default 8)")
     measure.add_argument("--in-range", type=_range, help="input noise range LOW,HIGH (default: topology)")
     measure.add_argument("--out-range", type=_range, help="output range LOW,HIGH (default: topology)")
-    measure.add_argument("--rng", choices=("philox", "torch"), default="philox")
+    measure.add_argument("--rng", choices=("philox", "torch"), default="philox",
+                         help="noise: philox (counter-based, seeded by --seed; the default) or torch "
+                              "(deep-ei 0.7.0's own draws from torch's generator, for its exact numbers)")
     measure.add_argument("--device", default="cpu",
                          help="where to measure: cpu or cuda (cuda:N); the loaded model and its "
                               "example input are moved there (default cpu)")
-    measure.add_argument("--csv", help="also write the rows to this CSV file")
+    measure.add_argument("--csv", help="also write the rows to this CSV file (its folder must exist)")
     _add_measure_options(measure, 1_000_000)
 
     bench = sub.add_parser(
@@ -143,11 +147,36 @@ def _run_demo(args):
     run_demo(args.out, tasks, settings, lambda line: print(line, flush=True))
 
 
+def _check_csv_path(path):
+    """--csv must name a file in an existing folder: checked before the (long) measurement."""
+    if os.path.isdir(path):
+        raise UsageError(f"--csv {path!r} is a folder; give a file name")
+    folder = os.path.dirname(path) or "."
+    if not os.path.isdir(folder):
+        raise UsageError(f"--csv {path!r}: the folder {folder!r} does not exist")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"--csv {path!r}: the folder {folder!r} is not writable")
+
+
+def _ranges_used(args, plane):
+    """Lines naming each layer's input and output ranges, and where they came from."""
+    lines = []
+    for row in plane:
+        sources = ["--in-range" if args.in_range else "topology",
+                   "--out-range" if args.out_range else "topology"]
+        lines.append(f"  {row.name or row.layer}: {row.module}: input ({row.in_low:g}, {row.in_high:g}) "
+                     f"[{sources[0]}], output ({row.out_low:g}, {row.out_high:g}) [{sources[1]}]")
+    return ["ranges used (topology: from the activation before / after the layer; none "
+            "recorded: (-10, 10)):", *lines]
+
+
 def _run_measure(args):
     import torch
     from ..api.arguments import check_device
     from ..plane.measure import causal_plane
     from .saved_model import load_model
+    if args.csv:
+        _check_csv_path(args.csv)
     try:
         device = check_device(args.device)  # before loading: a bad --device is a usage error
     except ValueError as error:
@@ -159,17 +188,22 @@ def _run_measure(args):
     except (OSError, ValueError, TypeError, RuntimeError) as error:
         raise ModelFileError(str(error)) from None
     model = model.to(device)  # causal_plane measures on `device`: the model must be there too
+    seed = args.seed
+    if args.rng == "torch":  # deep-ei's draws come from torch's global generator
+        torch.manual_seed(seed)
+        seed = None
     try:
         plane = causal_plane(model, torch.zeros(input_shape, device=device), samples=args.samples,
                              sensitivity_samples=args.sensitivity_samples, in_range=args.in_range,
                              out_range=args.out_range, in_bins=args.bins, out_bins=args.bins,
-                             rng=args.rng, seed=args.seed, device=device)
+                             rng=args.rng, seed=seed, device=device)
     except (ValueError, TypeError) as error:
         message = str(error)
         if message.startswith("causal_plane:"):
             raise ModelFileError(f"{args.model}: {message}") from None
         raise UsageError(message) from None
     print(plane)
+    print("\n".join(_ranges_used(args, plane)))
     if args.csv:
         plane.to_csv(args.csv)
         print(f"wrote {args.csv}")

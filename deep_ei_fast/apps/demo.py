@@ -6,8 +6,10 @@ Two tasks of "Examining the causal structures of deep neural networks using info
   50 test examples, SGD batch size 10, 4000 epochs;
 - digits: 25 -> 6 -> 6 -> 6 -> 5 on the 8x8 digits 0-4, averaged down to 5x5 and scaled to [0, 1],
   80% training / 20% test, SGD batch size 50, 500 epochs.
-Both: bias-free, sigmoid after every layer, weights uniform in +-1/sqrt(fan_in), SGD with
-learning rate 1e-2 on the summed squared error against one-hot targets.
+Both: bias-free, sigmoid after every layer, weights uniform in +-1/sqrt(fan_in), SGD on the
+summed squared error against one-hot targets, learning rate 0.1 (at 1e-2 the digits network
+stays at chance, 0.17 test accuracy, for 300 epochs and ends at 0.54; at 0.1 both networks
+learn: about 0.98 test accuracy on iris, 0.99 on digits).
 
 The causal plane of every layer is recorded before training and then every `every` epochs
 (default: 20 recordings per run) with 8 bins and ranges (0, 1), into <out>/<task>.csv, and drawn
@@ -26,7 +28,7 @@ from ..plane.plots import animate_causal_plane, plot_causal_plane, plot_measures
 from ..plane.recorder import CausalPlaneRecorder
 from .networks import paper_network
 
-LEARNING_RATE = 1e-2
+LEARNING_RATE = 0.1
 BINS = 8
 DEFAULT_RECORDINGS = 20
 
@@ -73,19 +75,30 @@ def digits_data(seed):
 DATA = {"iris": iris_data, "digits": digits_data}
 
 
+def squared_error(net, x, y):
+    """The training loss: squared error against one-hot targets, summed over the batch."""
+    targets = nn.functional.one_hot(y, net[-2].out_features).to(x.dtype)
+    return ((net(x) - targets) ** 2).sum()
+
+
 def train_epoch(net, optimizer, x, y, batch_size, generator):
     """One epoch of SGD on the summed squared error against one-hot targets; mean loss/example."""
-    targets = nn.functional.one_hot(y, net[-2].out_features).to(x.dtype)
     order = torch.randperm(len(y), generator=generator)
     total = 0.0
     for start in range(0, len(y), batch_size):
         batch = order[start:start + batch_size]
         optimizer.zero_grad()
-        loss = ((net(x[batch]) - targets[batch]) ** 2).sum()
+        loss = squared_error(net, x[batch], y[batch])
         loss.backward()
         optimizer.step()
         total += loss.item()
     return total / len(y)
+
+
+def initial_loss(net, x, y):
+    """The loss per example before training (what epoch 0 reports)."""
+    with torch.no_grad():
+        return squared_error(net, x, y).item() / len(y)
 
 
 def accuracy(net, x, y):
@@ -126,7 +139,7 @@ def run_task(task, out_dir, settings, log=print):
            f"{len(y_test)} test examples, {epochs} epochs of SGD (batch {task.batch_size}, lr "
            f"{LEARNING_RATE}), causal plane every {every} epochs")
     train_seconds = measure_seconds = 0.0
-    loss = float("nan")
+    loss = initial_loss(net, x_train, y_train)
     threads = torch.get_num_threads()
     for epoch in range(epochs + 1):
         if epoch > 0:
@@ -181,6 +194,9 @@ def run_demo(out_dir, tasks=("iris", "digits"), settings=None, log=print):
         task = TASKS[name]
         recorder, files, train_s, measure_s = run_task(task, out_dir, settings, log)
         results[name] = (recorder, files)
+        last = recorder.rows[-1]
+        log(f"{name}: final train accuracy {last['train_accuracy']:.3f}, test accuracy "
+            f"{last['test_accuracy']:.3f} (epoch {last['epoch']})")
         log(f"{name}: training {train_s:.1f} s, measuring {measure_s:.1f} s "
             f"({len(recorder.steps)} recordings of {settings.samples:,} samples)")
     log("")

@@ -1,5 +1,7 @@
 """One measurement of a resolved layer: its noise stream, progress bar, the feeding of sample
 blocks to counters, and the pairwise binning (including deep-ei's 'dynamic' output ranges)."""
+from contextlib import contextmanager
+
 import numpy as np
 
 from .noise_streams import open_stream, resolve_seed
@@ -17,6 +19,8 @@ class Measurement:
         self.philox_seed = resolve_seed(settings.seed) if settings.rng == "philox" else None
         self.stream = open_stream(spec, settings.rng, self.philox_seed, settings.batch_size, self.device)
         self.samples_drawn = 0  # what feed() has handed out so far
+        self.converged = None  # set by api/sample_rules: False when max_samples stopped it
+        self._open_bar = None  # the one bar of this measurement, while it is shown
 
     @property
     def in_bins(self):
@@ -26,8 +30,20 @@ class Measurement:
     def out_bins(self):
         return self.settings.out_bins
 
+    @contextmanager
     def bar(self, total):
-        return progress_bar(self.settings.progress, total, f"{self.description} {self.spec.describe()}")
+        """The measurement's progress bar (one per call, removed when done); the tiled pair
+        counts report their passes in it rather than in a bar of their own."""
+        with progress_bar(self.settings.progress, total, f"{self.description} {self.spec.describe()}") as bar:
+            self._open_bar = bar
+            try:
+                yield bar
+            finally:
+                self._open_bar = None
+
+    def show_status(self, text):
+        if self._open_bar is not None:
+            self._open_bar.set_postfix_str(text)
 
     def feed(self, samples, consumers, bar):
         """Draws the next `samples` samples and hands each block to every consumer."""
@@ -69,7 +85,7 @@ class Measurement:
 
     def pair_counts(self, binning, samples=None):
         counts = PairCounts(binning, self.spec.n_in, self.spec.n_out, self.settings.memory_bound,
-                            replay=self.stream.replay, progress=self.settings.progress)
+                            replay=self.stream.replay, status=self.show_status)
         if samples is not None and counts.replay is None:
             counts.check_cache_fits(samples)  # fail before drawing, not partway
         return counts

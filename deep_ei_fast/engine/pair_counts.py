@@ -11,7 +11,6 @@ import numpy as np
 import torch
 
 from . import histogram_choice, ops
-from .progress import progress_bar
 
 MAX_BINS = 65535  # bins of one side: codes and counters are indexed by int32
 
@@ -128,10 +127,11 @@ class PairCounts:
     them in turn when the MI matrix is asked for.
     """
 
-    def __init__(self, binning, n_in, n_out, memory_bound, replay=None, progress=False):
+    def __init__(self, binning, n_in, n_out, memory_bound, replay=None, status=None):
         self.binning, self.n_in, self.n_out = binning, n_in, n_out
         self.tiles = plan_tiles(n_in, n_out, binning.pair_bytes, memory_bound)
-        self.replay, self.progress = replay, progress
+        self.replay = replay
+        self.status = status or (lambda text: None)  # reports tiled passes (in the caller's bar)
         self.total = 0
         self.cache, self.cache_bytes, self.cache_limit = [], 0, memory_bound // 4
         self.counts = None
@@ -207,14 +207,14 @@ class PairCounts:
         # One buffer for every tile (the first is the largest): never two tiles' counters at once.
         a0, a1, b0, b1 = self.tiles[0]
         buffer = self._zeros(a1 - a0, b1 - b0).reshape(-1)
-        with progress_bar(self.progress, len(self.tiles), "pair tiles", unit="tile") as bar:
-            for a0, a1, b0, b1 in self.tiles:
-                shape = (a1 - a0, b1 - b0, b.rows, b.cols)
-                counts = buffer[:math.prod(shape)].view(shape)
-                counts.zero_()
-                for x_codes, y_codes in self._code_blocks():
-                    self.accumulate(counts, x_codes[a0:a1], y_codes[b0:b1])
-                values = estimate(counts, b.in_bins, b.out_bins_t[b0:b1].contiguous())
-                result[a0:a1, b0:b1] = values.cpu().numpy()
-                bar.update(1)
+        for done, (a0, a1, b0, b1) in enumerate(self.tiles):
+            self.status(f"pair tiles {done}/{len(self.tiles)}")
+            shape = (a1 - a0, b1 - b0, b.rows, b.cols)
+            counts = buffer[:math.prod(shape)].view(shape)
+            counts.zero_()
+            for x_codes, y_codes in self._code_blocks():
+                self.accumulate(counts, x_codes[a0:a1], y_codes[b0:b1])
+            values = estimate(counts, b.in_bins, b.out_bins_t[b0:b1].contiguous())
+            result[a0:a1, b0:b1] = values.cpu().numpy()
+        self.status(f"pair tiles {len(self.tiles)}/{len(self.tiles)}")
         return result

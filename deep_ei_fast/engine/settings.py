@@ -39,3 +39,4 @@ class MeasurementSettings:
     progress: bool = True
     memory_bound: Optional[int] = None  # None: default_memory_bound(device), set by check_settings
     threshold: float = 0.05  # convergence threshold of samples=None
+    max_samples: Optional[int] = None  # samples=None stops here (api/sample_rules); None: no cap

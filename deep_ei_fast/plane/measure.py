@@ -13,7 +13,8 @@ import torch.nn as nn
 
 from ..api.arguments import check_positive_int, check_settings
 from ..api.ei_functions import measure_vector_and_pairwise
-from ..api.layer_resolution import check_modules_on, on_device, resolve_layer
+from ..api.layer_resolution import check_modules_on, check_parameters, on_device, resolve_layer
+from ..api.sample_rules import DEFAULT_MAX_SAMPLES
 from ..api.sensitivity import sensitivity_matrix_of
 from ..api.tables import VALID_ACTIVATIONS, VALID_MODULES
 from ..api.topology import topology_of
@@ -110,12 +111,21 @@ def _select_layers(topology, layers):
     return layers
 
 
-def measured_layer_count(model, input, layers=None):
-    """How many rows causal_plane(model, input, layers=layers) gives (one cheap forward pass)."""
-    if layers is not None:
-        return len(list(layers))
+def planned_rows(model, input, layers=None, in_range=None, out_range=None):
+    """The columns of causal_plane's rows that the measurement does not change (name, module,
+    widths, resolved ranges), one dict per row, from one cheap forward pass."""
     with _EvalMode(model):
-        return len(_select_layers(topology_of(model, input), None))
+        topology = topology_of(model, input)
+        chosen = _select_layers(topology, layers)
+        names = _module_names(model)
+        rows = []
+        for layer in chosen:
+            spec = resolve_layer(layer, topology, None, in_range, out_range)
+            rows.append(dict(name=names.get(layer, ""), module=spec.describe(), n_in=spec.n_in,
+                             n_out=spec.n_out, in_low=float(spec.in_range[0]),
+                             in_high=float(spec.in_range[1]), out_low=float(spec.out_range[0]),
+                             out_high=float(spec.out_range[1])))
+    return rows
 
 
 class _EvalMode:
@@ -136,12 +146,13 @@ class _EvalMode:
 def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples=500,
                  in_range=None, out_range=None, in_bins=64, out_bins=64, batch_size=20,
                  device='cpu', rng="philox", seed=None, progress=True,
-                 memory_bound=None, threshold=0.05):
+                 memory_bound=None, threshold=0.05, max_samples=DEFAULT_MAX_SAMPLES):
     r"""Measures every weight layer (Linear, Conv2d) of ``model`` for the causal plane.
 
     ``input`` is an example input (batch dimension included), as for topology_of. Each layer
     gets, in bits: vector EI and EI_parts from the same ``samples`` noise samples (None: deep-ei's
-    doubling rule on the vector EI, with ``threshold``), sensitivity from ``sensitivity_samples``
+    doubling rule on the vector EI, with ``threshold``, stopped at ``max_samples`` with a
+    ConvergenceWarning and the row's ``converged`` False), sensitivity from ``sensitivity_samples``
     per input neuron, degeneracy = sensitivity - EI, degeneracy_parts = sensitivity - EI_parts,
     and integration = EI - EI_parts. Ranges default to the topology's (as in every EI function);
     a (low, high) pair applies to every layer. ``seed=None`` with rng="philox" draws one seed
@@ -158,17 +169,19 @@ def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples
     settings = check_settings(MeasurementSettings(
         samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
         out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
-        progress=progress, memory_bound=memory_bound, threshold=threshold))
+        progress=progress, memory_bound=memory_bound, threshold=threshold,
+        max_samples=max_samples))
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     check_modules_on([model], settings.device, "model")
     _check_input_on(input, settings.device)
     _check_supported_modules(model)
+    check_parameters(model.modules(), "causal_plane")
     with _EvalMode(model):
         topology = topology_of(model, input)
-        _check_chain(model, input, topology)
         chosen = _select_layers(topology, layers)
         specs = [resolve_layer(layer, topology, None, in_range, out_range) for layer in chosen]
+        _check_chain(model, input, topology)
         if rng == "philox" and seed is None:
             seed = resolve_seed(None)
             settings = dataclasses.replace(settings, seed=seed)
@@ -177,14 +190,15 @@ def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples
         rows = []
         for index, (layer, spec) in enumerate(zip(chosen, specs)):
             start = time.perf_counter()
-            ei, ei_parts, drawn = measure_vector_and_pairwise(layer, topology, settings)
+            ei, ei_parts, drawn, converged = measure_vector_and_pairwise(layer, topology, settings,
+                                                                   description="causal_plane")
             sens = sum_in_order(sensitivity_matrix_of(layer, topology, sensitivity_settings,
                                                       matrix_variant=False))
             rows.append(PlaneRow(
                 layer=index, name=names.get(layer, ""), module=spec.describe(), n_in=spec.n_in,
                 n_out=spec.n_out, ei=ei, ei_parts=ei_parts, sensitivity=sens,
                 degeneracy=sens - ei, degeneracy_parts=sens - ei_parts,
-                integration=ei - ei_parts, samples=drawn, sensitivity_samples=sensitivity_samples,
+                integration=ei - ei_parts, samples=drawn, converged=converged, sensitivity_samples=sensitivity_samples,
                 in_bins=in_bins, out_bins=out_bins, in_low=float(spec.in_range[0]),
                 in_high=float(spec.in_range[1]), out_low=float(spec.out_range[0]),
                 out_high=float(spec.out_range[1]),

@@ -9,33 +9,69 @@
 Each recorded step appends one row per layer to the CSV in a single write, flushed to disk, so
 an interrupted run loses at most the step being written. Opening a recorder on an existing file
 resumes it: earlier rows are read back (a half-written last step is dropped), steps already in
-the file are not measured again, and new rows are appended.
+the file are not measured again, and new rows are appended. Only a recording this recorder would
+have written resumes: other module names or widths, bins, ranges, samples, sensitivity samples,
+rng, seed (or estimator, when the file has that column) fail with a ValueError naming the first
+difference and its line, as do corrupted cells and steps out of order. Text metrics round-trip
+(quoted, newlines included); a metric that reads as a number comes back as a float.
 """
 import csv
+import difflib
+import inspect
 import io
+import math
 import os
 
-from .measure import causal_plane, measured_layer_count
+from .measure import causal_plane, planned_rows
 from .rows import PLANE_COLUMNS
 
 _INT_COLUMNS = {"layer", "n_in", "n_out", "samples", "sensitivity_samples", "in_bins", "out_bins"}
-_TEXT_COLUMNS = {"name", "module", "rng"}
+_TEXT_COLUMNS = {"name", "module", "rng", "estimator"}
+_BOOL_CELLS = {"True": True, "False": False}
+
+# causal_plane's keyword arguments (what a recorder passes on) and their defaults.
+_MEASURE_DEFAULTS = {name: p.default for name, p in inspect.signature(causal_plane).parameters.items()
+                     if p.kind is inspect.Parameter.KEYWORD_ONLY}
+
+
+def _check_measure_keywords(measure):
+    """A misspelt causal_plane argument fails at construction, not at the first record()."""
+    for name in measure:
+        if name not in _MEASURE_DEFAULTS:
+            close = difflib.get_close_matches(name, list(_MEASURE_DEFAULTS), n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise TypeError(f"CausalPlaneRecorder: unknown causal_plane argument {name!r}{hint}; "
+                            f"expected one of {sorted(_MEASURE_DEFAULTS)}")
 
 
 def _parse_value(column, text):
-    """A CSV cell back to the type the recorder wrote (int, float or text)."""
+    """A CSV cell back to the type the recorder wrote (int, float, bool or text); metrics
+    (columns not of the plane) are numbers when they read as one, else text."""
     if column in _TEXT_COLUMNS:
         return text
     if column in _INT_COLUMNS:
         return int(text)
     if column == "seed":
         return int(text) if text else ""
+    if column == "converged":
+        if text not in _BOOL_CELLS:
+            raise ValueError(f"expected True or False, got {text!r}")
+        return _BOOL_CELLS[text]
     if text == "":
         return None  # a metric not given at that step
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        return text
+        if column in PLANE_COLUMNS:
+            raise
+        return text  # a text metric
+    return value
+
+
+def _same(expected, found):
+    if isinstance(expected, float) and isinstance(found, float):
+        return expected == found or (math.isnan(expected) and math.isnan(found))
+    return expected == found
 
 
 class CausalPlaneRecorder:
@@ -52,6 +88,7 @@ class CausalPlaneRecorder:
             raise ValueError(f"every must be a positive integer, got {every!r}")
         if not isinstance(unit, str) or not unit.isidentifier() or unit in PLANE_COLUMNS:
             raise ValueError(f"unit must be a column name such as 'epoch' or 'step', got {unit!r}")
+        _check_measure_keywords(measure)
         self.model, self.input, self.path = model, input, path
         self.every, self.unit, self.measure = every, unit, measure
         self.rows = []
@@ -132,49 +169,125 @@ class CausalPlaneRecorder:
             os.fsync(handle.fileno())
 
     def _resume(self):
-        with open(self.path, newline="") as handle:
-            text = handle.read()
-        complete = text if text.endswith("\n") else text[: text.rfind("\n") + 1]
-        table = list(csv.reader(complete.splitlines()))
-        if not table:
+        try:
+            with open(self.path, encoding="utf-8", newline="") as handle:
+                text = handle.read()
+        except UnicodeDecodeError:
+            raise ValueError(f"{self.path}: cannot resume, not a text CSV file (not UTF-8)") from None
+        if "\0" in text:
+            raise ValueError(f"{self.path}: cannot resume, not a text CSV file (NUL bytes)")
+        records = self._read_records(text)
+        if not records:
             raise ValueError(f"{self.path}: cannot resume, the file has no complete header line")
-        header = table[0]
+        header = records[0][1]
         if not header or header[0] != self.unit or tuple(header[-len(PLANE_COLUMNS):]) != PLANE_COLUMNS:
             raise ValueError(f"{self.path}: not a causal-plane recording with step column "
-                             f"{self.unit!r} (header {header!r})")
+                             f"{self.unit!r} and this version's columns (header {header!r})")
         self.metric_names = tuple(header[1: len(header) - len(PLANE_COLUMNS)])
         rows = []
-        for line_number, cells in enumerate(table[1:], start=2):
+        for line_number, cells, physical_lines in records[1:]:
             if len(cells) != len(header):
                 raise ValueError(f"{self.path}: line {line_number} has {len(cells)} fields, "
                                  f"the header {len(header)}")
-            row = {self.unit: int(cells[0])}
-            for column, cell in zip(header[1:], cells[1:]):
-                row[column] = _parse_value(column, cell)
-            rows.append(row)
+            row = {}
+            for column, cell in zip(header, cells):
+                try:
+                    row[column] = int(cell) if column == self.unit else _parse_value(column, cell)
+                except ValueError:
+                    raise ValueError(f"{self.path}: line {line_number}: column {column!r} holds "
+                                     f"{cell!r}, not a valid value") from None
+            rows.append((line_number, row, physical_lines))
         rows = self._drop_incomplete_last_step(rows)
-        self.rows = rows
-        if len(rows) != len(table) - 1 or complete != text:
-            # Cut the half-written tail (keeping the complete lines as they were), so that
+        self._check_rows(rows, header)
+        self.rows = [row for _, row, _ in rows]
+        last_line, _, physical_lines = rows[-1] if rows else records[0]  # the header's
+        kept_lines = last_line + physical_lines - 1
+        complete = "".join(line + "\n" for line in text.split("\n")[:kept_lines])
+        if complete != text:
+            # Cut the half-written tail (keeping the complete records as they were), so that
             # appends continue a clean file.
-            lines = complete.splitlines(keepends=True)[: len(rows) + 1]
-            self._replace_file("".join(lines))
+            self._replace_file(complete)
+
+    def _read_records(self, text):
+        """[(first line number, cells, physical lines)] of the complete records: a quoted cell
+        may hold newlines, and a last record without its line end was cut short."""
+        lines = text.split("\n")
+        if lines and lines[-1] == "":
+            lines.pop()
+        reader = csv.reader((line + "\n" for line in lines), strict=True)
+        records, consumed = [], 0
+        try:
+            for cells in reader:
+                records.append((consumed + 1, cells, reader.line_num - consumed))
+                consumed = reader.line_num
+        except csv.Error as error:
+            if reader.line_num < len(lines):
+                raise ValueError(f"{self.path}: line {consumed + 1}: not valid CSV ({error})") from None
+            return records  # a quoted cell still open at the end of the file: a cut record
+        if records and not text.endswith("\n"):
+            records.pop()
+        return records
 
     def _drop_incomplete_last_step(self, rows):
         """A step's rows are written in one write; a last step with fewer rows than the model
-        has layers was cut short: drop it, so that it is measured again."""
-        per_step = measured_layer_count(self.model, self.input, self.measure.get("layers"))
-        counts = {}
-        for row in rows:
-            counts[row[self.unit]] = counts.get(row[self.unit], 0) + 1
-        last = rows[-1][self.unit] if rows else None
-        for step, count in counts.items():
-            if count > per_step or (count < per_step and step != last):
-                raise ValueError(f"{self.path}: {self.unit} {step} has {count} rows but the model "
-                                 f"has {per_step} measured layers: a recording of another model?")
-        if rows and counts[last] < per_step:
-            return rows[: len(rows) - counts[last]]
+        has layers was cut short: drop it, so that it is measured again. Also checks that the
+        steps increase and that each step lists the layers in order."""
+        per_step = len(self._planned())
+        groups = []  # [step, first row index, row count]
+        for index, (line_number, row, _) in enumerate(rows):
+            step = row[self.unit]
+            if groups and groups[-1][0] == step:
+                groups[-1][2] += 1
+            else:
+                if step < 0 or (groups and step < groups[-1][0]):
+                    raise ValueError(f"{self.path}: line {line_number}: {self.unit} {step} comes "
+                                     f"after {self.unit} {groups[-1][0] if groups else 'none'}: "
+                                     "steps must increase")
+                if any(g[0] == step for g in groups):
+                    raise ValueError(f"{self.path}: line {line_number}: {self.unit} {step} appears twice")
+                groups.append([step, index, 1])
+            expected_layer = index - groups[-1][1]
+            if row["layer"] != expected_layer:
+                raise ValueError(f"{self.path}: line {line_number}: layer {row['layer']} where "
+                                 f"layer {expected_layer} of {self.unit} {step} was expected")
+        for step, first, count in groups:
+            if count > per_step or (count < per_step and step != groups[-1][0]):
+                raise ValueError(f"{self.path}: line {rows[first][0]}: {self.unit} {step} has {count} "
+                                 f"rows but the model has {per_step} measured layers: a recording "
+                                 "of another model?")
+        if groups and groups[-1][2] < per_step:
+            return rows[: groups[-1][1]]
         return rows
+
+    def _planned(self):
+        m = self.measure
+        return planned_rows(self.model, self.input, m.get("layers"), m.get("in_range"), m.get("out_range"))
+
+    def _expected(self, header):
+        """Per layer: the columns a row of this recorder must have, in the order compared."""
+        settings = {**_MEASURE_DEFAULTS, **self.measure}
+        fixed = {"in_bins": settings["in_bins"], "out_bins": settings["out_bins"],
+                 "sensitivity_samples": settings["sensitivity_samples"], "rng": settings["rng"]}
+        if settings["samples"] is not None:
+            fixed["samples"] = settings["samples"]
+        if settings["rng"] == "torch":
+            fixed["seed"] = ""
+        elif settings["seed"] is not None:
+            fixed["seed"] = settings["seed"]
+        if "estimator" in header and "estimator" in settings:
+            fixed["estimator"] = settings["estimator"]
+        return [{**planned, **fixed} for planned in self._planned()]
+
+    def _check_rows(self, rows, header):
+        """Refuses a file recorded from another model or with other settings."""
+        expected = self._expected(header)
+        for line_number, row, _ in rows:
+            for column, value in expected[row["layer"]].items():
+                if not _same(value, row[column]):
+                    raise ValueError(
+                        f"{self.path}: cannot resume: line {line_number} (layer {row['layer']}) has "
+                        f"{column} = {row[column]!r}, this recorder {value!r}: a recording of "
+                        "another model or other settings")
 
     def _replace_file(self, content):
         temporary = f"{self.path}.tmp"

@@ -19,6 +19,8 @@ class PlaneRow:
     degeneracy_parts: float  # sensitivity - ei_parts
     integration: float  # ei - ei_parts (feedforward integrated information)
     samples: int  # noise samples behind ei and ei_parts
+    converged: bool  # True: samples were given, or samples=None's rule was met; False: it
+    # stopped at max_samples (ei and ei_parts are then the last estimates)
     sensitivity_samples: int  # noise samples per input neuron behind sensitivity
     in_bins: int
     out_bins: int
