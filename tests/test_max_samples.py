@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from conftest import make_net
+from helpers import make_net
 from torch import nn
 
 PAIRWISE = ["ei_parts", "ei_parts_matrix"]

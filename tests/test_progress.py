@@ -8,7 +8,7 @@ import io
 
 import pytest
 import torch
-from conftest import make_net
+from helpers import make_net
 
 
 class FakeTerminal(io.StringIO):

@@ -144,7 +144,8 @@ def _show_round(bar, round_number, headline, change, threshold):
         postfix["estimate"] = f"{headline:.4g}"
     postfix["change"] = "-" if change is None else f"{change:.3g}"
     postfix["threshold"] = f"{threshold:g}"
-    bar.set_postfix(postfix, refresh=False)
+    # refresh now: rounds are few, and a bar redrawn only on its next update could skip them
+    bar.set_postfix(postfix, refresh=True)
 
 
 def _warn_not_converged(m, samples, change, threshold):
