@@ -10,13 +10,27 @@ def pairwise_mi_bits(counts, in_bins, out_bins):
     return ops.pairwise_mi(counts, in_bins, out_bins)
 
 
+# torch reduces tensors of fewer elements than its grain size (32768) on one thread; larger ones
+# are split by thread, so their float sum depends on torch.set_num_threads. Summing fixed chunks
+# below the grain, then the chunk sums in order, gives the same float for any thread count (and
+# today's float for tables of up to this many rows).
+SERIAL_SUM_ELEMENTS = 16384
+
+
+def _sum_any_threads(values):
+    if values.numel() <= SERIAL_SUM_ELEMENTS:
+        return values.sum()
+    return torch.stack([chunk.sum() for chunk in values.split(SERIAL_SUM_ELEMENTS)]).sum()
+
+
 def entropy_bits(counts):
-    """Plug-in entropy in bits of a tensor of positive counts."""
+    """Plug-in entropy in bits of a tensor of positive counts (the same float for every
+    thread count)."""
     if counts.numel() == 0:
         return 0.0
     counts = counts.to(torch.float64)
-    p = counts / counts.sum()
-    return float(-(p * torch.log2(p)).sum())
+    p = counts / counts.sum()  # integers below 2^53: exact in any order
+    return float(-_sum_any_threads(p * torch.log2(p)))
 
 
 def vector_mi_bits(marginals):
