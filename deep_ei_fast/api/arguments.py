@@ -7,7 +7,7 @@ import torch
 
 from ..engine.ops import build_info
 from ..engine.pair_counts import MAX_BINS
-from ..engine.settings import DEFAULT_MEMORY_BOUND  # noqa: F401  (the default, documented here)
+from ..engine.settings import DEFAULT_MEMORY_BOUND
 
 RNG_MODES = ("philox", "torch")
 
@@ -117,4 +117,6 @@ def check_settings(settings, *, dynamic_out=False):
     if s.memory_bound is not None:
         check_memory_bound(s.memory_bound)
     check_threshold(s.threshold)
-    return dataclasses.replace(s, device=check_device(s.device))
+    # None: the device's default bound (for now the same on every device).
+    memory_bound = DEFAULT_MEMORY_BOUND if s.memory_bound is None else s.memory_bound
+    return dataclasses.replace(s, device=check_device(s.device), memory_bound=memory_bound)

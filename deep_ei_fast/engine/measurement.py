@@ -5,6 +5,7 @@ import numpy as np
 from .noise_streams import open_stream, resolve_seed
 from .pair_counts import MAX_BINS, PairBinning, PairCounts
 from .progress import progress_bar
+from .vector_counts import VectorCounts
 
 
 class Measurement:
@@ -67,9 +68,17 @@ class Measurement:
             bins = [out_bins] * spec.n_out
         return PairBinning(spec.in_range, in_bins, ranges, bins, self.device)
 
-    def pair_counts(self, binning, samples=None):
-        counts = PairCounts(binning, self.spec.n_in, self.spec.n_out, self.settings.memory_bound,
-                            replay=self.stream.replay, progress=self.settings.progress)
-        if samples is not None and counts.replay is None:
-            counts.check_cache_fits(samples)  # fail before drawing, not partway
-        return counts
+    def pair_counts(self, binning, memory_bound=None):
+        """PairCounts of every pair under memory_bound (default: the settings')."""
+        return PairCounts(binning, self.spec.n_in, self.spec.n_out,
+                          memory_bound or self.settings.memory_bound, replay=self.stream.replay,
+                          progress=self.settings.progress)
+
+    def vector_counts(self, groups=None, memory_bound=None):
+        """VectorCounts of the whole vectors (or of `groups`) under memory_bound (default: the
+        settings'), re-reading the samples through the stream when it must count in parts."""
+        spec = self.spec
+        return VectorCounts(spec.in_range, self.in_bins, spec.out_range, self.out_bins, spec.n_in,
+                            spec.n_out, spec.outputs_bounded_below_range(), groups,
+                            memory_bound=memory_bound or self.settings.memory_bound,
+                            replay=self.stream.replay)

@@ -17,6 +17,36 @@ def pairwise_mi_bits(counts, in_bins, out_bins):
 SERIAL_SUM_ELEMENTS = 16384
 
 
+class EntropySum:
+    """Plug-in entropy in bits of a count vector handed over in consecutive pieces, with a
+    known total: the same float however the vector is cut into pieces, and for every thread
+    count (entropy_bits is this with one piece). Every operation runs on the same fixed chunks
+    of the whole vector (torch's log2 may round a vector's tail differently from its body)."""
+
+    def __init__(self, total):
+        self.total = float(total)  # integer counts below 2^53: exact
+        self.carry = torch.zeros(0, dtype=torch.int64)
+        self.chunk_sums = []
+        self.elements = 0
+
+    def _chunk_sum(self, counts):
+        p = counts.to(torch.float64) / self.total
+        return (p * torch.log2(p)).sum()
+
+    def add(self, counts):
+        counts = torch.cat([self.carry, counts.cpu()])
+        whole = counts.numel() // SERIAL_SUM_ELEMENTS * SERIAL_SUM_ELEMENTS
+        if whole:
+            self.chunk_sums.extend(self._chunk_sum(c) for c in counts[:whole].split(SERIAL_SUM_ELEMENTS))
+        self.carry = counts[whole:]
+
+    def bits(self):
+        sums = self.chunk_sums + ([self._chunk_sum(self.carry)] if self.carry.numel() else [])
+        if not sums:
+            return 0.0
+        return float(-_sum_any_threads(torch.stack(sums)))
+
+
 def _sum_any_threads(values):
     if values.numel() <= SERIAL_SUM_ELEMENTS:
         return values.sum()
@@ -28,17 +58,21 @@ def entropy_bits(counts):
     thread count)."""
     if counts.numel() == 0:
         return 0.0
-    counts = counts.to(torch.float64)
-    p = counts / counts.sum()  # integers below 2^53: exact in any order
-    return float(-_sum_any_threads(p * torch.log2(p)))
+    entropy = EntropySum(int(counts.sum()))
+    entropy.add(counts)
+    return entropy.bits()
 
 
 def vector_mi_bits(marginals):
-    """H(X) + H(Y) - H(X, Y) in bits from JointCodeCounts.marginal_counts (0.0 for None)."""
+    """H(X) + H(Y) - H(X, Y) in bits from JointCodeCounts.marginal_counts (0.0 for None):
+    (total, pieces), each piece a (marginal name "x" / "y" / "xy", counts) in table order."""
     if marginals is None:
         return 0.0
-    x_counts, y_counts, xy_counts = marginals
-    return entropy_bits(x_counts) + entropy_bits(y_counts) - entropy_bits(xy_counts)
+    total, pieces = marginals
+    entropies = {name: EntropySum(total) for name in ("x", "y", "xy")}
+    for name, counts in pieces:
+        entropies[name].add(counts)
+    return entropies["x"].bits() + entropies["y"].bits() - entropies["xy"].bits()
 
 
 def vector_eis(vector_counts):
