@@ -5,13 +5,22 @@ import numpy as np
 from .noise_streams import open_stream, resolve_seed
 from .pair_counts import MAX_BINS, PairBinning, PairCounts
 from .progress import progress_bar
+from .threads import load_aware_threads
 from .vector_counts import VectorCounts
+
+
+# Counts are exact integers in float64 (the entropies' totals) and int64 (counters, sample
+# indices) up to this many samples.
+MAX_SAMPLES = 2**53
 
 
 class Measurement:
     """A layer (LayerSpec) measured under checked MeasurementSettings."""
 
     def __init__(self, spec, settings, description="EI"):
+        if settings.samples is not None and settings.samples > MAX_SAMPLES:
+            raise ValueError(f"samples={settings.samples}: at most {MAX_SAMPLES} (2^53) samples "
+                             "can be counted exactly")
         self.spec, self.settings, self.description = spec, settings, description
         self.device = settings.device
         # Drawn once: seed=None takes it from torch's global generator.
@@ -31,12 +40,16 @@ class Measurement:
         return progress_bar(self.settings.progress, total, f"{self.description} {self.spec.describe()}")
 
     def feed(self, samples, consumers, bar):
-        """Draws the next `samples` samples and hands each block to every consumer."""
-        for x, y in self.stream.take(samples):
-            for consumer in consumers:
-                consumer.add(x, y)
-            self.samples_drawn += x.shape[1]
-            bar.update(x.shape[1])
+        """Draws the next `samples` samples and hands each block to every consumer, with
+        torch's thread count chosen from the machine's load before each block."""
+        with load_aware_threads() as threads:
+            threads.update()
+            for x, y in self.stream.take(samples):
+                for consumer in consumers:
+                    consumer.add(x, y)
+                self.samples_drawn += x.shape[1]
+                bar.update(x.shape[1])
+                threads.update()
 
     def pair_binning(self, first_take):
         """deep-ei's binning of the EI functions: fixed, or 'dynamic' from the first chunk."""
@@ -72,7 +85,7 @@ class Measurement:
         """PairCounts of every pair under memory_bound (default: the settings')."""
         return PairCounts(binning, self.spec.n_in, self.spec.n_out,
                           memory_bound or self.settings.memory_bound, replay=self.stream.replay,
-                          progress=self.settings.progress)
+                          progress=self.settings.progress, samples=self.settings.samples)
 
     def vector_counts(self, groups=None, memory_bound=None):
         """VectorCounts of the whole vectors (or of `groups`) under memory_bound (default: the

@@ -16,7 +16,8 @@ PENDING_ROWS = 1 << 24
 # Bytes a table needs per distinct row of W words, as a multiple of (W + 1) * 8: the table,
 # as many pending rows, their concatenation and the sort's copies while they are merged.
 ROW_COST = 8
-MIN_TABLE_ROWS = 1024  # a bound that holds fewer rows per part is refused (too many passes)
+MIN_TABLE_ROWS = 64  # a bound that holds fewer rows per part is refused before any work
+MAX_PASSES = 1024  # a table that would need more passes over the samples is refused
 SPLIT_PARTS = 4  # a part that outgrows its capacity is cut into this many
 
 
@@ -102,13 +103,21 @@ class PartitionedTable:
     ``key_blocks()``. A range that outgrows the capacity while counted is split in place.
     """
 
-    def __init__(self, capacity, live=True):
-        self.capacity = capacity
+    def __init__(self, capacity, memory_bound=None, live=True):
+        self.capacity, self.memory_bound = capacity, memory_bound
         self.ranges = [KeyRange()]
         self.live = DistinctRows(self.ranges[0], capacity, self._split_live) if live else None
 
     def _split_live(self, ranges):
         self.ranges[0:1] = [self.live.range, *ranges]
+        self._check_passes()
+
+    def _check_passes(self):
+        if len(self.ranges) > MAX_PASSES:
+            needed = self.memory_bound * len(self.ranges) // MAX_PASSES + 1
+            raise ValueError(
+                f"memory_bound={self.memory_bound}: the vector counts would need more than "
+                f"{MAX_PASSES} passes over the samples; use a memory_bound of at least {needed}")
 
     def tables(self, key_blocks):
         """(sorted distinct rows, counts) of every range in order: range 0 from the live
@@ -120,6 +129,7 @@ class PartitionedTable:
         while index < len(self.ranges):
             def split(ranges, at=index):
                 self.ranges[at + 1:at + 1] = ranges
+                self._check_passes()
             rows = DistinctRows(self.ranges[index], self.capacity, split)
             for keys in key_blocks():
                 rows.add(keys)
@@ -142,15 +152,16 @@ class JointCodeCounts:
     out in the unpartitioned table's order, so the entropies are the same floats.
     """
 
-    def __init__(self, in_index, out_index, in_bits, out_bits, capacity=None, key_blocks=None):
+    def __init__(self, in_index, out_index, in_bits, out_bits, capacity=None, key_blocks=None,
+                 memory_bound=None):
         self.in_index = torch.tensor(in_index, dtype=torch.int64)
         self.out_index = torch.tensor(out_index, dtype=torch.int64)
         self.x_words = _words(len(in_index), in_bits)
         self.y_words = _words(len(out_index), out_bits)
         self.key_blocks = key_blocks
-        self.xy = PartitionedTable(capacity)
+        self.xy = PartitionedTable(capacity, memory_bound)
         self.y_table = PartitionedTable(None if capacity is None else table_capacity_rows(
-            capacity, self.x_words + self.y_words, self.y_words), live=False)
+            capacity, self.x_words + self.y_words, self.y_words), memory_bound, live=False)
         self.kept = 0
 
     def add(self, keys):
@@ -235,7 +246,7 @@ class VectorCounts:
                     f"samples; the smallest memory_bound is {smallest}")
             capacities = [table_capacity(memory_bound // len(groups), w) for w in words]
         self.tables = [JointCodeCounts(i, o, self.in_bits, self.out_bits, capacity,
-                                       lambda k=k: self._replayed_keys(k))
+                                       lambda k=k: self._replayed_keys(k), memory_bound)
                        for k, ((i, o), capacity) in enumerate(zip(groups, capacities))]
 
     def _keys(self, x, y, table):
