@@ -238,8 +238,10 @@ class PairCounts:
         bins; it returns [na, nb]."""
         b = self.binning
         if self.counts is not None:
-            self._count_unbinned()
-            return estimate(self.counts.totals(), b.in_bins, b.out_bins_t).cpu().numpy()
+            with load_aware_threads() as threads:
+                threads.update()
+                self._count_unbinned()
+                return estimate(self.counts.totals(), b.in_bins, b.out_bins_t).cpu().numpy()
         result = np.zeros((self.n_in, self.n_out))
         # One buffer for every tile (the first is the largest): never two tiles' counters at once.
         a0, a1, b0, b1 = self.tiles[0]

@@ -9,6 +9,7 @@ import torch
 
 from . import ops
 from .key_ranges import KeyRange
+from .threads import load_aware_threads
 
 # Sort pending rows into the table once this many are waiting (a bound on memory: 16M rows of
 # a few words; one sort at the end is the common case), or fewer under a memory bound.
@@ -174,17 +175,23 @@ class JointCodeCounts:
         sample."""
         if self.kept == 0:
             return None
-        unique, counts = self.xy.live.table()  # may split the table: then passes > 1
-        if self.xy.passes == 1:
-            return self.kept, self._whole(unique, counts)
+        with load_aware_threads() as threads:
+            threads.update()
+            unique, counts = self.xy.live.table()  # may split the table: then passes > 1
+            if self.xy.passes == 1:
+                return self.kept, iter(self._whole(unique, counts))
         return self.kept, self._partitioned()
 
     def _whole(self, unique, counts):
-        yield "x", ops.prefix_counts(unique, counts, self.x_words)
-        yield "y", _counts_by_y(unique[:, self.x_words:], counts)
-        yield "xy", counts
+        return [("x", ops.prefix_counts(unique, counts, self.x_words)),
+                ("y", _counts_by_y(unique[:, self.x_words:], counts)), ("xy", counts)]
 
     def _partitioned(self):
+        with load_aware_threads() as threads:
+            threads.update()
+            yield from self._ranges()
+
+    def _ranges(self):
         carry = None  # (X words, count) of the last X run so far: it may go on in the next range
         for unique, counts in self.xy.tables(self.key_blocks):
             if unique is None or unique.shape[0] == 0:
