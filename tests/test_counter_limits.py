@@ -5,7 +5,6 @@ unflushed result, ==); too many tiles, too large pair tables and too many sample
 ValueError naming the argument."""
 import pytest
 import torch
-
 from conftest import make_net
 
 

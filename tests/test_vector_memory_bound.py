@@ -5,8 +5,6 @@ where one pass leaves it. MIN_TABLE_ROWS is lowered so that a few thousand sampl
 need many parts."""
 import pytest
 import torch
-import torch.nn as nn
-
 from conftest import make_net
 
 SAMPLES = 3000

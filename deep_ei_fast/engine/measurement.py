@@ -8,7 +8,6 @@ from .progress import progress_bar
 from .threads import load_aware_threads
 from .vector_counts import VectorCounts
 
-
 # Counts are exact integers in float64 (the entropies' totals) and int64 (counters, sample
 # indices) up to this many samples.
 MAX_SAMPLES = 2**53
