@@ -26,7 +26,10 @@ def dei():
 
 
 @pytest.fixture
-def restore_threads():
+def restore_threads(monkeypatch):
+    """The thread count a test sets is the one used (no load-aware choice), restored after."""
+    from deep_ei_fast.engine import threads
+    monkeypatch.setattr(threads, "ADAPTIVE", False)
     n = torch.get_num_threads()
     yield
     torch.set_num_threads(n)

@@ -63,6 +63,21 @@ def test_thread_count_independent(dei, name, restore_threads):
     assert_identical(one, two)
 
 
+def test_thread_count_independent_large_vector_table(dei, restore_threads):
+    # Issue 8's case: 1e5 distinct code vectors, more than torch's serial-reduction grain, so a
+    # plain tensor sum of the entropy terms split by thread (16.6094...823 vs ...816 before).
+    torch.manual_seed(0)
+    lin = nn.Linear(64, 48)
+    top = dei.topology_of(nn.Sequential(lin, nn.Sigmoid()), torch.zeros((1, 64)))
+    results = []
+    for threads in (1, 2):
+        torch.set_num_threads(threads)
+        results.append(dei.vector_and_pairwise_ei(lin, top, samples=10**5, in_bins=8, out_bins=8,
+                                                  seed=123, rng="philox", progress=False))
+    assert results[0][0] > 16.6  # H(X) = log2(1e5): every sample its own input vector
+    assert_identical(results[0], results[1])
+
+
 @pytest.mark.parametrize("name", PAIRWISE)
 def test_memory_bound_independent(dei, name):
     # 12 x 10 pairs x (16+1) x (16+1) int32 counters = 139 KB > 64 KiB: several pair tiles

@@ -24,8 +24,8 @@ def deep_ei_draws(lin, act, samples, batch_size, lo, hi, seed):
     return torch.cat(xs), torch.cat(ys)
 
 
-# rng="torch" draws cannot be regenerated, so tiled counting keeps their codes, which must fit in
-# a quarter of memory_bound (20000 x 44 codes < 1 MiB); 4 MiB still forces 3-4 pair tiles here
+# rng="torch" tiled counting keeps the codes when they fit in a quarter of memory_bound (20000 x 44
+# codes < 1 MiB; larger ones are re-drawn from the saved generator state); 4 MiB still forces 3-4 pair tiles here
 # (24 x 20 pairs of 65 x 65 int32 counters = 8 MB; 6 x 5 pairs of 301 x 301 = 11 MB)
 @pytest.mark.parametrize("n_in,n_out,bins,memory_bound", [(40, 30, 16, 2 * 2**30), (24, 20, 64, 4 * 2**20),
                                                           (6, 5, 300, 4 * 2**20)])

@@ -27,7 +27,8 @@ struct CountLogs {
 };
 
 // sum[k] += the term of cell k of a full chunk of kMiPartials columns.
-DEI_CLONES void add_chunk(double* __restrict sum, const int32_t* __restrict row,
+template <typename Count>
+DEI_CLONES void add_chunk(double* __restrict sum, const Count* __restrict row,
                           const double* __restrict log_pj, CountLogs logs, double log_total,
                           double lpi, double flush_below) {
   double log_n[kMiPartials];
@@ -38,9 +39,11 @@ DEI_CLONES void add_chunk(double* __restrict sum, const int32_t* __restrict row,
                                        flush_below);
 }
 
-at::Tensor pairwise_mi_cpu(const at::Tensor& counts, int64_t in_bins,
-                           const at::Tensor& out_bins) {
-  check_pairwise_mi(counts, in_bins, out_bins, c10::DeviceType::CPU);
+// Counts are int32 or int64 (tables of more than 2^31 - 1 samples); the terms
+// are computed from the same doubles either way, so the MI does not depend on it.
+template <typename Count>
+at::Tensor pairwise_mi_typed(const at::Tensor& counts, int64_t in_bins,
+                             const at::Tensor& out_bins) {
   const int64_t na = counts.size(0), nb = counts.size(1), RX = counts.size(2),
                 RY = counts.size(3);
   at::Tensor ob = out_bins.contiguous().cpu();
@@ -51,7 +54,7 @@ at::Tensor pairwise_mi_cpu(const at::Tensor& counts, int64_t in_bins,
     max_out = std::max<int64_t>(max_out, obp[b]);
   }
   at::Tensor c = counts.contiguous();
-  const int32_t* cp = c.data_ptr<int32_t>();
+  const Count* cp = c.data_ptr<Count>();
   at::Tensor result = at::zeros({na, nb}, counts.options().dtype(at::kDouble));
   double* rp = result.data_ptr<double>();
   const int64_t pairs = na * nb;
@@ -77,12 +80,12 @@ at::Tensor pairwise_mi_cpu(const at::Tensor& counts, int64_t in_bins,
         rp[p] = 0.0;
         continue;
       }
-      const int32_t* tab = cp + p * RX * RY;
+      const Count* tab = cp + p * RX * RY;
       int64_t total = 0;
       for (int64_t j = 0; j < ob_b; ++j) pj[j] = 0;
       for (int64_t r = 0; r < in_bins; ++r) {
         int64_t rs = 0;
-        const int32_t* row = tab + r * RY;
+        const Count* row = tab + r * RY;
         for (int64_t j = 0; j < ob_b; ++j) {
           rs += row[j];
           pj[j] += row[j];
@@ -105,7 +108,7 @@ at::Tensor pairwise_mi_cpu(const at::Tensor& counts, int64_t in_bins,
       double sum[kMiPartials] = {};
       for (int64_t r = 0; r < in_bins; ++r) {
         if (pi[r] == 0) continue;
-        const int32_t* row = tab + r * RY;
+        const Count* row = tab + r * RY;
         const double lpi = log_pi[r];
         // Columns in chunks of kMiPartials: chunk k adds into sum[0..] in column
         // order, which is the order above (partial j % kMiPartials), written so
@@ -124,6 +127,13 @@ at::Tensor pairwise_mi_cpu(const at::Tensor& counts, int64_t in_bins,
     }
   });
   return result;
+}
+
+at::Tensor pairwise_mi_cpu(const at::Tensor& counts, int64_t in_bins,
+                           const at::Tensor& out_bins) {
+  check_pairwise_mi(counts, in_bins, out_bins, c10::DeviceType::CPU);
+  return counts.scalar_type() == at::kLong ? pairwise_mi_typed<int64_t>(counts, in_bins, out_bins)
+                                           : pairwise_mi_typed<int32_t>(counts, in_bins, out_bins);
 }
 
 }  // namespace

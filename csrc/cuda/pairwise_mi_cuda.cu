@@ -21,8 +21,10 @@ constexpr int kWarpsPerBlock = 8;
 
 // Persistent warps: warp w handles pairs w, w + total_warps, ...; its scratch
 // holds the row sums (int64 [in_bins]) and the column logs (float64 [max_out]).
+// Count: int32 or int64 (tables of more than 2^31 - 1 samples).
+template <typename Count>
 __global__ void __launch_bounds__(kWarpsPerBlock * 32)
-    pairwise_mi_kernel(const int32_t* __restrict counts, const int32_t* __restrict out_bins,
+    pairwise_mi_kernel(const Count* __restrict counts, const int32_t* __restrict out_bins,
                        double* __restrict result, int64_t pairs, int64_t nb, int64_t RX,
                        int64_t RY, int64_t in_bins, int64_t max_out,
                        int64_t* __restrict scratch_rows, double* __restrict scratch_cols) {
@@ -37,7 +39,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
       if (lane == 0) result[p] = 0.0;
       continue;
     }
-    const int32_t* tab = counts + p * RX * RY;
+    const Count* tab = counts + p * RX * RY;
     // Column sums (lane-owned columns, coalesced across lanes) and their logs.
     for (int64_t j = lane; j < ob; j += 32) {
       int64_t s = 0;
@@ -66,7 +68,7 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
       const int64_t row_total = pi[r];
       if (row_total == 0) continue;  // uniform across the warp
       const double lpi = log_count(row_total);
-      const int32_t* row = tab + r * RY;
+      const Count* row = tab + r * RY;
       for (int64_t j = lane; j < ob; j += 32) {
         const int64_t n = row[j];
         partial = d_add(partial, mi_cell_term_times_total((double)n, log_count(n), log_total,
@@ -106,9 +108,14 @@ at::Tensor pairwise_mi_cuda(const at::Tensor& counts, int64_t in_bins,
   warps = blocks * kWarpsPerBlock;
   at::Tensor rows = at::empty({warps * in_bins}, counts.options().dtype(at::kLong));
   at::Tensor cols = at::empty({warps * max_out}, counts.options().dtype(at::kDouble));
-  pairwise_mi_kernel<<<(unsigned)blocks, kWarpsPerBlock * 32, 0, current_stream()>>>(
-      c.data_ptr<int32_t>(), ob.data_ptr<int32_t>(), result.data_ptr<double>(), pairs, nb, RX,
-      RY, in_bins, max_out, rows.data_ptr<int64_t>(), cols.data_ptr<double>());
+  if (c.scalar_type() == at::kLong)
+    pairwise_mi_kernel<int64_t><<<(unsigned)blocks, kWarpsPerBlock * 32, 0, current_stream()>>>(
+        c.data_ptr<int64_t>(), ob.data_ptr<int32_t>(), result.data_ptr<double>(), pairs, nb, RX,
+        RY, in_bins, max_out, rows.data_ptr<int64_t>(), cols.data_ptr<double>());
+  else
+    pairwise_mi_kernel<int32_t><<<(unsigned)blocks, kWarpsPerBlock * 32, 0, current_stream()>>>(
+        c.data_ptr<int32_t>(), ob.data_ptr<int32_t>(), result.data_ptr<double>(), pairs, nb, RX,
+        RY, in_bins, max_out, rows.data_ptr<int64_t>(), cols.data_ptr<double>());
   DEI_CUDA_LAUNCH_CHECK();
   return result;
 }

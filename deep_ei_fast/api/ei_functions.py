@@ -5,7 +5,6 @@ counters and cached codes held at once; None, the default, is the device's: DEFA
 from typing import NamedTuple
 
 from ..engine.settings import MeasurementSettings
-from ..engine.vector_counts import VectorCounts
 from ..estimators.plugin import pairwise_mi_bits, sum_in_order, vector_eis
 from .arguments import check_extrapolate, check_groups
 from .prepare import open_measurement
@@ -30,7 +29,7 @@ def _pairwise_matrix(layer, topology, settings, in_layer, activation, descriptio
     """The MI matrix of every pair, from settings.samples or ei_parts' convergence rule."""
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description=description, dynamic_out=True)
-    counts = m.pair_counts(m.pair_binning(settings.samples or FIRST_ROUND), settings.samples)
+    counts = m.pair_counts(m.pair_binning(settings.samples or FIRST_ROUND))
     return fixed_or_converged(m, [counts], lambda: _pairwise_total(counts),
                               ei_parts_rule(settings.threshold))
 
@@ -54,7 +53,7 @@ def ei_parts(layer, topology, threshold=0.05, samples=None, extrapolate=False, b
         return _zero_small(_pairwise_matrix(layer, topology, settings, in_layer, activation, "ei_parts")[0])
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description="ei_parts", dynamic_out=True)
-    counts = m.pair_counts(m.pair_binning(EXTRAPOLATION_ROUND), EXTRAPOLATION_ROUND * EXTRAPOLATION_POINTS)
+    counts = m.pair_counts(m.pair_binning(EXTRAPOLATION_ROUND))
     eis = []
     with m.bar(EXTRAPOLATION_ROUND * EXTRAPOLATION_POINTS) as bar:
         for _ in range(EXTRAPOLATION_POINTS):
@@ -88,41 +87,40 @@ def _vector_settings(samples, batch_size, in_range, in_bins, out_range, out_bins
         progress=progress, memory_bound=memory_bound, threshold=threshold, max_samples=max_samples)
 
 
-def _vector_counts(m, groups=None):
-    spec = m.spec
-    return VectorCounts(spec.in_range, m.in_bins, spec.out_range, m.out_bins, spec.n_in, spec.n_out,
-                        spec.outputs_bounded_below_range(), groups, m.device)
-
-
 def ei(layer, topology, threshold=0.05, samples=None, batch_size=20, in_layer=None, in_range=None,
        in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *, rng="philox",
-       seed=None, progress=True, max_samples=DEFAULT_MAX_SAMPLES):
+       seed=None, progress=True, memory_bound=None, max_samples=DEFAULT_MAX_SAMPLES):
     r"""Vector EI of ``layer``: I(X; Y) in bits between the whole binned input and output vectors
     under uniform noise. samples=None doubles samples until EI changes by < ``threshold`` bits,
-    or until ``max_samples`` (then ConvergenceWarning; None: no cap)."""
+    or until ``max_samples`` (then ConvergenceWarning; None: no cap).
+
+    The distinct code vectors are counted exactly within ``memory_bound`` bytes (None: the
+    device's default): a table that would not fit is counted in key ranges, one pass over the
+    samples each (the same result, bit for bit)."""
     settings = _vector_settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
-                                device, rng, seed, progress, threshold, max_samples)
+                                device, rng, seed, progress, threshold, max_samples, memory_bound)
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description="ei")
-    vector = _vector_counts(m)
+    vector = m.vector_counts()
     return fixed_or_converged(m, [vector], lambda: vector_eis(vector), vector_rule(threshold))[0]
 
 
 def eis_between_groups(layer, topology, groups, samples=None, batch_size=20, in_layer=None,
                        in_range=None, in_bins=64, out_range=None, out_bins=64, activation=None,
                        device='cpu', *, rng="philox", seed=None, progress=True, threshold=0.05,
-                       max_samples=DEFAULT_MAX_SAMPLES):
+                       memory_bound=None, max_samples=DEFAULT_MAX_SAMPLES):
     r"""Vector EI between each (input group, output group) of ``layer``, as a list of floats.
 
     Samples are filtered on the whole vectors first, as in deep-ei. samples=None (a crash in
     deep-ei 0.7.0) doubles samples until every group's EI changes by < ``threshold`` bits, or
-    until ``max_samples`` (then ConvergenceWarning; None: no cap).
+    until ``max_samples`` (then ConvergenceWarning; None: no cap). The groups' tables share
+    ``memory_bound`` (as in ``ei``).
     """
     settings = _vector_settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
-                                device, rng, seed, progress, threshold, max_samples)
+                                device, rng, seed, progress, threshold, max_samples, memory_bound)
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description="eis_between_groups")
-    vector = _vector_counts(m, check_groups(groups, m.spec.n_in, m.spec.n_out))
+    vector = m.vector_counts(check_groups(groups, m.spec.n_in, m.spec.n_out))
     return fixed_or_converged(m, [vector], lambda: vector_eis(vector), vector_rule(threshold))
 
 
@@ -140,8 +138,10 @@ def measure_vector_and_pairwise(layer, topology, settings, *, in_layer=None, act
     name (``description``) labels the bar and a ConvergenceWarning."""
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description=description)
-    vector = _vector_counts(m)
-    counts = m.pair_counts(m.pair_binning(settings.samples or FIRST_ROUND), settings.samples)
+    # The vector table and the pair counters share the bound.
+    vector = m.vector_counts(memory_bound=m.settings.memory_bound // 2)
+    counts = m.pair_counts(m.pair_binning(settings.samples or FIRST_ROUND),
+                           memory_bound=m.settings.memory_bound - m.settings.memory_bound // 2)
     vector_ei = fixed_or_converged(m, [vector, counts], lambda: vector_eis(vector),
                                    vector_rule(settings.threshold))[0]
     return VectorAndPairwise(vector_ei, _pairwise_total(counts)[0], m.samples_drawn, m.converged)

@@ -7,12 +7,21 @@ import numpy as np
 from .noise_streams import open_stream, resolve_seed
 from .pair_counts import MAX_BINS, PairBinning, PairCounts
 from .progress import progress_bar
+from .threads import load_aware_threads
+from .vector_counts import VectorCounts
+
+# Counts are exact integers in float64 (the entropies' totals) and int64 (counters, sample
+# indices) up to this many samples.
+MAX_SAMPLES = 2**53
 
 
 class Measurement:
     """A layer (LayerSpec) measured under checked MeasurementSettings."""
 
     def __init__(self, spec, settings, description="EI"):
+        if settings.samples is not None and settings.samples > MAX_SAMPLES:
+            raise ValueError(f"samples={settings.samples}: at most {MAX_SAMPLES} (2^53) samples "
+                             "can be counted exactly")
         self.spec, self.settings, self.description = spec, settings, description
         self.device = settings.device
         # Drawn once: seed=None takes it from torch's global generator.
@@ -46,12 +55,16 @@ class Measurement:
             self._open_bar.set_postfix_str(text)
 
     def feed(self, samples, consumers, bar):
-        """Draws the next `samples` samples and hands each block to every consumer."""
-        for x, y in self.stream.take(samples):
-            for consumer in consumers:
-                consumer.add(x, y)
-            self.samples_drawn += x.shape[1]
-            bar.update(x.shape[1])
+        """Draws the next `samples` samples and hands each block to every consumer, with
+        torch's thread count chosen from the machine's load before each block."""
+        with load_aware_threads() as threads:
+            threads.update()
+            for x, y in self.stream.take(samples):
+                for consumer in consumers:
+                    consumer.add(x, y)
+                self.samples_drawn += x.shape[1]
+                bar.update(x.shape[1])
+                threads.update()
 
     def pair_binning(self, first_take):
         """deep-ei's binning of the EI functions: fixed, or 'dynamic' from the first chunk."""
@@ -83,9 +96,17 @@ class Measurement:
             bins = [out_bins] * spec.n_out
         return PairBinning(spec.in_range, in_bins, ranges, bins, self.device)
 
-    def pair_counts(self, binning, samples=None):
-        counts = PairCounts(binning, self.spec.n_in, self.spec.n_out, self.settings.memory_bound,
-                            replay=self.stream.replay, status=self.show_status)
-        if samples is not None and counts.replay is None:
-            counts.check_cache_fits(samples)  # fail before drawing, not partway
-        return counts
+    def pair_counts(self, binning, memory_bound=None):
+        """PairCounts of every pair under memory_bound (default: the settings')."""
+        return PairCounts(binning, self.spec.n_in, self.spec.n_out,
+                          memory_bound or self.settings.memory_bound, replay=self.stream.replay,
+                          status=self.show_status, samples=self.settings.samples)
+
+    def vector_counts(self, groups=None, memory_bound=None):
+        """VectorCounts of the whole vectors (or of `groups`) under memory_bound (default: the
+        settings'), re-reading the samples through the stream when it must count in parts."""
+        spec = self.spec
+        return VectorCounts(spec.in_range, self.in_bins, spec.out_range, self.out_bins, spec.n_in,
+                            spec.n_out, spec.outputs_bounded_below_range(), groups,
+                            memory_bound=memory_bound or self.settings.memory_bound,
+                            replay=self.stream.replay, device=self.device)

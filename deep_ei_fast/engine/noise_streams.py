@@ -46,13 +46,33 @@ def first_chunk_size(samples, spec):
     return min(samples, MEMORY_LIMIT // max(spec.n_in, spec.n_out))
 
 
+def _generator_state(device):
+    """torch's global generator state: the CPU one, and the device's for CUDA draws."""
+    cuda = torch.cuda.get_rng_state(device) if device.type == "cuda" else None
+    return torch.get_rng_state(), cuda
+
+
+def _set_generator_state(state, device):
+    torch.set_rng_state(state[0])
+    if state[1] is not None:
+        torch.cuda.set_rng_state(state[1], device)
+
+
 class TorchDrawStream:
+    """deep-ei's draws from torch's global generator. Replay re-draws them: the generator's
+    state before the first draw is saved, and the takes are repeated with the same sizes from
+    it; afterwards the generator is put back where the draws had left it."""
+
     def __init__(self, spec, batch_size, device):
-        self.spec, self.batch_size, self.device = spec, batch_size, device
+        self.spec, self.batch_size, self.device = spec, batch_size, torch.device(device)
         self.position = 0
         self._pending = []  # chunks drawn early (for dynamic ranges), handed out first
+        self._start_state = None
+        self._takes = []  # the sample counts of every take() so far
 
     def _draw_chunk(self, size):
+        if self._start_state is None:
+            self._start_state = _generator_state(self.device)
         spec, (low, high) = self.spec, self.spec.in_range
         xs, ys = [], []
         for start, stop in batch_bounds(size, self.batch_size):
@@ -76,12 +96,24 @@ class TorchDrawStream:
 
     def take(self, samples):
         """Blocks of the next `samples` samples, drawn chunk by chunk as deep-ei draws them."""
+        self._takes.append(samples)
         for size in self._chunks(samples):
             block = self._pending.pop(0) if self._pending else self._draw_chunk(size)
             self.position += size
             yield block
 
-    replay = None  # torch draws cannot be regenerated
+    def replay(self, stop):
+        """Re-draws samples [0, stop) (stop: the samples taken so far) from the saved state."""
+        if stop != self.position or self._pending:
+            raise RuntimeError(f"replay({stop}) of a torch stream at sample {self.position}")
+        after = _generator_state(self.device)
+        _set_generator_state(self._start_state, self.device)
+        try:
+            for samples in self._takes:
+                for size in self._chunks(samples):
+                    yield self._draw_chunk(size)
+        finally:
+            _set_generator_state(after, self.device)
 
 
 class PhiloxStream:

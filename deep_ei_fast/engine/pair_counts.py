@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from . import histogram_choice, ops
+from .threads import load_aware_threads
 
 MAX_BINS = 65535  # bins of one side: codes and counters are indexed by int32
 
@@ -22,7 +23,13 @@ RANGE_WIDENING = 1e-6
 # histogram_choice.batch_limits gives each device's.
 HISTOGRAM_BATCH_SAMPLES, HISTOGRAM_BATCH_BYTES = histogram_choice.BATCH_LIMITS["cpu"]
 COUNTER_BYTES = 4  # int32 counters
-MAX_TOTAL_SAMPLES = 2**31 - 1
+# int32 counters hold at most this many samples; then they are added into int64 totals, so
+# more samples are counted exactly (the totals cost 8 more bytes a cell, planned for when the
+# sample count is known to need them).
+FLUSH_SAMPLES = 2**31 - 1
+WIDE_COUNTER_BYTES = COUNTER_BYTES + 8
+MAX_TILES = 4096  # plans with more tiles (each a pass over the samples) are refused
+MAX_PAIR_TABLE_BYTES = 2**30  # one pair's counter table; larger bins are refused
 
 
 class PairBinning:
@@ -49,6 +56,10 @@ class PairBinning:
         self.device = device
         self._input_bins = {}  # rows of x -> (low, high, bins) tensors, made once per size
         assert self.out_low.numel() == n_out
+        if self.pair_bytes > MAX_PAIR_TABLE_BYTES:
+            raise ValueError(
+                f"bins: {self.in_bins} x {max(self.out_bins)} bins need a {self.pair_bytes}-byte "
+                f"counter table per pair, more than the limit of {MAX_PAIR_TABLE_BYTES} bytes")
 
     def _input_tables(self, n):
         if n not in self._input_bins:
@@ -104,19 +115,70 @@ def _concatenate(blocks):
     return tuple(torch.cat(side, dim=1) for side in zip(*blocks))
 
 
+def _tile_steps(n_in, n_out, pair_bytes, memory_bound):
+    counter_budget = memory_bound * 3 // 4
+    b_step = min(n_out, counter_budget // pair_bytes)
+    a_step = min(n_in, max(1, counter_budget // (b_step * pair_bytes)))
+    return a_step, b_step
+
+
+def _tile_count(n_in, n_out, pair_bytes, memory_bound):
+    a_step, b_step = _tile_steps(n_in, n_out, pair_bytes, memory_bound)
+    return -(-n_in // a_step) * -(-n_out // b_step)
+
+
 def plan_tiles(n_in, n_out, pair_bytes, memory_bound):
     """Rectangles (a0, a1, b0, b1) of pairs whose counters fit in 3/4 of memory_bound bytes.
 
-    The last quarter is left for the codes a tiled pass keeps (PairCounts.cache_limit).
+    The last quarter is left for the codes a tiled pass keeps (PairCounts.cache_limit). Plans of
+    more than MAX_TILES tiles are refused, naming the smallest memory_bound that avoids it.
     """
-    counter_budget = memory_bound * 3 // 4
-    if pair_bytes > counter_budget:
+    if pair_bytes > memory_bound * 3 // 4:
         raise ValueError(f"memory_bound={memory_bound} is too small: 3/4 of it must hold one pair's "
                          f"histogram ({pair_bytes} bytes)")
-    b_step = min(n_out, counter_budget // pair_bytes)
-    a_step = min(n_in, max(1, counter_budget // (b_step * pair_bytes)))
+    tiles = _tile_count(n_in, n_out, pair_bytes, memory_bound)
+    if tiles > MAX_TILES:
+        low, high = memory_bound, 2 * n_in * n_out * pair_bytes  # high: one tile
+        while high - low > 1:  # the tile count never grows with the bound
+            mid = (low + high) // 2
+            low, high = (mid, high) if _tile_count(n_in, n_out, pair_bytes, mid) > MAX_TILES else (low, mid)
+        raise ValueError(
+            f"memory_bound={memory_bound} splits the {n_in} x {n_out} pair counters into {tiles} "
+            f"tiles, each a pass over the samples (more than {MAX_TILES}); the smallest "
+            f"memory_bound with at most {MAX_TILES} tiles is {high}")
+    a_step, b_step = _tile_steps(n_in, n_out, pair_bytes, memory_bound)
     return [(a0, min(a0 + a_step, n_in), b0, min(b0 + b_step, n_out))
             for a0 in range(0, n_in, a_step) for b0 in range(0, n_out, b_step)]
+
+
+class Counters:
+    """int32 pair counters [na, nb, RX, RY], added into int64 totals before they could
+    overflow (FLUSH_SAMPLES samples)."""
+
+    def __init__(self, narrow):
+        self.narrow, self.wide, self.held = narrow, None, 0
+
+    def add(self, accumulate, x_codes, y_codes):
+        samples = x_codes.shape[1]
+        if self.held + samples > FLUSH_SAMPLES:
+            self.flush()
+        accumulate(self.narrow, x_codes, y_codes)
+        self.held += samples
+
+    def flush(self):
+        if self.wide is None:
+            self.wide = self.narrow.to(torch.int64)
+        else:
+            self.wide += self.narrow
+        self.narrow.zero_()
+        self.held = 0
+
+    def totals(self):
+        """The counts so far: the int32 counters, or the int64 totals once they are needed."""
+        if self.wide is None:
+            return self.narrow
+        self.flush()
+        return self.wide
 
 
 class PairCounts:
@@ -127,9 +189,10 @@ class PairCounts:
     them in turn when the MI matrix is asked for.
     """
 
-    def __init__(self, binning, n_in, n_out, memory_bound, replay=None, status=None):
+    def __init__(self, binning, n_in, n_out, memory_bound, replay=None, status=None, samples=None):
         self.binning, self.n_in, self.n_out = binning, n_in, n_out
-        self.tiles = plan_tiles(n_in, n_out, binning.pair_bytes, memory_bound)
+        cell_bytes = WIDE_COUNTER_BYTES if samples is not None and samples > FLUSH_SAMPLES else COUNTER_BYTES
+        self.tiles = plan_tiles(n_in, n_out, binning.pair_bytes // COUNTER_BYTES * cell_bytes, memory_bound)
         self.replay = replay
         self.status = status or (lambda text: None)  # reports tiled passes (in the caller's bar)
         self.total = 0
@@ -143,7 +206,7 @@ class PairCounts:
         self.accumulate = functools.partial(
             histogram_choice.histogram_op(binning.rows, binning.cols, n_in, n_out), check_codes=False)
         if len(self.tiles) == 1:
-            self.counts = self._zeros(n_in, n_out)
+            self.counts = Counters(self._zeros(n_in, n_out))
 
     def check_cache_fits(self, samples):
         """Raises now if a tiled pass over `samples` samples would need more cache than allowed."""
@@ -165,8 +228,6 @@ class PairCounts:
     def add(self, x, y):
         """Counts a block of samples (neuron-major float values)."""
         self.total += x.shape[1]
-        if self.total > MAX_TOTAL_SAMPLES:
-            raise ValueError(f"samples: at most {MAX_TOTAL_SAMPLES} samples fit the int32 counters")
         codes = self.binning.codes(x, y)
         if self.counts is not None:
             self.unbinned.append(codes)
@@ -186,7 +247,7 @@ class PairCounts:
 
     def _count_unbinned(self):
         for codes in batched(self.unbinned, self.batch_limits):
-            self.accumulate(self.counts, *codes)
+            self.counts.add(self.accumulate, *codes)
         self.unbinned, self.unbinned_samples, self.unbinned_bytes = [], 0, 0
 
     def _code_blocks(self):
@@ -197,24 +258,28 @@ class PairCounts:
 
     def per_pair(self, estimate):
         """float64 numpy [n_in, n_out]: ``estimate(counts, in_bins, out_bins)`` of every pair,
-        where ``counts`` int32 [na, nb, RX, RY] holds a tile of pairs (all of them when they fit
-        in memory_bound) and ``out_bins`` int32 [nb] their output bins; it returns [na, nb]."""
+        where ``counts`` int32 (int64 past FLUSH_SAMPLES) [na, nb, RX, RY] holds a tile of pairs
+        (all of them when they fit in memory_bound) and ``out_bins`` int32 [nb] their output
+        bins; it returns [na, nb]."""
         b = self.binning
         if self.counts is not None:
-            self._count_unbinned()
-            return estimate(self.counts, b.in_bins, b.out_bins_t).cpu().numpy()
+            with load_aware_threads() as threads:
+                threads.update()
+                self._count_unbinned()
+                return estimate(self.counts.totals(), b.in_bins, b.out_bins_t).cpu().numpy()
         result = np.zeros((self.n_in, self.n_out))
         # One buffer for every tile (the first is the largest): never two tiles' counters at once.
         a0, a1, b0, b1 = self.tiles[0]
         buffer = self._zeros(a1 - a0, b1 - b0).reshape(-1)
-        for done, (a0, a1, b0, b1) in enumerate(self.tiles):
-            self.status(f"pair tiles {done}/{len(self.tiles)}")
-            shape = (a1 - a0, b1 - b0, b.rows, b.cols)
-            counts = buffer[:math.prod(shape)].view(shape)
-            counts.zero_()
-            for x_codes, y_codes in self._code_blocks():
-                self.accumulate(counts, x_codes[a0:a1], y_codes[b0:b1])
-            values = estimate(counts, b.in_bins, b.out_bins_t[b0:b1].contiguous())
-            result[a0:a1, b0:b1] = values.cpu().numpy()
+        with load_aware_threads() as threads:
+            for done, (a0, a1, b0, b1) in enumerate(self.tiles):
+                self.status(f"pair tiles {done}/{len(self.tiles)}")
+                shape = (a1 - a0, b1 - b0, b.rows, b.cols)
+                counts = Counters(buffer[:math.prod(shape)].view(shape).zero_())
+                for x_codes, y_codes in self._code_blocks():
+                    threads.update()
+                    counts.add(self.accumulate, x_codes[a0:a1], y_codes[b0:b1])
+                values = estimate(counts.totals(), b.in_bins, b.out_bins_t[b0:b1].contiguous())
+                result[a0:a1, b0:b1] = values.cpu().numpy()
         self.status(f"pair tiles {len(self.tiles)}/{len(self.tiles)}")
         return result

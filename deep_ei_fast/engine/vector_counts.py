@@ -8,24 +8,47 @@ distinct rows are counted by a radix sort in the kernels, with no per-sample Pyt
 import torch
 
 from . import ops
+from .key_ranges import KeyRange
+from .threads import load_aware_threads
 
 # Sort pending rows into the table once this many are waiting (a bound on memory: 16M rows of
-# a few words; one sort at the end is the common case).
+# a few words; one sort at the end is the common case), or fewer under a memory bound.
 PENDING_ROWS = 1 << 24
+# Bytes a table needs per distinct row of W words, as a multiple of (W + 1) * 8: the table,
+# as many pending rows, their concatenation and the sort's copies while they are merged.
+ROW_COST = 8
+MIN_TABLE_ROWS = 64  # a bound that holds fewer rows per part is refused before any work
+MAX_PASSES = 1024  # a table that would need more passes over the samples is refused
+SPLIT_PARTS = 4  # a part that outgrows its capacity is cut into this many
+
+
+def table_capacity(share, words):
+    """Distinct rows of `words` int64 words a table may hold in `share` bytes."""
+    return share // (ROW_COST * 8 * (words + 1))
 
 
 class DistinctRows:
-    """Counts of distinct int64 rows, accumulated over blocks."""
+    """Counts of distinct int64 rows inside a KeyRange, accumulated over blocks.
 
-    def __init__(self):
+    With a capacity, a table that outgrows it is cut at its own quantiles: it keeps the first
+    part and hands the others to ``on_split`` (to be counted by later passes).
+    """
+
+    def __init__(self, key_range=None, capacity=None, on_split=None):
+        self.range = key_range or KeyRange()
+        self.capacity, self.on_split = capacity, on_split
         self.unique = None
         self.counts = None
         self.pending, self.pending_rows = [], 0
 
     def add(self, rows):
+        rows = self.range.select(rows)
         self.pending.append(rows)
         self.pending_rows += rows.shape[0]
-        if self.pending_rows >= max(PENDING_ROWS, 0 if self.unique is None else self.unique.shape[0]):
+        limit = max(PENDING_ROWS, 0 if self.unique is None else self.unique.shape[0])
+        if self.capacity is not None:
+            limit = min(limit, self.capacity)
+        if self.pending_rows >= limit:
             self.consolidate()
 
     def consolidate(self):
@@ -37,7 +60,17 @@ class DistinctRows:
         if self.unique is not None:
             unique, counts = ops.sort_unique_rows(torch.cat([self.unique, unique]),
                                                   torch.cat([self.counts, counts]))
+        while self.capacity is not None and unique.shape[0] > self.capacity:
+            ranges, kept = self.range.split(unique, SPLIT_PARTS)
+            self.range = ranges[0]
+            self.on_split(ranges[1:])
+            unique, counts = unique[:kept], counts[:kept]
         self.unique, self.counts = unique, counts
+
+    def table(self):
+        """(sorted distinct rows, their counts), or (None, None) before any row."""
+        self.consolidate()
+        return self.unique, self.counts
 
 
 def _bits_for(values):
@@ -64,32 +97,128 @@ def _counts_by_y(y_words, counts):
     return ops.sort_unique_rows(y_words.contiguous(), counts)[1]
 
 
+class PartitionedTable:
+    """Consecutive KeyRanges covering every row, counted one range per pass over the samples.
+
+    Range 0 is counted live (as blocks arrive); the others by re-reading the samples through
+    ``key_blocks()``. A range that outgrows the capacity while counted is split in place.
+    """
+
+    def __init__(self, capacity, memory_bound=None, live=True):
+        self.capacity, self.memory_bound = capacity, memory_bound
+        self.ranges = [KeyRange()]
+        self.live = DistinctRows(self.ranges[0], capacity, self._split_live) if live else None
+
+    def _split_live(self, ranges):
+        self.ranges[0:1] = [self.live.range, *ranges]
+        self._check_passes()
+
+    def _check_passes(self):
+        if len(self.ranges) > MAX_PASSES:
+            needed = self.memory_bound * len(self.ranges) // MAX_PASSES + 1
+            raise ValueError(
+                f"memory_bound={self.memory_bound}: the vector counts would need more than "
+                f"{MAX_PASSES} passes over the samples; use a memory_bound of at least {needed}")
+
+    def tables(self, key_blocks):
+        """(sorted distinct rows, counts) of every range in order: range 0 from the live
+        table (if counted live), the others from one pass each over key_blocks()."""
+        index = 0
+        if self.live is not None:
+            yield self.live.table()
+            index = 1
+        while index < len(self.ranges):
+            def split(ranges, at=index):
+                self.ranges[at + 1:at + 1] = ranges
+                self._check_passes()
+            rows = DistinctRows(self.ranges[index], self.capacity, split)
+            for keys in key_blocks():
+                rows.add(keys)
+            self.ranges[index] = rows.range
+            yield rows.table()
+            index += 1
+
+    @property
+    def passes(self):
+        return len(self.ranges)
+
+
 class JointCodeCounts:
     """Distinct (X, Y) vectors of one group of inputs and outputs.
 
     The sorted (X, Y) table gives H(X, Y) from its counts and H(X) from the runs of its X words;
-    H(Y) comes from re-sorting the table's distinct rows by their Y words alone.
+    H(Y) comes from re-sorting the table's distinct rows by their Y words alone. When the table
+    would not fit ``capacity`` rows it is counted in key ranges, one pass over the samples each
+    (``key_blocks`` re-reads them), and the Y counts in ranges of Y words: the count vectors come
+    out in the unpartitioned table's order, so the entropies are the same floats.
     """
 
-    def __init__(self, in_index, out_index, in_bits, out_bits, device="cpu"):
+    def __init__(self, in_index, out_index, in_bits, out_bits, capacity=None, key_blocks=None,
+                 memory_bound=None, device="cpu"):
         # Made once, on the samples' device: vector_keys then copies nothing per block.
         self.in_index = torch.tensor(in_index, dtype=torch.int64, device=device)
         self.out_index = torch.tensor(out_index, dtype=torch.int64, device=device)
         self.x_words = _words(len(in_index), in_bits)
-        self.xy = DistinctRows()
+        self.y_words = _words(len(out_index), out_bits)
+        self.key_blocks = key_blocks
+        self.xy = PartitionedTable(capacity, memory_bound)
+        self.y_table = PartitionedTable(None if capacity is None else table_capacity_rows(
+            capacity, self.x_words + self.y_words, self.y_words), memory_bound, live=False)
+        self.kept = 0
 
     def add(self, keys):
-        self.xy.add(keys)
+        self.kept += keys.shape[0]
+        self.xy.live.add(keys)
 
     def marginal_counts(self):
-        """(counts of each distinct X, of each distinct Y, of each distinct (X, Y)), int64;
-        None before any sample."""
-        self.xy.consolidate()
-        if self.xy.unique is None:
+        """(kept samples, pieces): the counts of each distinct X, Y and (X, Y) as ("x" / "y" /
+        "xy", int64 counts) pieces, each marginal's pieces in table order; None before any
+        sample."""
+        if self.kept == 0:
             return None
-        unique, counts = self.xy.unique, self.xy.counts
-        x_counts = ops.prefix_counts(unique, counts, self.x_words)
-        return x_counts, _counts_by_y(unique[:, self.x_words:], counts), counts
+        with load_aware_threads() as threads:
+            threads.update()
+            unique, counts = self.xy.live.table()  # may split the table: then passes > 1
+            if self.xy.passes == 1:
+                return self.kept, iter(self._whole(unique, counts))
+        return self.kept, self._partitioned()
+
+    def _whole(self, unique, counts):
+        return [("x", ops.prefix_counts(unique, counts, self.x_words)),
+                ("y", _counts_by_y(unique[:, self.x_words:], counts)), ("xy", counts)]
+
+    def _partitioned(self):
+        with load_aware_threads() as threads:
+            threads.update()
+            yield from self._ranges()
+
+    def _ranges(self):
+        carry = None  # (X words, count) of the last X run so far: it may go on in the next range
+        for unique, counts in self.xy.tables(self.key_blocks):
+            if unique is None or unique.shape[0] == 0:
+                continue
+            yield "xy", counts
+            x_counts = ops.prefix_counts(unique, counts, self.x_words)
+            first, last = unique[0, :self.x_words], unique[-1, :self.x_words]
+            if carry is not None:
+                if torch.equal(carry[0], first):
+                    x_counts = x_counts.clone()
+                    x_counts[0] += carry[1]
+                else:
+                    yield "x", carry[1].reshape(1)
+            carry = (last.clone(), x_counts[-1].clone())
+            yield "x", x_counts[:-1]
+        if carry is not None:
+            yield "x", carry[1].reshape(1)
+        y_blocks = lambda: (keys[:, self.x_words:].contiguous() for keys in self.key_blocks())
+        for unique, counts in self.y_table.tables(y_blocks):
+            if unique is not None:
+                yield "y", counts
+
+
+def table_capacity_rows(rows, words, fewer_words):
+    """Rows of `fewer_words` words that fit where `rows` rows of `words` words do."""
+    return rows * (words + 1) // (fewer_words + 1)
 
 
 class VectorCounts:
@@ -101,7 +230,7 @@ class VectorCounts:
     """
 
     def __init__(self, in_range, in_bins, out_range, out_bins, n_in, n_out, outputs_nonnegative,
-                 groups=None, device="cpu"):
+                 groups=None, memory_bound=None, replay=None, device="cpu"):
         self.in_range, self.in_bins = in_range, int(in_bins)
         self.out_range, self.out_bins = out_range, int(out_bins)
         self.in_bits = _bits_for(in_bins)  # input codes always lie in [0, in_bins)
@@ -110,15 +239,43 @@ class VectorCounts:
         self.out_bits, self.out_offset = (_bits_for(out_bins), 0) if outputs_nonnegative else (32, 2**31)
         if groups is None:
             groups = [(range(n_in), range(n_out))]
-        self.tables = [JointCodeCounts(list(i), list(o), self.in_bits, self.out_bits, device)
-                       for i, o in groups]
+        groups = [(list(i), list(o)) for i, o in groups]
+        self.replay, self.samples = replay, 0
+        capacities = [None] * len(groups)
+        if memory_bound is not None:
+            if replay is None:
+                raise ValueError("memory_bound: bounded vector counts need a stream that can re-read its samples")
+            words = [_words(len(i), self.in_bits) + _words(len(o), self.out_bits) for i, o in groups]
+            smallest = len(groups) * max(MIN_TABLE_ROWS * ROW_COST * 8 * (w + 1) for w in words)
+            if memory_bound < smallest:
+                raise ValueError(
+                    f"memory_bound={memory_bound} is too small for the vector counts: each of the "
+                    f"{len(groups)} tables must hold {MIN_TABLE_ROWS} distinct rows per pass over the "
+                    f"samples; the smallest memory_bound is {smallest}")
+            capacities = [table_capacity(memory_bound // len(groups), w) for w in words]
+        self.tables = [JointCodeCounts(i, o, self.in_bits, self.out_bits, capacity,
+                                       lambda k=k: self._replayed_keys(k), memory_bound, device)
+                       for k, ((i, o), capacity) in enumerate(zip(groups, capacities))]
+
+    def _keys(self, x, y, table):
+        return ops.vector_keys(
+            x, y, float(self.in_range[0]), float(self.in_range[1]), self.in_bins,
+            float(self.out_range[0]), float(self.out_range[1]), self.out_bins,
+            self.in_bits, self.out_bits, self.out_offset, table.in_index, table.out_index)
+
+    def _replayed_keys(self, k):
+        """Keys of table k for every sample added so far, re-read from the stream."""
+        return (self._keys(x, y, self.tables[k]) for x, y in self.replay(self.samples))
 
     def add(self, x, y):
+        self.samples += x.shape[1]
         for table in self.tables:
-            table.add(ops.vector_keys(
-                x, y, float(self.in_range[0]), float(self.in_range[1]), self.in_bins,
-                float(self.out_range[0]), float(self.out_range[1]), self.out_bins,
-                self.in_bits, self.out_bits, self.out_offset, table.in_index, table.out_index))
+            table.add(self._keys(x, y, table))
+
+    @property
+    def passes(self):
+        """Passes over the samples the last estimate made (1: counted as they came)."""
+        return max(t.xy.passes + (t.y_table.passes if t.xy.passes > 1 else 0) for t in self.tables)
 
     def marginal_counts(self):
         """JointCodeCounts.marginal_counts of every group, in order."""

@@ -10,24 +10,69 @@ def pairwise_mi_bits(counts, in_bins, out_bins):
     return ops.pairwise_mi(counts, in_bins, out_bins)
 
 
-def entropy_bits(counts):
-    """Plug-in entropy in bits of a tensor of positive counts.
+# torch reduces tensors of fewer elements than its grain size (32768) on one thread; larger ones
+# are split by thread, so their float sum depends on torch.set_num_threads. Summing fixed chunks
+# below the grain, then the chunk sums in order, gives the same float for any thread count (and
+# today's float for tables of up to this many rows).
+SERIAL_SUM_ELEMENTS = 16384
 
-    Reduced on the CPU whatever the counts' device (they are small: one per distinct code
-    vector), so that both devices sum in the same order and give the same bits."""
+
+class EntropySum:
+    """Plug-in entropy in bits of a count vector handed over in consecutive pieces, with a
+    known total: the same float however the vector is cut into pieces, and for every thread
+    count (entropy_bits is this with one piece). Every operation runs on the same fixed chunks
+    of the whole vector (torch's log2 may round a vector's tail differently from its body)."""
+
+    def __init__(self, total):
+        self.total = float(total)  # integer counts below 2^53: exact
+        self.carry = torch.zeros(0, dtype=torch.int64)
+        self.chunk_sums = []
+        self.elements = 0
+
+    def _chunk_sum(self, counts):
+        p = counts.to(torch.float64) / self.total
+        return (p * torch.log2(p)).sum()
+
+    def add(self, counts):
+        counts = torch.cat([self.carry, counts.cpu()])
+        whole = counts.numel() // SERIAL_SUM_ELEMENTS * SERIAL_SUM_ELEMENTS
+        if whole:
+            self.chunk_sums.extend(self._chunk_sum(c) for c in counts[:whole].split(SERIAL_SUM_ELEMENTS))
+        self.carry = counts[whole:]
+
+    def bits(self):
+        sums = self.chunk_sums + ([self._chunk_sum(self.carry)] if self.carry.numel() else [])
+        if not sums:
+            return 0.0
+        return float(-_sum_any_threads(torch.stack(sums)))
+
+
+def _sum_any_threads(values):
+    if values.numel() <= SERIAL_SUM_ELEMENTS:
+        return values.sum()
+    return torch.stack([chunk.sum() for chunk in values.split(SERIAL_SUM_ELEMENTS)]).sum()
+
+
+def entropy_bits(counts):
+    """Plug-in entropy in bits of a tensor of positive counts (the same float for every
+    thread count)."""
     if counts.numel() == 0:
         return 0.0
-    counts = counts.cpu().to(torch.float64)
-    p = counts / counts.sum()
-    return float(-(p * torch.log2(p)).sum())
+    entropy = EntropySum(int(counts.sum()))
+    entropy.add(counts)
+    return entropy.bits()
 
 
 def vector_mi_bits(marginals):
-    """H(X) + H(Y) - H(X, Y) in bits from JointCodeCounts.marginal_counts (0.0 for None)."""
+    """H(X) + H(Y) - H(X, Y) in bits from JointCodeCounts.marginal_counts (0.0 for None):
+    (total, pieces), each piece a (marginal name "x" / "y" / "xy", counts) in table order."""
     if marginals is None:
         return 0.0
-    x_counts, y_counts, xy_counts = marginals
-    return entropy_bits(x_counts) + entropy_bits(y_counts) - entropy_bits(xy_counts)
+    total, pieces = marginals
+    entropies = {name: EntropySum(total) for name in ("x", "y", "xy")}
+    for name, counts in pieces:
+        entropies[name].add(counts)
+    return entropies["x"].bits() + entropies["y"].bits() - entropies["xy"].bits()
 
 
 def vector_eis(vector_counts):

@@ -108,8 +108,9 @@ inline void check_code_range(int64_t min_code, int64_t max_code, int64_t R, cons
 inline void check_pairwise_mi(const at::Tensor& counts, int64_t in_bins,
                               const at::Tensor& out_bins, c10::DeviceType dev) {
   check_on(counts, dev, "counts");
-  TORCH_CHECK(counts.scalar_type() == at::kInt && counts.dim() == 4,
-              "counts must be int32 [na, nb, RX, RY]");
+  TORCH_CHECK((counts.scalar_type() == at::kInt || counts.scalar_type() == at::kLong) &&
+                  counts.dim() == 4,
+              "counts must be int32 or int64 [na, nb, RX, RY]");
   TORCH_CHECK(out_bins.scalar_type() == at::kInt && out_bins.dim() == 1 &&
                   out_bins.size(0) == counts.size(1),
               "out_bins must be int32 [nb]");
