@@ -11,7 +11,7 @@
 #include "cpu_common.h"
 #include "deep_ei_fast/binning.h"
 #include "deep_ei_fast/op_checks.h"
-#include "deep_ei_fast/vector_key_side.h"
+#include "deep_ei_fast/vector_keys_call.h"
 
 namespace deep_ei_fast {
 namespace cpu {
@@ -73,17 +73,11 @@ at::Tensor vector_keys_cpu(const at::Tensor& x, const at::Tensor& y, double in_l
                            int64_t in_bits, int64_t out_bits, int64_t out_offset,
                            const at::Tensor& in_index, const at::Tensor& out_index) {
   check_vector_keys(x, y, in_bits, out_bits, c10::DeviceType::CPU);
-  const int64_t S = x.size(1);
-  at::Tensor xi = checked_index(in_index, x.size(0), "in_index");
-  at::Tensor yi = checked_index(out_index, y.size(0), "out_index");
-  at::Tensor xc = x.contiguous(), yc = y.contiguous();
-  const VectorKeySide in_side = vector_key_side(xc.data_ptr<float>(), x.size(0), in_lo, in_hi,
-                                                in_bins, xi.data_ptr<int64_t>(), xi.numel(),
-                                                in_bits, 0, 0);
-  const VectorKeySide out_side = vector_key_side(yc.data_ptr<float>(), y.size(0), out_lo, out_hi,
-                                                 out_bins, yi.data_ptr<int64_t>(), yi.numel(),
-                                                 out_bits, out_offset, in_side.words);
-  const int64_t W = in_side.words + out_side.words;
+  const VectorKeysCall call = vector_keys_call(x, y, in_lo, in_hi, in_bins, out_lo, out_hi,
+                                               out_bins, in_bits, out_bits, out_offset, in_index,
+                                               out_index);
+  const VectorKeySide &in_side = call.in, &out_side = call.out;
+  const int64_t S = call.S, W = call.W;
   const int64_t nblocks = (S + kBlock - 1) / kBlock;
   at::Tensor keep = at::ones({S}, x.options().dtype(at::kBool));
   uint8_t* kp = reinterpret_cast<uint8_t*>(keep.data_ptr<bool>());

@@ -8,7 +8,7 @@
 
 #include "cuda_common.cuh"
 #include "deep_ei_fast/binning.h"
-#include "deep_ei_fast/vector_key_side.h"
+#include "deep_ei_fast/vector_keys_call.h"
 
 namespace deep_ei_fast {
 namespace cuda {
@@ -79,18 +79,11 @@ at::Tensor vector_keys_cuda(const at::Tensor& x, const at::Tensor& y, double in_
   const int64_t S = x.size(1);
   TORCH_CHECK(S <= INT32_MAX, "vector_keys: at most 2^31 - 1 samples per call on CUDA");
   const c10::cuda::CUDAGuard guard(x.device());
-  // Index vectors may come from the host (the engine keeps them there): checked
-  // there, as on the CPU, then copied to the device.
-  at::Tensor xi = checked_index(in_index, x.size(0), "in_index").to(x.device());
-  at::Tensor yi = checked_index(out_index, y.size(0), "out_index").to(x.device());
-  at::Tensor xc = x.contiguous(), yc = y.contiguous();
-  const VectorKeySide in_side = vector_key_side(xc.data_ptr<float>(), x.size(0), in_lo, in_hi,
-                                                in_bins, xi.data_ptr<int64_t>(), xi.numel(),
-                                                in_bits, 0, 0);
-  const VectorKeySide out_side = vector_key_side(yc.data_ptr<float>(), y.size(0), out_lo, out_hi,
-                                                 out_bins, yi.data_ptr<int64_t>(), yi.numel(),
-                                                 out_bits, out_offset, in_side.words);
-  const int64_t W = in_side.words + out_side.words;
+  const VectorKeysCall call = vector_keys_call(x, y, in_lo, in_hi, in_bins, out_lo, out_hi,
+                                               out_bins, in_bits, out_bits, out_offset, in_index,
+                                               out_index);
+  const VectorKeySide &in_side = call.in, &out_side = call.out;
+  const int64_t W = call.W;
   const auto lopt = x.options().dtype(at::kLong);
   if (S == 0) return at::empty({0, W}, lopt);
   const auto stream = current_stream();
