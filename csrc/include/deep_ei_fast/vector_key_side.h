@@ -19,9 +19,9 @@ DEI_HD DEI_INLINE int64_t packed_words(int64_t n_index, int64_t bits) {
 struct VectorKeySide {
   const float* values;  // [n, S]
   int64_t n;
-  float lo_f, width_f, bins_f;  // vector_code's float32 range and bins
-  int32_t bins;                 // a sample is kept when all n codes are < bins
-  const int64_t* index;         // the packed neurons
+  float lo_f, width_f, bins_f;    // vector_code's float32 range and bins
+  int32_t bins;                   // a sample is kept when all n codes are < bins
+  const int64_t* index;           // the packed neurons
   int64_t n_index, bits, offset;  // field = code + offset, `bits` wide
   int64_t first_word, words;      // the side's words in a row
 };

@@ -22,7 +22,8 @@ inline VectorKeysCall vector_keys_call(const at::Tensor& x, const at::Tensor& y,
                                        double in_hi, int64_t in_bins, double out_lo,
                                        double out_hi, int64_t out_bins, int64_t in_bits,
                                        int64_t out_bits, int64_t out_offset,
-                                       const at::Tensor& in_index, const at::Tensor& out_index) {
+                                       const at::Tensor& in_index,
+                                       const at::Tensor& out_index) {
   VectorKeysCall c;
   c.in_index = checked_index(in_index, x.size(0), "in_index").to(x.device());
   c.out_index = checked_index(out_index, y.size(0), "out_index").to(x.device());
