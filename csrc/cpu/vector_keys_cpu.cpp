@@ -27,8 +27,8 @@ DEI_CLONES void codes_of_row(const float* __restrict v, int64_t count, float lo_
 
 // Codes of every neuron of a side for one block (codes[j * kBlock + i]), and
 // keep[i] = 0 when any of them is >= bins.
-void code_side(const VectorKeySide& s, int64_t S, int64_t i0, int64_t count,
-               int32_t* codes, uint8_t* keep) {
+void code_side(const VectorKeySide& s, int64_t S, int64_t i0, int64_t count, int32_t* codes,
+               uint8_t* keep) {
   for (int64_t j = 0; j < s.n; ++j) {
     int32_t* cj = codes + j * kBlock;
     codes_of_row(s.values + j * S + i0, count, s.lo_f, s.width_f, s.bins_f, cj);
@@ -74,8 +74,8 @@ at::Tensor vector_keys_cpu(const at::Tensor& x, const at::Tensor& y, double in_l
                            const at::Tensor& in_index, const at::Tensor& out_index) {
   check_vector_keys(x, y, in_bits, out_bits, c10::DeviceType::CPU);
   const VectorKeysCall call = vector_keys_call(x, y, in_lo, in_hi, in_bins, out_lo, out_hi,
-                                               out_bins, in_bits, out_bits, out_offset, in_index,
-                                               out_index);
+                                               out_bins, in_bits, out_bits, out_offset,
+                                               in_index, out_index);
   const VectorKeySide &in_side = call.in, &out_side = call.out;
   const int64_t S = call.S, W = call.W;
   const int64_t nblocks = (S + kBlock - 1) / kBlock;
@@ -102,8 +102,8 @@ at::Tensor vector_keys_cpu(const at::Tensor& x, const at::Tensor& y, double in_l
         return acc;
       },
       [](int64_t a, int64_t b) { return a + b; });
-  TORCH_CHECK(bad == 0, "vector_keys: ", bad, " codes do not fit their ", in_bits, "/", out_bits,
-              "-bit fields");
+  TORCH_CHECK(bad == 0, "vector_keys: ", bad, " codes do not fit their ", in_bits, "/",
+              out_bits, "-bit fields");
   // Rows of the kept samples, in sample order.
   return keep.all().item<bool>() ? rows : rows.index({keep});
 }

@@ -80,8 +80,8 @@ at::Tensor vector_keys_cuda(const at::Tensor& x, const at::Tensor& y, double in_
   TORCH_CHECK(S <= INT32_MAX, "vector_keys: at most 2^31 - 1 samples per call on CUDA");
   const c10::cuda::CUDAGuard guard(x.device());
   const VectorKeysCall call = vector_keys_call(x, y, in_lo, in_hi, in_bins, out_lo, out_hi,
-                                               out_bins, in_bits, out_bits, out_offset, in_index,
-                                               out_index);
+                                               out_bins, in_bits, out_bits, out_offset,
+                                               in_index, out_index);
   const VectorKeySide &in_side = call.in, &out_side = call.out;
   const int64_t W = call.W;
   const auto lopt = x.options().dtype(at::kLong);
