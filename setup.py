@@ -3,7 +3,8 @@
 #   pip install --no-build-isolation --no-deps -e .
 # A CUDAExtension (csrc/cuda/*.cu too) is built when torch has CUDA and nvcc is
 # found, or when FORCE_CUDA=1; TORCH_CUDA_ARCH_LIST is then always explicit:
-# "8.0;9.0" (A100, H100/H200) unless set in the environment.
+# csrc/flags/cuda_archs.txt ("8.0;9.0": A100, H100/H200) unless set in the environment.
+# The compiler flags are in csrc/flags/*.txt (read by CMakeLists.txt and .ci/run too).
 import glob
 import os
 import shutil
@@ -30,26 +31,30 @@ def _want_cuda():
     )
 
 
+def _flags(name):
+    """The flags of csrc/flags/<name>.txt (one a line, # comments), shared with CMakeLists.txt
+    and .ci/run so that every build compiles with the same ones."""
+    with open(os.path.join(ROOT, "csrc", "flags", name + ".txt")) as f:
+        lines = (line.strip() for line in f)
+        return [line for line in lines if line and not line.startswith("#")]
+
+
 def _extension():
     sources = _rel(glob.glob(os.path.join(ROOT, "csrc", "*.cpp")))
     sources += _rel(glob.glob(os.path.join(ROOT, "csrc", "cpu", "*.cpp")))
     include_dirs = [os.path.join(ROOT, "csrc", "include")]
-    # -fno-trapping-math only lets gcc if-convert (vectorize) loops with float
-    # compares; it changes no result. -ffp-contract=off: no FMA contraction.
-    cxx_flags = ["-O3", "-fopenmp", "-ffp-contract=off", "-fno-trapping-math", "-std=c++20"]
+    cxx_flags = _flags("cxx")
     link_flags = ["-fopenmp"]
     if _want_cuda():
-        os.environ.setdefault("TORCH_CUDA_ARCH_LIST", "8.0;9.0")
+        os.environ.setdefault("TORCH_CUDA_ARCH_LIST", ";".join(_flags("cuda_archs")))
         sources += _rel(glob.glob(os.path.join(ROOT, "csrc", "cuda", "*.cu")))
         return CUDAExtension(
             "deep_ei_fast._C",
             sources,
             include_dirs=include_dirs,
             extra_compile_args={
-                "cxx": cxx_flags + ["-DDEI_WITH_CUDA"],
-                # --fmad=false: no FMA contraction anywhere (the kernels also use
-                # the _rn intrinsics), so CUDA results equal the CPU's.
-                "nvcc": ["-O3", "--fmad=false", "-std=c++20", "-DDEI_WITH_CUDA"],
+                "cxx": cxx_flags + _flags("with_cuda"),
+                "nvcc": _flags("nvcc") + _flags("with_cuda"),
             },
             extra_link_args=link_flags,
         )

@@ -15,7 +15,7 @@ In one run, on the same card:
    pair_histogram_onehot_accumulate_ (int8 tensor cores), (c) plain torch on the GPU (bincount
    of flattened cell indices, benchmarks/plain_torch.py's formulation) over a bins x layer-size
    grid, on uniform and on saturated (collision-heavy) codes: pair-samples/s of each, the
-   measured winner and what deep_ei_fast/histogram_kernel.py's provisional rule picks.
+   measured winner and what deep_ei_fast/engine/histogram_choice.py's provisional rule picks.
 3. the targets: ei_parts_matrix 1024->1024 sigmoid, 64 bins, 1e6 samples (pair-samples/s and
    fraction of the ceiling); the paper's per-epoch measurement (benchmarks/compare.py case c);
    ei_parts_matrix 256->256 sigmoid, 1e5 samples, 64 bins against (c) plain torch and (d)
@@ -157,8 +157,9 @@ def plain_torch_histogram(counts, x, y):
         flat[a] += torch.bincount(idx.reshape(-1), minlength=nb * RX * RY).to(torch.int32)
 
 
-def kernel_grid(ops, quick, log):
+def kernel_grid(quick, log):
     from deep_ei_fast.engine import histogram_choice as hk
+    from deep_ei_fast.engine import ops
     bins_list = [8, 16, 64] if quick else [4, 8, 15, 16, 32, 64, 128]
     layers = [(25, 6), (256, 256)] if quick else [(25, 6), (64, 64), (256, 256), (1024, 1024)]
     if DEVICE == "cpu":  # --smoke-cpu
@@ -317,8 +318,6 @@ def main():
     if args.smoke_cpu:
         return smoke_cpu(args)
     require_gpu()
-    import deep_ei_fast  # noqa: F401
-    ops = torch.ops.deep_ei_fast
     v = versions()
     lines = []
 
@@ -332,7 +331,7 @@ def main():
     ceiling = measure_ceiling()
     log(f"  {ceiling:.4g} conflict-free shared atomicAdds/s")
     log("== 2. histogram kernels: (a) shared atomics, (b) one-hot tensor cores, (c) plain torch")
-    grid = kernel_grid(ops, args.quick, log)
+    grid = kernel_grid(args.quick, log)
     log("== 3. targets")
     t1024 = target_1024(args.quick, ceiling, log)
     tepoch = target_epoch(args.quick, log)
@@ -366,7 +365,7 @@ def write_report(args, v, ceiling, grid, t1024, tepoch, t256, lines):
              f">= 1000x vs deep-ei | deep-ei device='cuda' {deep} ({t256['deep_ei_note']}); "
              f"speedup {speedup if speedup is None else f'{speedup:.0f}x'}; plain torch (GPU) {t256['plain']:.3f} s |\n")
     R.append("## Histogram kernels (pair-samples/s; codes drawn on the GPU, one call per timing)\n")
-    R.append("rule = what deep_ei_fast/histogram_kernel.py picks; b/a measured = time of (b) over (a), "
+    R.append("rule = what deep_ei_fast/engine/histogram_choice.py picks; b/a measured = time of (b) over (a), "
              "b/a estimated = the rule's estimate.\n")
     R.append("| layer | bins | codes | samples/call | (a) atomics | (b) one-hot | (c) plain torch | winner | rule | b/a measured | b/a estimated |")
     R.append("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -385,11 +384,9 @@ def smoke_cpu(args):
     """Runs sections 2 and 3 on tiny CPU cases to check the script itself (no GPU, no report)."""
     global DEVICE
     DEVICE = "cpu"
-    import deep_ei_fast  # noqa: F401
-    ops = torch.ops.deep_ei_fast
     log = print
     log("== smoke run on the CPU: checks the script's code paths; these are not GPU numbers")
-    grid = kernel_grid(ops, True, log)
+    grid = kernel_grid(True, log)
     t1024 = target_1024(True, float("nan"), log)
     tepoch = target_epoch(True, log)
     t256 = target_256(True, False, log)

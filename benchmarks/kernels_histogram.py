@@ -1,4 +1,4 @@
-"""Micro-benchmarks of the CPU engine's hot kernels (torch.ops.deep_ei_fast).
+"""Micro-benchmarks of the CPU engine's hot kernels (through deep_ei_fast.engine.ops).
 
     python benchmarks/kernels_histogram.py [--threads N] [--quick]
 
@@ -13,9 +13,8 @@ import time
 import numpy as np
 import torch
 
-import deep_ei_fast._C  # noqa: F401  (registers torch.ops.deep_ei_fast)
-
-ops = torch.ops.deep_ei_fast
+from deep_ei_fast.engine import ops
+from deep_ei_fast.engine.ops import ActivationCode
 
 
 def best_time(fn, reps):
@@ -55,8 +54,9 @@ def bench_linear(S, reps):
     b = torch.randn(6)
     x = torch.empty(25, S)
     y = torch.empty(6, S)
-    ops.sample_linear_layer_(x, y, w, b, 1, 0, 0, -1.0, 1.0)
-    t = best_time(lambda: ops.sample_linear_layer_(x, y, w, b, 1, 0, 0, -1.0, 1.0), reps)
+    sigmoid = ActivationCode.SIGMOID
+    ops.sample_linear_layer_(x, y, w, b, sigmoid, 0, 0, -1.0, 1.0)
+    t = best_time(lambda: ops.sample_linear_layer_(x, y, w, b, sigmoid, 0, 0, -1.0, 1.0), reps)
     print(f"sample_linear_layer_ 25->6 sigmoid S={S:.0e}: {t * 1e3:8.1f} ms  "
           f"{S / t:.3e} samples/s")
     t = best_time(lambda: ops.philox_uniform_(x, 0, 0, 0, -1.0, 1.0), reps)

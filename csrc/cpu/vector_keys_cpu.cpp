@@ -11,19 +11,13 @@
 #include "cpu_common.h"
 #include "deep_ei_fast/binning.h"
 #include "deep_ei_fast/op_checks.h"
+#include "deep_ei_fast/vector_keys_call.h"
 
 namespace deep_ei_fast {
 namespace cpu {
 namespace {
 
 constexpr int64_t kBlock = 512;
-
-struct Side {
-  const float* values;  // [n, S]
-  int64_t n;
-  float lo_f, width_f, bins_f;
-  int32_t bins;
-};
 
 DEI_CLONES void codes_of_row(const float* __restrict v, int64_t count, float lo_f,
                              float width_f, float bins_f, int32_t* __restrict out) {
@@ -33,7 +27,7 @@ DEI_CLONES void codes_of_row(const float* __restrict v, int64_t count, float lo_
 
 // Codes of every neuron of a side for one block (codes[j * kBlock + i]), and
 // keep[i] = 0 when any of them is >= bins.
-void code_side(const Side& s, int64_t S, int64_t i0, int64_t count, int32_t* codes,
+void code_side(const VectorKeySide& s, int64_t S, int64_t i0, int64_t count, int32_t* codes,
                uint8_t* keep) {
   for (int64_t j = 0; j < s.n; ++j) {
     int32_t* cj = codes + j * kBlock;
@@ -42,18 +36,17 @@ void code_side(const Side& s, int64_t S, int64_t i0, int64_t count, int32_t* cod
   }
 }
 
-// Writes the fields of the indexed neurons into the block's rows (every sample;
-// dropped ones are removed afterwards), one word at a time: the word is built
-// in a contiguous buffer (a vectorizable loop per field), then stored into the
-// rows once. Returns how many kept samples' fields fall outside [0, 2^bits).
-DEI_CLONES int64_t pack_side(const int32_t* codes, int64_t count, const int64_t* index,
-                             int64_t n_index, int64_t bits, int64_t offset, int64_t first_word,
+// Writes the fields of the side's indexed neurons into the block's rows (every
+// sample; dropped ones are removed afterwards), one word at a time: the word is
+// built in a contiguous buffer (a vectorizable loop per field), then stored into
+// the rows once. Returns how many kept samples' fields fall outside [0, 2^bits).
+DEI_CLONES int64_t pack_side(const VectorKeySide& s, const int32_t* codes, int64_t count,
                              const uint8_t* keep, int64_t W, uint64_t* rows) {
+  const int64_t* index = s.index;
+  const int64_t n_index = s.n_index, bits = s.bits, offset = s.offset, words = s.words;
   const int64_t per_word = 64 / bits;
   const int64_t limit = bits >= 63 ? INT64_MAX : ((int64_t)1 << bits);
   const uint64_t mask = bits >= 64 ? ~0ull : (((uint64_t)1 << bits) - 1);
-  // At least one word (an empty index packs one zero word), as the op's layout says.
-  const int64_t words = std::max<int64_t>(1, (n_index + per_word - 1) / per_word);
   alignas(64) uint64_t word[kBlock];
   int64_t bad = 0;
   for (int64_t w = 0; w < words; ++w) {
@@ -69,7 +62,7 @@ DEI_CLONES int64_t pack_side(const int32_t* codes, int64_t count, const int64_t*
         word[i] |= ((uint64_t)field & mask) << shift;
       }
     }
-    uint64_t* __restrict out = rows + first_word + w;
+    uint64_t* __restrict out = rows + s.first_word + w;
     for (int64_t i = 0; i < count; ++i) out[i * W] = word[i];
   }
   return bad;
@@ -80,17 +73,11 @@ at::Tensor vector_keys_cpu(const at::Tensor& x, const at::Tensor& y, double in_l
                            int64_t in_bits, int64_t out_bits, int64_t out_offset,
                            const at::Tensor& in_index, const at::Tensor& out_index) {
   check_vector_keys(x, y, in_bits, out_bits, c10::DeviceType::CPU);
-  const int64_t S = x.size(1);
-  at::Tensor xi = checked_index(in_index, x.size(0), "in_index");
-  at::Tensor yi = checked_index(out_index, y.size(0), "out_index");
-  const int64_t Wx = std::max<int64_t>(1, (xi.numel() + 64 / in_bits - 1) / (64 / in_bits));
-  const int64_t Wy = std::max<int64_t>(1, (yi.numel() + 64 / out_bits - 1) / (64 / out_bits));
-  const int64_t W = Wx + Wy;
-  at::Tensor xc = x.contiguous(), yc = y.contiguous();
-  const Side in_side{xc.data_ptr<float>(), x.size(0), (float)in_lo, vector_width(in_lo, in_hi),
-                     (float)in_bins, (int32_t)in_bins};
-  const Side out_side{yc.data_ptr<float>(), y.size(0), (float)out_lo,
-                      vector_width(out_lo, out_hi), (float)out_bins, (int32_t)out_bins};
+  const VectorKeysCall call = vector_keys_call(x, y, in_lo, in_hi, in_bins, out_lo, out_hi,
+                                               out_bins, in_bits, out_bits, out_offset,
+                                               in_index, out_index);
+  const VectorKeySide &in_side = call.in, &out_side = call.out;
+  const int64_t S = call.S, W = call.W;
   const int64_t nblocks = (S + kBlock - 1) / kBlock;
   at::Tensor keep = at::ones({S}, x.options().dtype(at::kBool));
   uint8_t* kp = reinterpret_cast<uint8_t*>(keep.data_ptr<bool>());
@@ -109,16 +96,14 @@ at::Tensor vector_keys_cpu(const at::Tensor& x, const at::Tensor& y, double in_l
           const int64_t i0 = b * kBlock, count = std::min(kBlock, S - i0);
           code_side(in_side, S, i0, count, in_codes, kp + i0);
           code_side(out_side, S, i0, count, out_codes, kp + i0);
-          acc += pack_side(in_codes, count, xi.data_ptr<int64_t>(), xi.numel(), in_bits, 0, 0,
-                           kp + i0, W, rp + i0 * W);
-          acc += pack_side(out_codes, count, yi.data_ptr<int64_t>(), yi.numel(), out_bits,
-                           out_offset, Wx, kp + i0, W, rp + i0 * W);
+          acc += pack_side(in_side, in_codes, count, kp + i0, W, rp + i0 * W);
+          acc += pack_side(out_side, out_codes, count, kp + i0, W, rp + i0 * W);
         }
         return acc;
       },
       [](int64_t a, int64_t b) { return a + b; });
-  TORCH_CHECK(bad == 0, "vector_keys: ", bad, " codes do not fit their ", in_bits, "/", out_bits,
-              "-bit fields");
+  TORCH_CHECK(bad == 0, "vector_keys: ", bad, " codes do not fit their ", in_bits, "/",
+              out_bits, "-bit fields");
   // Rows of the kept samples, in sample order.
   return keep.all().item<bool>() ? rows : rows.index({keep});
 }

@@ -23,8 +23,6 @@ inline cudaStream_t current_stream() { return c10::cuda::getCurrentCUDAStream().
 
 constexpr c10::DeviceType kCUDA = c10::DeviceType::CUDA;
 
-inline void check_cuda(const at::Tensor& t, const char* name) { check_on(t, kCUDA, name); }
-
 inline void check_same_device(const at::Tensor& a, const at::Tensor& b, const char* name) {
   TORCH_CHECK(a.device() == b.device(), name, " must be on ", a.device(), ", got ",
               b.device());

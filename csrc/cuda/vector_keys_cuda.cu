@@ -8,6 +8,8 @@
 
 #include "cuda_common.cuh"
 #include "deep_ei_fast/binning.h"
+#include "deep_ei_fast/op_checks.h"
+#include "deep_ei_fast/vector_key_side.h"
 
 namespace deep_ei_fast {
 namespace cuda {
@@ -15,29 +17,21 @@ namespace {
 
 constexpr int kThreads = 256;
 
-struct Side {
-  const float* values;  // [n, S]
-  int64_t n;
-  float lo_f, width_f, bins_f;
-  int32_t bins;
-  const int64_t* index;  // packed neurons
-  int64_t n_index, bits, offset, first_word, words;
-};
-
-__device__ __forceinline__ int32_t code_of(const Side& s, int64_t j, int64_t S, int64_t i) {
+__device__ __forceinline__ int32_t code_of(const VectorKeySide& s, int64_t j, int64_t S,
+                                           int64_t i) {
   return vector_code(s.values[j * S + i], s.lo_f, s.width_f, s.bins_f);
 }
 
 // True when all of the side's codes of sample i are < bins.
-__device__ __forceinline__ bool side_kept(const Side& s, int64_t S, int64_t i) {
+__device__ __forceinline__ bool side_kept(const VectorKeySide& s, int64_t S, int64_t i) {
   for (int64_t j = 0; j < s.n; ++j)
     if (code_of(s, j, S, i) >= s.bins) return false;
   return true;
 }
 
 // Writes the side's words of row i; returns how many fields fall outside [0, 2^bits).
-__device__ __forceinline__ int64_t pack_side(const Side& s, int64_t S, int64_t i, int64_t W,
-                                             uint64_t* __restrict rows) {
+__device__ __forceinline__ int64_t pack_side(const VectorKeySide& s, int64_t S, int64_t i,
+                                             int64_t W, uint64_t* __restrict rows) {
   const int64_t per_word = 64 / s.bits;
   const int64_t limit = s.bits >= 63 ? INT64_MAX : ((int64_t)1 << s.bits);
   const uint64_t mask = s.bits >= 64 ? ~0ull : (((uint64_t)1 << s.bits) - 1);
@@ -58,7 +52,7 @@ __device__ __forceinline__ int64_t pack_side(const Side& s, int64_t S, int64_t i
   return bad;
 }
 
-__global__ void vector_keys_kernel(Side in, Side out, int64_t S, int64_t W,
+__global__ void vector_keys_kernel(VectorKeySide in, VectorKeySide out, int64_t S, int64_t W,
                                    uint64_t* __restrict rows, int32_t* __restrict keep,
                                    unsigned long long* __restrict bad_total) {
   DEI_GRID_STRIDE(i, S) {
@@ -108,24 +102,24 @@ at::Tensor vector_keys_cuda(const at::Tensor& x, const at::Tensor& y, double in_
   const int64_t S = x.size(1);
   TORCH_CHECK(S <= INT32_MAX, "vector_keys: at most 2^31 - 1 samples per call on CUDA");
   const c10::cuda::CUDAGuard guard(x.device());
+  // Index vectors already on the device are checked with the call's one read-back (below):
+  // no host copy and no extra sync per block. (The CPU kernel uses vector_keys_call.h.)
   at::Tensor xi = index_on(in_index, x.device(), x.size(0), "in_index");
   at::Tensor yi = index_on(out_index, y.device(), y.size(0), "out_index");
-  const int64_t Wx = std::max<int64_t>(1, (xi.numel() + 64 / in_bits - 1) / (64 / in_bits));
-  const int64_t Wy = std::max<int64_t>(1, (yi.numel() + 64 / out_bits - 1) / (64 / out_bits));
-  const int64_t W = Wx + Wy;
+  at::Tensor xc = x.contiguous(), yc = y.contiguous();
+  const VectorKeySide in_side = vector_key_side(xc.data_ptr<float>(), x.size(0), in_lo, in_hi,
+                                                in_bins, xi.data_ptr<int64_t>(), xi.numel(),
+                                                in_bits, 0, 0);
+  const VectorKeySide out_side = vector_key_side(yc.data_ptr<float>(), y.size(0), out_lo, out_hi,
+                                                 out_bins, yi.data_ptr<int64_t>(), yi.numel(),
+                                                 out_bits, out_offset, in_side.words);
+  const int64_t W = in_side.words + out_side.words;
   const auto lopt = x.options().dtype(at::kLong);
   if (S == 0) {  // no summary to read back: check device indices on the host
     checked_index(in_index, x.size(0), "in_index");
     checked_index(out_index, y.size(0), "out_index");
     return at::empty({0, W}, lopt);
   }
-  at::Tensor xc = x.contiguous(), yc = y.contiguous();
-  const Side in_side{xc.data_ptr<float>(), x.size(0), (float)in_lo, vector_width(in_lo, in_hi),
-                     (float)in_bins, (int32_t)in_bins, xi.data_ptr<int64_t>(), xi.numel(),
-                     in_bits, 0, 0, Wx};
-  const Side out_side{yc.data_ptr<float>(), y.size(0), (float)out_lo,
-                      vector_width(out_lo, out_hi), (float)out_bins, (int32_t)out_bins,
-                      yi.data_ptr<int64_t>(), yi.numel(), out_bits, out_offset, Wx, Wy};
   const auto stream = current_stream();
   at::Tensor rows = at::empty({S, W}, lopt);
   at::Tensor keep = at::empty({S}, x.options().dtype(at::kInt));
