@@ -8,6 +8,7 @@ import torch
 from ..engine.ops import build_info
 from ..engine.pair_counts import MAX_BINS
 from ..engine.settings import DEFAULT_MEMORY_BOUND  # noqa: F401  (the default, documented here)
+from ..estimators.registry import check_estimator
 
 RNG_MODES = ("philox", "torch")
 
@@ -117,4 +118,5 @@ def check_settings(settings, *, dynamic_out=False):
     if s.memory_bound is not None:
         check_memory_bound(s.memory_bound)
     check_threshold(s.threshold)
+    check_estimator(s.estimator, s.shuffles)
     return dataclasses.replace(s, device=check_device(s.device))

@@ -3,12 +3,18 @@ rng / seed / progress (and memory_bound for pairwise counts)."""
 from typing import NamedTuple
 
 from ..engine.settings import DEFAULT_MEMORY_BOUND, MeasurementSettings
-from ..engine.vector_counts import VectorCounts
-from ..estimators.plugin import pairwise_mi_bits, sum_in_order, vector_eis
+from ..estimators.plugin import sum_in_order
+from .estimated import VectorWithNulls, estimator_of, pair_counts
 from .prepare import open_measurement
-from .sample_rules import (EXTRAPOLATION_POINTS, EXTRAPOLATION_ROUND, FIRST_ROUND,
-                           ei_parts_converged, extrapolate as extrapolate_curve,
-                           fixed_or_converged, vector_ei_converged)
+from .sample_rules import (
+    EXTRAPOLATION_POINTS,
+    EXTRAPOLATION_ROUND,
+    FIRST_ROUND,
+    ei_parts_converged,
+    fixed_or_converged,
+    vector_ei_converged,
+)
+from .sample_rules import extrapolate as extrapolate_curve
 
 SMALL_EI_PARTS = 0.01  # deep-ei reports EI_parts below this as 0.0
 
@@ -17,9 +23,10 @@ def _zero_small(value):
     return 0.0 if value < SMALL_EI_PARTS else value
 
 
-def _pairwise_total(counts):
-    """(EI_parts, MI matrix) of the pair counts so far."""
-    matrix = counts.per_pair(pairwise_mi_bits)
+def _pairwise_total(pairs, settings):
+    """(EI_parts, MI matrix) of the pair counts so far (a PairCountsWithNulls), under the
+    settings' estimator."""
+    matrix = estimator_of(settings).pairwise_matrix(pairs)
     return sum_in_order(matrix), matrix
 
 
@@ -39,15 +46,15 @@ def _pairwise_matrix(layer, topology, settings, in_layer, activation, descriptio
     """The MI matrix of every pair, from settings.samples or ei_parts' convergence rule."""
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description=description, dynamic_out=True)
-    counts = m.pair_counts(m.pair_binning(settings.samples or FIRST_ROUND), settings.samples)
-    return fixed_or_converged(m, [counts], lambda: _pairwise_total(counts),
+    counts = pair_counts(m, m.pair_binning(settings.samples or FIRST_ROUND), settings.samples)
+    return fixed_or_converged(m, [counts], lambda: _pairwise_total(counts, m.settings),
                               _pairwise_converged(settings.threshold))
 
 
 def ei_parts(layer, topology, threshold=0.05, samples=None, extrapolate=False, batch_size=20,
              in_layer=None, in_range=None, in_bins=64, out_range=None, out_bins=64,
              activation=None, device='cpu', *, rng="philox", seed=None, progress=True,
-             memory_bound=DEFAULT_MEMORY_BOUND):
+             memory_bound=DEFAULT_MEMORY_BOUND, estimator="plugin", shuffles=1):
     r"""EI_parts of ``layer``: the sum over all (input A, output B) pairs of I(t_A; t_B) in bits,
     with the whole input layer firing uniformly at random. Sums below 0.01 are reported as 0.0.
 
@@ -57,24 +64,25 @@ def ei_parts(layer, topology, threshold=0.05, samples=None, extrapolate=False, b
     settings = MeasurementSettings(
         samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
         out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
-        progress=progress, memory_bound=memory_bound, threshold=threshold)
+        progress=progress, memory_bound=memory_bound, threshold=threshold, estimator=estimator,
+        shuffles=shuffles)
     if not extrapolate:
         return _zero_small(_pairwise_matrix(layer, topology, settings, in_layer, activation, "ei_parts")[0])
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description="ei_parts", dynamic_out=True)
-    counts = m.pair_counts(m.pair_binning(EXTRAPOLATION_ROUND), EXTRAPOLATION_ROUND * EXTRAPOLATION_POINTS)
+    counts = pair_counts(m, m.pair_binning(EXTRAPOLATION_ROUND), EXTRAPOLATION_ROUND * EXTRAPOLATION_POINTS)
     eis = []
     with m.bar(EXTRAPOLATION_ROUND * EXTRAPOLATION_POINTS) as bar:
         for _ in range(EXTRAPOLATION_POINTS):
             m.feed(EXTRAPOLATION_ROUND, [counts], bar)
-            eis.append(_pairwise_total(counts)[0])
+            eis.append(_pairwise_total(counts, m.settings)[0])
     return _zero_small(extrapolate_curve(eis))
 
 
 def ei_parts_matrix(layer, topology, samples=None, batch_size=20, in_layer=None, in_range=None,
                     in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
                     rng="philox", seed=None, progress=True, memory_bound=DEFAULT_MEMORY_BOUND,
-                    threshold=0.05):
+                    threshold=0.05, estimator="plugin", shuffles=1):
     r"""Matrix [n_in, n_out] of I(t_A; t_B) in bits for every pair, as a float64 numpy array.
 
     samples=None uses ei_parts' convergence rule (with ``threshold``) on the matrix's sum
@@ -83,35 +91,32 @@ def ei_parts_matrix(layer, topology, samples=None, batch_size=20, in_layer=None,
     settings = MeasurementSettings(
         samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
         out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
-        progress=progress, memory_bound=memory_bound, threshold=threshold)
+        progress=progress, memory_bound=memory_bound, threshold=threshold, estimator=estimator,
+        shuffles=shuffles)
     return _pairwise_matrix(layer, topology, settings, in_layer, activation, "ei_parts_matrix")[1]
 
 
 def _vector_settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device, rng,
-                     seed, progress, threshold, memory_bound=None):
+                     seed, progress, threshold, memory_bound=None, estimator="plugin", shuffles=1):
     return MeasurementSettings(
         samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
         out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
-        progress=progress, memory_bound=memory_bound, threshold=threshold)
-
-
-def _vector_counts(m, groups=None):
-    spec = m.spec
-    return VectorCounts(spec.in_range, m.in_bins, spec.out_range, m.out_bins, spec.n_in, spec.n_out,
-                        spec.outputs_bounded_below_range(), groups)
+        progress=progress, memory_bound=memory_bound, threshold=threshold, estimator=estimator,
+        shuffles=shuffles)
 
 
 def ei(layer, topology, threshold=0.05, samples=None, batch_size=20, in_layer=None, in_range=None,
        in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *, rng="philox",
-       seed=None, progress=True):
+       seed=None, progress=True, estimator="plugin", shuffles=1):
     r"""Vector EI of ``layer``: I(X; Y) in bits between the whole binned input and output vectors
     under uniform noise. samples=None doubles samples until EI changes by < ``threshold`` bits."""
     settings = _vector_settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
-                                device, rng, seed, progress, threshold)
+                                device, rng, seed, progress, threshold, estimator=estimator,
+                                shuffles=shuffles)
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description="ei")
-    vector = _vector_counts(m)
-    return fixed_or_converged(m, [vector], lambda: vector_eis(vector), _vector_converged(threshold))[0]
+    vector = VectorWithNulls(m)
+    return fixed_or_converged(m, [vector], vector.eis, _vector_converged(threshold))[0]
 
 
 def _check_groups(groups, n_in, n_out):
@@ -130,18 +135,20 @@ def _check_groups(groups, n_in, n_out):
 
 def eis_between_groups(layer, topology, groups, samples=None, batch_size=20, in_layer=None,
                        in_range=None, in_bins=64, out_range=None, out_bins=64, activation=None,
-                       device='cpu', *, rng="philox", seed=None, progress=True, threshold=0.05):
+                       device='cpu', *, rng="philox", seed=None, progress=True, threshold=0.05,
+                       estimator="plugin", shuffles=1):
     r"""Vector EI between each (input group, output group) of ``layer``, as a list of floats.
 
     Samples are filtered on the whole vectors first, as in deep-ei. samples=None (a crash in
     deep-ei 0.7.0) doubles samples until every group's EI changes by < ``threshold`` bits.
     """
     settings = _vector_settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
-                                device, rng, seed, progress, threshold)
+                                device, rng, seed, progress, threshold, estimator=estimator,
+                                shuffles=shuffles)
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description="eis_between_groups")
-    vector = _vector_counts(m, _check_groups(groups, m.spec.n_in, m.spec.n_out))
-    return fixed_or_converged(m, [vector], lambda: vector_eis(vector), _vector_converged(threshold))
+    vector = VectorWithNulls(m, _check_groups(groups, m.spec.n_in, m.spec.n_out))
+    return fixed_or_converged(m, [vector], vector.eis, _vector_converged(threshold))
 
 
 class VectorAndPairwise(NamedTuple):
@@ -155,23 +162,25 @@ def measure_vector_and_pairwise(layer, topology, settings, *, in_layer=None, act
     (samples=None: ei's rule on the vector EI), with the number of samples drawn."""
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description="vector_and_pairwise_ei")
-    vector = _vector_counts(m)
-    counts = m.pair_counts(m.pair_binning(settings.samples or FIRST_ROUND), settings.samples)
-    vector_ei = fixed_or_converged(m, [vector, counts], lambda: vector_eis(vector),
+    vector = VectorWithNulls(m)
+    counts = pair_counts(m, m.pair_binning(settings.samples or FIRST_ROUND), settings.samples)
+    vector_ei = fixed_or_converged(m, [vector, counts], vector.eis,
                                    _vector_converged(settings.threshold))[0]
-    return VectorAndPairwise(vector_ei, _pairwise_total(counts)[0], m.samples_drawn)
+    return VectorAndPairwise(vector_ei, _pairwise_total(counts, m.settings)[0], m.samples_drawn)
 
 
 def vector_and_pairwise_ei(layer, topology, samples=None, batch_size=20, in_layer=None,
                            in_range=None, in_bins=64, out_range=None, out_bins=64, activation=None,
                            device='cpu', *, rng="philox", seed=None, progress=True,
-                           memory_bound=DEFAULT_MEMORY_BOUND, threshold=0.05):
+                           memory_bound=DEFAULT_MEMORY_BOUND, threshold=0.05, estimator="plugin",
+                           shuffles=1):
     r"""(vector EI, EI_parts) of ``layer`` from the same samples, in bits (no 0.01 zeroing).
 
     samples=None (a crash in deep-ei 0.7.0) uses ei's rule on the vector EI.
     """
     settings = _vector_settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
-                                device, rng, seed, progress, threshold, memory_bound)
+                                device, rng, seed, progress, threshold, memory_bound, estimator,
+                                shuffles)
     result = measure_vector_and_pairwise(layer, topology, settings, in_layer=in_layer,
                                          activation=activation)
     return result.ei, result.ei_parts

@@ -1,12 +1,15 @@
 """Sensitivity: pairwise MI when one input neuron fires at a time and the others are 0."""
 import math
 
+import numpy as np
 import torch
 
 from ..engine.noise_streams import check_no_nan, one_hot_blocks, range_ends_one_hot
+from ..engine.null_pairing import PairCountsWithNulls
 from ..engine.pair_counts import MAX_BINS, RANGE_WIDENING, PairBinning, PairCounts
 from ..engine.settings import DEFAULT_MEMORY_BOUND, MeasurementSettings
-from ..estimators.plugin import pairwise_mi_bits, sum_in_order
+from ..estimators.plugin import sum_in_order
+from .estimated import estimator_of
 from .prepare import open_measurement
 
 
@@ -39,8 +42,9 @@ def _dynamic_range(m, matrix_variant):
 
 
 def sensitivity_matrix_of(layer, topology, settings, *, in_layer=None, activation=None,
-                          matrix_variant=True):
-    """The [n_in, n_out] sensitivity matrix under MeasurementSettings (samples per input)."""
+                          matrix_variant=True, statistics=False):
+    """The [n_in, n_out] sensitivity matrix under MeasurementSettings (samples per input);
+    statistics=True: the settings' Estimator.pair_statistics tuple of [n_in, n_out] arrays."""
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description="sensitivity_matrix" if matrix_variant else "sensitivity",
                          dynamic_out=True)
@@ -56,9 +60,12 @@ def sensitivity_matrix_of(layer, topology, settings, *, in_layer=None, activatio
     binning = PairBinning(spec.in_range, settings.in_bins, [value_range] * spec.n_out,
                           [bins] * spec.n_out, m.device)
     matrix = torch.zeros((spec.n_in, spec.n_out), dtype=torch.float64)
+    estimator, rows = estimator_of(settings), []
     with m.bar(samples * spec.n_in) as bar:
         for neuron in range(spec.n_in):
-            counts = PairCounts(binning, 1, spec.n_out, settings.memory_bound, progress=False)
+            counts = PairCountsWithNulls(
+                lambda bound, replay: PairCounts(binning, 1, spec.n_out, bound, progress=False),
+                settings.memory_bound, None, estimator.null_shifts)
             for batch in one_hot_blocks(spec, neuron, samples, settings.rng, m.philox_seed,
                                         settings.batch_size, m.device):
                 size = batch.shape[0]
@@ -68,33 +75,40 @@ def sensitivity_matrix_of(layer, topology, settings, *, in_layer=None, activatio
                 x = batch[:, neuron].reshape(1, size).contiguous()
                 counts.add(x, y)
                 bar.update(size)
-            matrix[neuron] = torch.from_numpy(counts.per_pair(pairwise_mi_bits)[0])
+            if statistics:
+                rows.append([values[0] for values in estimator.pair_statistics(counts)])
+            else:
+                matrix[neuron] = torch.from_numpy(estimator.pairwise_matrix(counts)[0])
+    if statistics:
+        return tuple(np.stack(column) for column in zip(*rows))
     return matrix.numpy()
 
 
 def _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device, rng, seed,
-              progress, memory_bound):
+              progress, memory_bound, estimator="plugin", shuffles=1):
     return MeasurementSettings(
         samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
         out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
-        progress=progress, memory_bound=memory_bound)
+        progress=progress, memory_bound=memory_bound, estimator=estimator, shuffles=shuffles)
 
 
 def sensitivity(layer, topology, samples=500, batch_size=20, in_layer=None, in_range=None,
                 in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
-                rng="philox", seed=None, progress=True, memory_bound=DEFAULT_MEMORY_BOUND):
+                rng="philox", seed=None, progress=True, memory_bound=DEFAULT_MEMORY_BOUND,
+                estimator="plugin", shuffles=1):
     r"""Sum over pairs of I(t_A; t_B) in bits when only input A fires (uniformly), others 0."""
     settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device,
-                         rng, seed, progress, memory_bound)
+                         rng, seed, progress, memory_bound, estimator, shuffles)
     return sum_in_order(sensitivity_matrix_of(layer, topology, settings, in_layer=in_layer,
                                               activation=activation, matrix_variant=False))
 
 
 def sensitivity_matrix(layer, topology, samples=500, batch_size=20, in_layer=None, in_range=None,
                        in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
-                       rng="philox", seed=None, progress=True, memory_bound=DEFAULT_MEMORY_BOUND):
+                       rng="philox", seed=None, progress=True, memory_bound=DEFAULT_MEMORY_BOUND,
+                estimator="plugin", shuffles=1):
     r"""Matrix [n_in, n_out] of I(t_A; t_B) in bits when only input A fires, as numpy float64."""
     settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device,
-                         rng, seed, progress, memory_bound)
+                         rng, seed, progress, memory_bound, estimator, shuffles)
     return sensitivity_matrix_of(layer, topology, settings, in_layer=in_layer,
                                  activation=activation, matrix_variant=True)

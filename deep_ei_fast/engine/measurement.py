@@ -3,6 +3,7 @@ blocks to counters, and the pairwise binning (including deep-ei's 'dynamic' outp
 import numpy as np
 
 from .noise_streams import open_stream, resolve_seed
+from .null_pairing import PairCountsWithNulls
 from .pair_counts import MAX_BINS, PairBinning, PairCounts
 from .progress import progress_bar
 
@@ -73,3 +74,15 @@ class Measurement:
         if samples is not None and counts.replay is None:
             counts.check_cache_fits(samples)  # fail before drawing, not partway
         return counts
+
+    def pair_counts_with_nulls(self, binning, samples=None, null_shifts=()):
+        """pair_counts plus one null PairCounts per shift of null_shifts (the shuffle
+        estimator's), all within memory_bound; no shifts: the same counts as pair_counts."""
+        def make_counts(memory_bound, replay):
+            return PairCounts(binning, self.spec.n_in, self.spec.n_out, memory_bound,
+                              replay=replay, progress=self.settings.progress)
+        pairs = PairCountsWithNulls(make_counts, self.settings.memory_bound, self.stream.replay,
+                                    null_shifts)
+        if samples is not None and pairs.replay is None:
+            pairs.check_cache_fits(samples)  # fail before drawing, not partway
+        return pairs

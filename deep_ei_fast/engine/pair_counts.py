@@ -173,12 +173,13 @@ class PairCounts:
     def per_pair(self, estimate):
         """float64 numpy [n_in, n_out]: ``estimate(counts, in_bins, out_bins)`` of every pair,
         where ``counts`` int32 [na, nb, RX, RY] holds a tile of pairs (all of them when they fit
-        in memory_bound) and ``out_bins`` int32 [nb] their output bins; it returns [na, nb]."""
+        in memory_bound) and ``out_bins`` int32 [nb] their output bins; it returns [na, nb]
+        (or [na, nb, K]: K values per pair, giving [n_in, n_out, K])."""
         b = self.binning
         if self.counts is not None:
             self._count_unbinned()
             return estimate(self.counts, b.in_bins, b.out_bins_t).cpu().numpy()
-        result = np.zeros((self.n_in, self.n_out))
+        result = None  # shaped by the first tile's values: [n_in, n_out] or [n_in, n_out, K]
         # One buffer for every tile (the first is the largest): never two tiles' counters at once.
         a0, a1, b0, b1 = self.tiles[0]
         buffer = self._zeros(a1 - a0, b1 - b0).reshape(-1)
@@ -189,7 +190,9 @@ class PairCounts:
                 counts.zero_()
                 for x_codes, y_codes in self._code_blocks():
                     self.accumulate(counts, x_codes[a0:a1], y_codes[b0:b1])
-                values = estimate(counts, b.in_bins, b.out_bins_t[b0:b1].contiguous())
-                result[a0:a1, b0:b1] = values.cpu().numpy()
+                values = estimate(counts, b.in_bins, b.out_bins_t[b0:b1].contiguous()).cpu().numpy()
+                if result is None:
+                    result = np.zeros((self.n_in, self.n_out) + values.shape[2:])
+                result[a0:a1, b0:b1] = values
                 bar.update(1)
         return result

@@ -9,7 +9,7 @@ import dataclasses
 import time
 
 import torch
-import torch.nn as nn
+from torch import nn
 
 from ..api.arguments import check_memory_bound, check_positive_int, check_settings
 from ..api.ei_functions import measure_vector_and_pairwise

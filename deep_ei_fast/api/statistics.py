@@ -1,0 +1,121 @@
+"""Error bars and significance from the same run as the estimate (no extra sample passes).
+
+pairwise_stats: every pair's plug-in and corrected MI, standard error and G-test p-value, with
+EI_parts, its standard error and the pairs significant under Benjamini-Hochberg. vector_stats
+and sensitivity_stats do the same for vector EI and sensitivity. Formulas and their limits:
+estimators/uncertainty.py and docs/estimators.rst.
+"""
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..engine.settings import DEFAULT_MEMORY_BOUND, MeasurementSettings
+from ..estimators.uncertainty import VectorEstimate, benjamini_hochberg
+from .arguments import check_positive_int
+from .estimated import VectorWithNulls, estimator_of, pair_counts
+from .prepare import open_measurement
+from .sensitivity import sensitivity_matrix_of
+
+
+@dataclass
+class PairwiseStats:
+    """Per-pair arrays are float64 [n_in, n_out]; information in bits."""
+    estimator: str
+    plugin_mi: np.ndarray  # deep-ei's plug-in MI of each pair
+    mi: np.ndarray  # the estimator's MI of each pair
+    standard_error: np.ndarray  # of mi (delta method; see estimators/uncertainty.py)
+    p_value: np.ndarray  # G-test of independence of each pair
+    samples: int  # samples drawn
+    q: float  # Benjamini-Hochberg false discovery rate of `significant`
+    significant: np.ndarray  # bool [n_in, n_out]: pairs rejected as independent at q
+
+    @property
+    def ei_parts(self):
+        """Sum of mi over pairs (no 0.01 zeroing)."""
+        return float(self.mi.sum())
+
+    @property
+    def ei_parts_standard_error(self):
+        """sqrt of the summed pair variances: pairs' estimates are treated as uncorrelated."""
+        return float(np.sqrt((self.standard_error ** 2).sum()))
+
+    @property
+    def significant_pairs(self):
+        return int(self.significant.sum())
+
+    def interval(self, z=1.959963984540054):
+        """(low, high) of EI_parts at the normal quantile z (95% by default)."""
+        half = z * self.ei_parts_standard_error
+        return self.ei_parts - half, self.ei_parts + half
+
+
+def _check_q(q):
+    if not isinstance(q, (int, float)) or isinstance(q, bool) or not 0 < q < 1:
+        raise ValueError(f"q must be a number in (0, 1), got {q!r}")
+
+
+def _pairwise_result(estimator, statistics, samples, q):
+    plugin_mi, mi, se, p, _ = statistics
+    return PairwiseStats(estimator, plugin_mi, mi, se, p, samples, q, benjamini_hochberg(p, q))
+
+
+def pairwise_stats(layer, topology, samples=100000, batch_size=20, in_layer=None, in_range=None,
+                   in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
+                   rng="philox", seed=None, progress=True, memory_bound=DEFAULT_MEMORY_BOUND,
+                   estimator="shuffle", shuffles=1, q=0.05):
+    r"""PairwiseStats of ``layer`` from ``samples`` noise samples (arguments as ei_parts')."""
+    _check_q(q)
+    check_positive_int("samples", samples)
+    settings = MeasurementSettings(
+        samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
+        out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
+        progress=progress, memory_bound=memory_bound, estimator=estimator, shuffles=shuffles)
+    m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
+                         description="pairwise_stats", dynamic_out=True)
+    pairs = pair_counts(m, m.pair_binning(samples), samples)
+    with m.bar(samples) as bar:
+        m.feed(samples, [pairs], bar)
+    return _pairwise_result(estimator, estimator_of(m.settings).pair_statistics(pairs),
+                            m.samples_drawn, q)
+
+
+def vector_stats(layer, topology, samples=100000, batch_size=20, in_layer=None, in_range=None,
+                 in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
+                 rng="philox", seed=None, progress=True, estimator="shuffle", shuffles=1,
+                 groups=None):
+    r"""A VectorEstimate (value, plug-in value, standard error, samples kept) of the vector EI
+    of ``layer``, or a list of them, one per (input group, output group) of ``groups``."""
+    check_positive_int("samples", samples)
+    settings = MeasurementSettings(
+        samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
+        out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
+        progress=progress, memory_bound=None, estimator=estimator, shuffles=shuffles)
+    m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
+                         description="vector_stats")
+    from .ei_functions import (
+        _check_groups,  # the same group checks as eis_between_groups
+    )
+    vector = VectorWithNulls(m, None if groups is None else _check_groups(groups, m.spec.n_in, m.spec.n_out))
+    with m.bar(samples) as bar:
+        m.feed(samples, [vector], bar)
+    results = vector.statistics()
+    return results[0] if groups is None else results
+
+
+def sensitivity_stats(layer, topology, samples=500, batch_size=20, in_layer=None, in_range=None,
+                      in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
+                      rng="philox", seed=None, progress=True, memory_bound=DEFAULT_MEMORY_BOUND,
+                      estimator="shuffle", shuffles=1, q=0.05):
+    r"""PairwiseStats of the sensitivity matrix (one input firing at a time, ``samples`` per
+    input; arguments as sensitivity_matrix'); ``ei_parts`` is then the sensitivity."""
+    _check_q(q)
+    settings = MeasurementSettings(
+        samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
+        out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
+        progress=progress, memory_bound=memory_bound, estimator=estimator, shuffles=shuffles)
+    statistics = sensitivity_matrix_of(layer, topology, settings, in_layer=in_layer,
+                                       activation=activation, matrix_variant=True, statistics=True)
+    return _pairwise_result(estimator, statistics, samples, q)
+
+
+__all__ = ["PairwiseStats", "VectorEstimate", "pairwise_stats", "sensitivity_stats", "vector_stats"]

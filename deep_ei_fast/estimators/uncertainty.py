@@ -1,0 +1,93 @@
+"""Standard errors and independence tests from the counts of one run, with no extra counters.
+
+Standard error: the delta method. The plug-in MI is a smooth function of the cell frequencies,
+so to first order Var(MI) = (sum p L^2 - MI^2) / N with L = log2(p_xy / (p_x p_y)) (the
+variance of L over samples, divided by N); computed from the same counts, it needs no
+per-block counters (memory_bound untouched) and no second pass. The corrections (Miller-Madow,
+the shuffle's mean null) are nearly constant at a given N, so they add no first-order
+variance, except the shuffle's null itself: its plug-in MI is chi-square distributed,
+2 df / (2 N ln 2)^2 per shuffle, averaged over `shuffles`. For an independent pair the first
+order term degenerates and its empirical value is about df / (N ln 2)^2 per (bits), twice the
+chi-square variance of the plug-in: intervals there are conservative.
+
+Independence: the G-test. G = 2 N ln(2) MI_bits is asymptotically chi-square with
+df = (Rx - 1)(Ry - 1) under independence (Rx, Ry: occupied bins); p = P(chi2_df >= G).
+"""
+import math
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from . import plugin
+from .count_tables import BITS_PER_NAT, log_ratio_moments, occupancy, per_pair_chunks
+
+# Columns of pair_summary's values: plug-in MI (bits), samples, Rx, Ry, Rxy, sum p L^2 (bits^2).
+MI, N, RX, RY, RXY, SECOND_MOMENT = range(6)
+
+
+def pair_summary(counts, in_bins, out_bins):
+    """PairCounts.per_pair's estimate giving [na, nb, 6]: the columns named above."""
+    summary = per_pair_chunks(counts, lambda c: torch.cat([occupancy(c), log_ratio_moments(c)[:, 1:]], dim=1))
+    mi = plugin.pairwise_mi_bits(counts, in_bins, out_bins).to(torch.float64)
+    return torch.cat([mi.unsqueeze(2), summary], dim=2)
+
+
+def first_order_variance(second_moment, mi, n):
+    """(sum p L^2 - MI^2) / N in bits^2 (0 where N = 0), elementwise numpy."""
+    n = np.asarray(n, dtype=np.float64)
+    return np.where(n > 0, np.maximum(second_moment - mi**2, 0.0) / np.maximum(n, 1.0), 0.0)
+
+
+def degrees_of_freedom(rx, ry):
+    return np.maximum(rx - 1, 0) * np.maximum(ry - 1, 0)
+
+
+def null_variance(df, n, shuffles):
+    """Variance in bits^2 of the mean plug-in MI of `shuffles` independent null pairings."""
+    n = np.maximum(np.asarray(n, dtype=np.float64), 1.0)
+    return 2.0 * df * (BITS_PER_NAT / (2.0 * n)) ** 2 / shuffles
+
+
+def g_test_p_values(mi_bits, n, df):
+    """P(chi2_df >= 2 N ln2 MI) elementwise (1.0 where df = 0: a constant side is independent)."""
+    mi_bits, n, df = (torch.as_tensor(np.asarray(v, dtype=np.float64)) for v in (mi_bits, n, df))
+    g = 2.0 * n * math.log(2.0) * mi_bits.clamp_min(0.0)
+    p = torch.special.gammaincc(torch.clamp(df, min=1.0) / 2.0, g / 2.0)
+    return torch.where(df > 0, p, torch.ones_like(p)).numpy()
+
+
+def benjamini_hochberg(p_values, q):
+    """Boolean array: which hypotheses Benjamini-Hochberg rejects at false discovery rate q."""
+    p = np.asarray(p_values, dtype=np.float64)
+    flat = p.ravel()
+    m = flat.size
+    if m == 0:
+        return np.zeros(p.shape, dtype=bool)
+    order = np.argsort(flat, kind="stable")
+    below = flat[order] <= q * np.arange(1, m + 1) / m
+    rejected = np.zeros(m, dtype=bool)
+    if below.any():
+        rejected[order[:np.nonzero(below)[0][-1] + 1]] = True
+    return rejected.reshape(p.shape)
+
+
+@dataclass
+class VectorEstimate:
+    """One group's vector EI (bits) with its plug-in value and standard error."""
+    value: float
+    plugin: float
+    standard_error: float
+    samples: int
+
+
+def vector_first_order_variance(rows):
+    """Delta-method variance (bits^2) of the plug-in vector MI from row_marginal_counts."""
+    if rows is None:
+        return 0.0
+    xy, x, y = (t.to(torch.float64) for t in rows)
+    n = float(xy.sum())
+    log_ratio = torch.log2(xy * n / (x * y))
+    p = xy / n
+    mi = float((p * log_ratio).sum())
+    return max(float((p * log_ratio**2).sum()) - mi**2, 0.0) / n
