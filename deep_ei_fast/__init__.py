@@ -13,29 +13,13 @@ The layers, each importing only from those below it: ``engine`` (typed ops, nois
 ``estimators`` (counts to bits), ``api`` (deep-ei 0.7.0's functions and rules), ``plane`` (the
 causal plane), ``apps`` (command line, demo, benchmark).
 """
-from .api.ei_functions import (
-                         ei,
-                         ei_parts,
-                         ei_parts_matrix,
-                         eis_between_groups,
-                         vector_and_pairwise_ei,
-)
+from .api.ei_functions import ei, ei_parts, ei_parts_matrix, eis_between_groups, vector_and_pairwise_ei
 from .api.mutual_information import MI, nats_to_bits
 from .api.sensitivity import sensitivity, sensitivity_matrix
-from .api.statistics import (
-                         PairwiseStats,
-                         VectorEstimate,
-                         pairwise_stats,
-                         sensitivity_stats,
-                         vector_stats,
-)
-from .api.tables import (
-                         CONVOLUTIONAL_MODULES,
-                         MEMORY_LIMIT,
-                         POOLING_MODULES,
-                         VALID_ACTIVATIONS,
-                         VALID_MODULES,
-)
+from .api.statistics import (PairwiseStats, VectorEstimate, pairwise_stats, sensitivity_stats,
+                             vector_stats)
+from .api.tables import (CONVOLUTIONAL_MODULES, MEMORY_LIMIT, POOLING_MODULES, VALID_ACTIVATIONS,
+                         VALID_MODULES)
 from .api.topology import topology_of
 from .engine.ops import build_info
 from .engine.settings import DEFAULT_MEMORY_BOUND
@@ -44,31 +28,11 @@ from .plane.recorder import CausalPlaneRecorder
 from .plane.rows import CausalPlane, PlaneRow
 
 __all__ = [
-                         "CONVOLUTIONAL_MODULES",
-                         "DEFAULT_MEMORY_BOUND",
-                         "MEMORY_LIMIT",
-                         "MI",
-                         "POOLING_MODULES",
-                         "VALID_ACTIVATIONS",
-                         "VALID_MODULES",
-                         "CausalPlane",
-                         "CausalPlaneRecorder",
-                         "PairwiseStats",
-                         "PlaneRow",
-                         "VectorEstimate",
-                         "build_info",
-                         "causal_plane",
-                         "ei",
-                         "ei_parts",
-                         "ei_parts_matrix",
-                         "eis_between_groups",
-                         "nats_to_bits",
-                         "pairwise_stats",
-                         "sensitivity",
-                         "sensitivity_matrix",
-                         "sensitivity_stats",
-                         "topology_of",
-                         "vector_and_pairwise_ei",
-                         "vector_stats",
+    "topology_of", "ei", "ei_parts", "ei_parts_matrix", "sensitivity", "sensitivity_matrix",
+    "eis_between_groups", "vector_and_pairwise_ei", "MI", "nats_to_bits", "VALID_MODULES",
+    "VALID_ACTIVATIONS", "POOLING_MODULES", "CONVOLUTIONAL_MODULES", "MEMORY_LIMIT",
+    "DEFAULT_MEMORY_BOUND", "causal_plane", "CausalPlane", "PlaneRow", "CausalPlaneRecorder",
+    "build_info", "pairwise_stats", "vector_stats", "sensitivity_stats", "PairwiseStats",
+    "VectorEstimate",
 ]
 __version__ = "0.1.0"

@@ -6,15 +6,9 @@ from ..engine.settings import DEFAULT_MEMORY_BOUND, MeasurementSettings
 from ..estimators.plugin import sum_in_order
 from .estimated import VectorWithNulls, estimator_of, pair_counts
 from .prepare import open_measurement
-from .sample_rules import (
-    EXTRAPOLATION_POINTS,
-    EXTRAPOLATION_ROUND,
-    FIRST_ROUND,
-    ei_parts_converged,
-    fixed_or_converged,
-    vector_ei_converged,
-)
-from .sample_rules import extrapolate as extrapolate_curve
+from .sample_rules import (EXTRAPOLATION_POINTS, EXTRAPOLATION_ROUND, FIRST_ROUND,
+                           ei_parts_converged, extrapolate as extrapolate_curve,
+                           fixed_or_converged, vector_ei_converged)
 
 SMALL_EI_PARTS = 0.01  # deep-ei reports EI_parts below this as 0.0
 

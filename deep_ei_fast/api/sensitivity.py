@@ -106,7 +106,7 @@ def sensitivity(layer, topology, samples=500, batch_size=20, in_layer=None, in_r
 def sensitivity_matrix(layer, topology, samples=500, batch_size=20, in_layer=None, in_range=None,
                        in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
                        rng="philox", seed=None, progress=True, memory_bound=DEFAULT_MEMORY_BOUND,
-                estimator="plugin", shuffles=1):
+                       estimator="plugin", shuffles=1):
     r"""Matrix [n_in, n_out] of I(t_A; t_B) in bits when only input A fires, as numpy float64."""
     settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device,
                          rng, seed, progress, memory_bound, estimator, shuffles)

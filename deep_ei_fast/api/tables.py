@@ -1,5 +1,5 @@
 """The module and activation tables of deep-ei 0.7.0, with the same names and values."""
-from torch import nn
+import torch.nn as nn
 
 from ..engine.draw_schedule import MEMORY_LIMIT  # noqa: F401  (deep-ei exports it with the tables)
 

@@ -143,7 +143,6 @@ def _run_demo(args):
 
 def _run_measure(args):
     import torch
-
     from ..plane.measure import causal_plane
     from .saved_model import load_model
     try:

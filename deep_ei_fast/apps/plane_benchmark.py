@@ -77,7 +77,7 @@ def _compare(net, samples, sensitivity_samples, repeats, rng, log):
 
 
 def _table_rows(rng, samples, loop, plane, same):
-    runs = lambda times: ", ".join(f"{t:.3f}" for t in times)
+    runs = lambda times: ", ".join(f"{t:.3f}" for t in times)  # noqa: E731
     check = {True: "same values", False: "VALUES DIFFER", None: "fresh noise per call"}[same]
     return [
         f"| {rng} | {samples:,} | ei + ei_parts + sensitivity per layer | {loop[0]:.3f} | {runs(loop[1])} | 1.00x | {check} |",

@@ -15,7 +15,6 @@ from torch import nn
 
 from .networks import build_mlp
 
-
 def _read(path, allow_pickle):
     if not os.path.exists(path):
         raise OSError(f"{path}: no such file")

@@ -3,15 +3,15 @@ its forward pass (torch, or the fused C++ kernel's parameters when that applies)
 
 api/layer_resolution.py builds it from deep-ei's arguments and defaults.
 """
-from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from math import prod
+from typing import Callable, Optional
 
 import networkx as nx
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
-from torch import nn
 
 from .ops import ActivationCode
 
@@ -60,7 +60,7 @@ class LayerSpec:
     in_range: tuple
     out_range: object  # a (low, high) pair or "dynamic"
     activation: Callable
-    activation_module: nn.Module | None  # what `activation` resolved from, for the fused path
+    activation_module: Optional[nn.Module]  # what `activation` resolved from, for the fused path
 
     @property
     def n_in(self):

@@ -8,7 +8,7 @@ Layout: a block of S samples of n neurons is a contiguous neuron-major ``[n, S]`
 whose name ends in ``_`` write into their first tensor argument(s) and return None.
 """
 from enum import IntEnum
-from typing import NamedTuple
+from typing import NamedTuple, Optional, Tuple
 
 import torch
 
@@ -49,7 +49,7 @@ def philox_uniform_(out: torch.Tensor, seed: int, sample_start: int, neuron_star
 
 
 def sample_linear_layer_(x_out: torch.Tensor, y_out: torch.Tensor, weight: torch.Tensor,
-                         bias: torch.Tensor | None, activation: ActivationCode, seed: int,
+                         bias: Optional[torch.Tensor], activation: ActivationCode, seed: int,
                          sample_start: int, low: float, high: float) -> None:
     """Fused noise + Linear + activation: fills float32 ``x_out [n_in, S]`` as philox_uniform_
     (neuron_start 0) and float32 ``y_out [n_out, S]`` with ``act(weight @ x + bias)``.
@@ -100,7 +100,7 @@ def pack_code_rows(codes: torch.Tensor, bits: int, offset: int) -> torch.Tensor:
 
 
 def sort_unique_rows(keys: torch.Tensor,
-                     weights: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                     weights: Optional[torch.Tensor] = None) -> Tuple[torch.Tensor, torch.Tensor]:
     """(distinct rows of int64 ``keys [M, W]`` sorted lexicographically as unsigned words,
     int64 summed ``weights [M]`` of each, all ones when None)."""
     return _ops.sort_unique_rows(keys, weights)

@@ -1,6 +1,7 @@
 """MeasurementSettings: what one measurement is asked for, in one object instead of long
 argument lists. api/arguments.check_settings validates one before any work."""
 from dataclasses import dataclass
+from typing import Optional, Union
 
 import torch
 
@@ -9,17 +10,17 @@ DEFAULT_MEMORY_BOUND = 2 * 2**30  # bytes of pair counters (and cached codes) he
 
 @dataclass(frozen=True)
 class MeasurementSettings:
-    samples: int | None = None  # None: a sample-count rule decides (api/sample_rules.py)
+    samples: Optional[int] = None  # None: a sample-count rule decides (api/sample_rules.py)
     batch_size: int = 20  # deep-ei's forward-pass batches (rng="torch"); a hint for philox
-    in_range: tuple | None = None  # None: from the topology
+    in_range: Optional[tuple] = None  # None: from the topology
     in_bins: int = 64
-    out_range: None | tuple | str = None  # None: from the topology; or "dynamic"
-    out_bins: int | str = 64  # or "dynamic"
-    device: str | torch.device = "cpu"
+    out_range: Union[None, tuple, str] = None  # None: from the topology; or "dynamic"
+    out_bins: Union[int, str] = 64  # or "dynamic"
+    device: Union[str, torch.device] = "cpu"
     rng: str = "philox"  # "philox": counter-based noise; "torch": deep-ei's draws
-    seed: int | None = None  # philox seed; None: drawn from torch's generator
+    seed: Optional[int] = None  # philox seed; None: drawn from torch's generator
     progress: bool = True
-    memory_bound: int | None = DEFAULT_MEMORY_BOUND
+    memory_bound: Optional[int] = DEFAULT_MEMORY_BOUND
     threshold: float = 0.05  # convergence threshold of samples=None
     estimator: str = "plugin"  # estimators/registry.py: "plugin", "miller_madow" or "shuffle"
     shuffles: int = 1  # null pairings averaged by estimator="shuffle"

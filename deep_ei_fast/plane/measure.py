@@ -9,7 +9,7 @@ import dataclasses
 import time
 
 import torch
-from torch import nn
+import torch.nn as nn
 
 from ..api.arguments import check_memory_bound, check_positive_int, check_settings
 from ..api.ei_functions import measure_vector_and_pairwise
