@@ -1,7 +1,6 @@
 """Sensitivity: pairwise MI when one input neuron fires at a time and the others are 0."""
 import math
 
-import numpy as np
 import torch
 
 from ..engine.noise_streams import check_no_nan, one_hot_blocks, range_ends_one_hot
@@ -44,7 +43,7 @@ def _dynamic_range(m, matrix_variant):
 def sensitivity_matrix_of(layer, topology, settings, *, in_layer=None, activation=None,
                           matrix_variant=True, statistics=False):
     """The [n_in, n_out] sensitivity matrix under MeasurementSettings (samples per input);
-    statistics=True: the settings' Estimator.pair_statistics tuple of [n_in, n_out] arrays."""
+    statistics=True: a list of the settings' Estimator.pair_statistics, one [1, n_out] per input."""
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description="sensitivity_matrix" if matrix_variant else "sensitivity",
                          dynamic_out=True)
@@ -76,12 +75,10 @@ def sensitivity_matrix_of(layer, topology, settings, *, in_layer=None, activatio
                 counts.add(x, y)
                 bar.update(size)
             if statistics:
-                rows.append([values[0] for values in estimator.pair_statistics(counts)])
+                rows.append(estimator.pair_statistics(counts))
             else:
                 matrix[neuron] = torch.from_numpy(estimator.pairwise_matrix(counts)[0])
-    if statistics:
-        return tuple(np.stack(column) for column in zip(*rows))
-    return matrix.numpy()
+    return rows if statistics else matrix.numpy()
 
 
 def _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device, rng, seed,

@@ -28,16 +28,12 @@ class PairwiseStats:
     samples: int  # samples drawn
     q: float  # Benjamini-Hochberg false discovery rate of `significant`
     significant: np.ndarray  # bool [n_in, n_out]: pairs rejected as independent at q
+    ei_parts_standard_error: float  # of ei_parts, with the pairs' correlations
 
     @property
     def ei_parts(self):
         """Sum of mi over pairs (no 0.01 zeroing)."""
         return float(self.mi.sum())
-
-    @property
-    def ei_parts_standard_error(self):
-        """sqrt of the summed pair variances: pairs' estimates are treated as uncorrelated."""
-        return float(np.sqrt((self.standard_error ** 2).sum()))
 
     @property
     def significant_pairs(self):
@@ -55,8 +51,12 @@ def _check_q(q):
 
 
 def _pairwise_result(estimator, statistics, samples, q):
-    plugin_mi, mi, se, p, _ = statistics
-    return PairwiseStats(estimator, plugin_mi, mi, se, p, samples, q, benjamini_hochberg(p, q))
+    """PairwiseStats from a list of PairStatistics of independent runs (rows of the matrix)."""
+    plugin_mi, mi, se, p = (np.concatenate([getattr(s, name) for s in statistics]) for name in
+                            ("plugin_mi", "estimate", "standard_error", "p_value"))
+    sum_variance = sum(s.sum_variance for s in statistics)
+    return PairwiseStats(estimator, plugin_mi, mi, se, p, samples, q, benjamini_hochberg(p, q),
+                         float(np.sqrt(sum_variance)))
 
 
 def pairwise_stats(layer, topology, samples=100000, batch_size=20, in_layer=None, in_range=None,
@@ -75,7 +75,7 @@ def pairwise_stats(layer, topology, samples=100000, batch_size=20, in_layer=None
     pairs = pair_counts(m, m.pair_binning(samples), samples)
     with m.bar(samples) as bar:
         m.feed(samples, [pairs], bar)
-    return _pairwise_result(estimator, estimator_of(m.settings).pair_statistics(pairs),
+    return _pairwise_result(estimator, [estimator_of(m.settings).pair_statistics(pairs)],
                             m.samples_drawn, q)
 
 

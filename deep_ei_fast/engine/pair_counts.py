@@ -22,6 +22,7 @@ RANGE_WIDENING = 1e-6
 HISTOGRAM_BATCH_SAMPLES, HISTOGRAM_BATCH_BYTES = histogram_choice.BATCH_LIMITS["cpu"]
 COUNTER_BYTES = 4  # int32 counters
 MAX_TOTAL_SAMPLES = 2**31 - 1
+KEPT_SAMPLES = 2048  # first samples whose codes are kept (standard errors of sums of pairs)
 
 
 class PairBinning:
@@ -118,6 +119,7 @@ class PairCounts:
         self.cache, self.cache_bytes, self.cache_limit = [], 0, memory_bound // 4
         self.counts = None
         self.unbinned = []  # code blocks not yet counted (whole counters)
+        self.kept, self.kept_samples = [], 0  # the first KEPT_SAMPLES samples' codes
         self.batch_limits = histogram_choice.batch_limits(binning.device)
         self.accumulate = histogram_choice.histogram_op(binning.rows, binning.cols, n_in, n_out)
         if len(self.tiles) == 1:
@@ -146,6 +148,10 @@ class PairCounts:
         if self.total > MAX_TOTAL_SAMPLES:
             raise ValueError(f"samples: at most {MAX_TOTAL_SAMPLES} samples fit the int32 counters")
         codes = self.binning.codes(x, y)
+        if self.kept_samples < KEPT_SAMPLES:
+            kept = tuple(c[:, :KEPT_SAMPLES - self.kept_samples].clone() for c in codes)
+            self.kept.append(kept)
+            self.kept_samples += kept[0].shape[1]
         if self.counts is not None:
             self.unbinned.append(codes)
             if sum(c[0].shape[1] for c in self.unbinned) >= self.batch_limits[0]:
@@ -175,11 +181,25 @@ class PairCounts:
         where ``counts`` int32 [na, nb, RX, RY] holds a tile of pairs (all of them when they fit
         in memory_bound) and ``out_bins`` int32 [nb] their output bins; it returns [na, nb]
         (or [na, nb, K]: K values per pair, giving [n_in, n_out, K])."""
+        if self.counts is not None:
+            self._count_unbinned()
+            return estimate(self.counts, self.binning.in_bins, self.binning.out_bins_t).cpu().numpy()
+        result = None  # shaped by the first tile's values: [n_in, n_out] or [n_in, n_out, K]
+        for (a0, a1, b0, b1), counts, out_bins in self.counted_tiles():
+            values = estimate(counts, self.binning.in_bins, out_bins).cpu().numpy()
+            if result is None:
+                result = np.zeros((self.n_in, self.n_out) + values.shape[2:])
+            result[a0:a1, b0:b1] = values
+        return result
+
+    def counted_tiles(self):
+        """((a0, a1, b0, b1), counts int32 [a1 - a0, b1 - b0, RX, RY], out_bins int32 [b1 - b0])
+        of each tile in turn; a tile's counters are valid until the next one is asked for."""
         b = self.binning
         if self.counts is not None:
             self._count_unbinned()
-            return estimate(self.counts, b.in_bins, b.out_bins_t).cpu().numpy()
-        result = None  # shaped by the first tile's values: [n_in, n_out] or [n_in, n_out, K]
+            yield (0, self.n_in, 0, self.n_out), self.counts, b.out_bins_t
+            return
         # One buffer for every tile (the first is the largest): never two tiles' counters at once.
         a0, a1, b0, b1 = self.tiles[0]
         buffer = self._zeros(a1 - a0, b1 - b0).reshape(-1)
@@ -190,9 +210,12 @@ class PairCounts:
                 counts.zero_()
                 for x_codes, y_codes in self._code_blocks():
                     self.accumulate(counts, x_codes[a0:a1], y_codes[b0:b1])
-                values = estimate(counts, b.in_bins, b.out_bins_t[b0:b1].contiguous()).cpu().numpy()
-                if result is None:
-                    result = np.zeros((self.n_in, self.n_out) + values.shape[2:])
-                result[a0:a1, b0:b1] = values
+                yield (a0, a1, b0, b1), counts, b.out_bins_t[b0:b1].contiguous()
                 bar.update(1)
-        return result
+
+    def first_codes(self):
+        """(x codes [n_in, M], y codes [n_out, M]) of the first M <= KEPT_SAMPLES samples
+        counted: a sample of the samples, for per-sample statistics (None before any)."""
+        if not self.kept:
+            return None
+        return tuple(torch.cat(side, dim=1) for side in zip(*self.kept))

@@ -9,6 +9,7 @@ import math
 import torch
 
 CHUNK_ELEMENTS = 1 << 22  # 32 MiB of float64 per temporary
+BITS_PER_NAT = 1.0 / math.log(2.0)
 
 
 def per_pair_chunks(counts, summarize):
@@ -45,4 +46,30 @@ def log_ratio_moments(chunk):
     return torch.stack([weighted.sum(dim=(1, 2)), (weighted * log_ratio).sum(dim=(1, 2))], dim=1)
 
 
-BITS_PER_NAT = 1.0 / math.log(2.0)
+
+
+def log_ratio_tables(chunk):
+    """float64 [..., RX, RY]: log2(p_xy / (p_x p_y)) of each cell of full pair tables (extra
+    row and column included), from the valid counts; 0 for empty cells and dropped samples."""
+    table = torch.zeros(chunk.shape, dtype=torch.float64, device=chunk.device)
+    c = chunk[..., :-1, :-1].to(torch.float64)
+    n = c.sum(dim=(-1, -2), keepdim=True).clamp_min(1.0)
+    independent = c.sum(dim=-1, keepdim=True) * c.sum(dim=-2, keepdim=True) / n
+    occupied = c > 0
+    table[..., :-1, :-1] = torch.where(occupied, torch.log2(torch.where(occupied, c / independent, 1.0)), 0.0)
+    return table
+
+
+def summed_log_ratios(counts, x_codes, y_codes):
+    """float64 [M]: for each of M samples (x codes [na, M], y codes [nb, M] of the tile's
+    neurons), the sum over the tile's pairs of log2(p_xy / (p_x p_y)) at its cells."""
+    na, nb, rx, ry = counts.shape
+    m = x_codes.shape[1]
+    total = torch.zeros(m, dtype=torch.float64, device=counts.device)
+    y = y_codes.to(torch.int64).unsqueeze(0)
+    step = max(1, CHUNK_ELEMENTS // max(nb * rx * ry, nb * m))
+    for a in range(0, na, step):
+        table = log_ratio_tables(counts[a:a + step]).reshape(-1, nb, rx * ry)
+        cells = x_codes[a:a + step].to(torch.int64).unsqueeze(1) * ry + y
+        total += table.gather(2, cells).sum(dim=(0, 1))
+    return total

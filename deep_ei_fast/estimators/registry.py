@@ -24,6 +24,18 @@ def check_estimator(estimator, shuffles=1):
         raise ValueError(f"shuffles must be at least 1, got {shuffles!r}")
 
 
+@dataclass
+class PairStatistics:
+    """Per pair [n_in, n_out] float64 (bits): plug-in MI, the estimate, its standard error, the
+    G-test p-value, the samples counted; and the variance of the estimates' sum (bits^2)."""
+    plugin_mi: np.ndarray
+    estimate: np.ndarray
+    standard_error: np.ndarray
+    p_value: np.ndarray
+    samples: np.ndarray
+    sum_variance: float
+
+
 @dataclass(frozen=True)
 class Estimator:
     name: str = "plugin"
@@ -56,20 +68,23 @@ class Estimator:
         return values
 
     def pair_statistics(self, pairs):
-        """(plug-in MI, estimate, standard error, G-test p-value, samples), each [n_in, n_out]."""
-        s = pairs.counts.per_pair(uncertainty.pair_summary)
+        """PairStatistics of a PairCountsWithNulls (counted with null_shifts)."""
+        s, phi = uncertainty.pair_tables(pairs.counts)
         mi, n = s[..., uncertainty.MI], s[..., uncertainty.N]
         rx, ry, rxy = s[..., uncertainty.RX], s[..., uncertainty.RY], s[..., uncertainty.RXY]
         df = uncertainty.degrees_of_freedom(rx, ry)
         variance = uncertainty.first_order_variance(s[..., uncertainty.SECOND_MOMENT], mi, n)
+        sum_variance = uncertainty.sum_first_order_variance(phi, pairs.counts.total)
         if self.name == "miller_madow":
             estimate = mi + miller_madow.mi_correction_bits(*(torch_of(v) for v in (n, rx, ry, rxy))).numpy()
         elif self.name == "shuffle":
             estimate = shuffle.corrected(mi, [p.per_pair(plugin.pairwise_mi_bits) for p in pairs.nulls])
-            variance = variance + uncertainty.null_variance(df, n, self.shuffles)
+            null = uncertainty.null_variance(df, n, self.shuffles)
+            variance, sum_variance = variance + null, sum_variance + float(null.sum())
         else:
             estimate = mi
-        return mi, estimate, np.sqrt(variance), uncertainty.g_test_p_values(mi, n, df), n
+        return PairStatistics(mi, estimate, np.sqrt(variance),
+                              uncertainty.g_test_p_values(mi, n, df), n, sum_variance)
 
     def vector_statistics(self, vector, nulls=()):
         """A VectorEstimate of each group."""

@@ -10,6 +10,11 @@ variance, except the shuffle's null itself: its plug-in MI is chi-square distrib
 order term degenerates and its empirical value is about df / (N ln 2)^2 per (bits), twice the
 chi-square variance of the plug-in: intervals there are conservative.
 
+A sum of pairs (EI_parts) is not a sum of independent estimates: pairs share inputs and outputs
+are correlated. Its first-order variance is Var(Phi) / N with Phi(sample) = sum over pairs of
+L_AB at the sample's cells, estimated on the first KEPT_SAMPLES samples (their codes are kept by
+PairCounts; a relative error of about sqrt(2 / 2048) = 3% in the variance).
+
 Independence: the G-test. G = 2 N ln(2) MI_bits is asymptotically chi-square with
 df = (Rx - 1)(Ry - 1) under independence (Rx, Ry: occupied bins); p = P(chi2_df >= G).
 """
@@ -20,7 +25,8 @@ import numpy as np
 import torch
 
 from . import plugin
-from .count_tables import BITS_PER_NAT, log_ratio_moments, occupancy, per_pair_chunks
+from .count_tables import (BITS_PER_NAT, log_ratio_moments, occupancy, per_pair_chunks,
+                           summed_log_ratios)
 
 # Columns of pair_summary's values: plug-in MI (bits), samples, Rx, Ry, Rxy, sum p L^2 (bits^2).
 MI, N, RX, RY, RXY, SECOND_MOMENT = range(6)
@@ -31,6 +37,25 @@ def pair_summary(counts, in_bins, out_bins):
     summary = per_pair_chunks(counts, lambda c: torch.cat([occupancy(c), log_ratio_moments(c)[:, 1:]], dim=1))
     mi = plugin.pairwise_mi_bits(counts, in_bins, out_bins).to(torch.float64)
     return torch.cat([mi.unsqueeze(2), summary], dim=2)
+
+
+def pair_tables(pair_counts):
+    """(pair_summary's [n_in, n_out, 6] numpy, Phi of the first samples [M] numpy) of a
+    PairCounts, in one pass over its tiles."""
+    summary = np.zeros((pair_counts.n_in, pair_counts.n_out, 6))
+    codes = pair_counts.first_codes()
+    phi = torch.zeros(0 if codes is None else codes[0].shape[1], dtype=torch.float64)
+    in_bins = pair_counts.binning.in_bins
+    for (a0, a1, b0, b1), counts, out_bins in pair_counts.counted_tiles():
+        summary[a0:a1, b0:b1] = pair_summary(counts, in_bins, out_bins).cpu().numpy()
+        if codes is not None:
+            phi += summed_log_ratios(counts, codes[0][a0:a1], codes[1][b0:b1]).cpu()
+    return summary, phi.numpy()
+
+
+def sum_first_order_variance(phi, samples):
+    """Var(Phi) / N in bits^2 (0 with fewer than 2 kept samples)."""
+    return float(np.var(phi, ddof=1)) / samples if phi.size > 1 and samples > 0 else 0.0
 
 
 def first_order_variance(second_moment, mi, n):
