@@ -25,8 +25,13 @@ import numpy as np
 import torch
 
 from . import plugin
-from .count_tables import (BITS_PER_NAT, log_ratio_moments, occupancy, per_pair_chunks,
-                           summed_log_ratios)
+from .count_tables import (
+    BITS_PER_NAT,
+    log_ratio_moments,
+    occupancy,
+    per_pair_chunks,
+    summed_log_ratios,
+)
 
 # Columns of pair_summary's values: plug-in MI (bits), samples, Rx, Ry, Rxy, sum p L^2 (bits^2).
 MI, N, RX, RY, RXY, SECOND_MOMENT = range(6)
