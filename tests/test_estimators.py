@@ -324,3 +324,52 @@ def test_bad_q_is_refused():
     layer, top = _diagonal(2, 1.0)
     with pytest.raises(ValueError, match="q must be a number in"):
         dei.pairwise_stats(layer, top, samples=10, q=1.5, progress=False)
+
+
+# --- causal plane, recorder, command line ---------------------------------------------------------
+
+def _plane_net():
+    torch.manual_seed(0)
+    return nn.Sequential(nn.Linear(3, 2), nn.Sigmoid())
+
+
+def test_causal_plane_rows_carry_estimator_and_standard_errors():
+    net = _plane_net()
+    kw = dict(samples=20000, sensitivity_samples=500, in_range=(0, 1), out_range=(0, 1), in_bins=BINS,
+              out_bins=BINS, progress=False, seed=3)
+    plain = dei.causal_plane(net, torch.zeros(1, 3), **kw)[0]
+    assert plain.estimator == "plugin" and plain.ei_parts_standard_error is None
+    row = dei.causal_plane(net, torch.zeros(1, 3), estimator="shuffle", standard_errors=True, **kw)[0]
+    assert row.estimator == "shuffle"
+    layer, top = net[0], dei.topology_of(net, torch.zeros(1, 3))
+    stats = dei.pairwise_stats(layer, top, estimator="shuffle", samples=20000, seed=3,
+                               **{k: kw[k] for k in ("in_range", "out_range", "in_bins", "out_bins", "progress")})
+    # The same samples (same philox seed) behind the row and pairwise_stats.
+    assert row.ei_parts == pytest.approx(stats.ei_parts, abs=1e-12)
+    assert row.ei_parts_standard_error == pytest.approx(stats.ei_parts_standard_error, rel=1e-12)
+    for value in (row.ei_standard_error, row.sensitivity_standard_error):
+        assert 0 < value < 0.5
+
+
+def test_recorder_csv_round_trips_the_new_columns(tmp_path):
+    path = tmp_path / "run.csv"
+    kw = dict(samples=5000, sensitivity_samples=200, in_range=(0, 1), out_range=(0, 1), in_bins=4,
+              out_bins=4, progress=False, seed=3, estimator="miller_madow", standard_errors=True)
+    recorder = dei.CausalPlaneRecorder(_plane_net(), torch.zeros(1, 3), str(path), **kw)
+    written = recorder.record(0, loss=1.0)[0]
+    again = dei.CausalPlaneRecorder(_plane_net(), torch.zeros(1, 3), str(path), **kw).rows[0]
+    assert again["estimator"] == "miller_madow"
+    assert again["ei_parts_standard_error"] == pytest.approx(written["ei_parts_standard_error"], rel=1e-12)
+
+
+def test_cli_measure_takes_the_estimator(tmp_path, capsys):
+    from deep_ei_fast.apps.cli import main
+    model = tmp_path / "m.pt"
+    torch.save(_plane_net().state_dict(), model)
+    csv_path = tmp_path / "rows.csv"
+    assert main(["measure", str(model), "--arch", "3,2", "--bias", "--samples", "5000",
+                 "--sensitivity-samples", "200", "--estimator", "shuffle", "--standard-errors",
+                 "--csv", str(csv_path)]) == 0
+    header, first = csv_path.read_text().splitlines()[:2]
+    row = dict(zip(header.split(","), first.split(",")))
+    assert row["estimator"] == "shuffle" and float(row["ei_parts_standard_error"]) > 0

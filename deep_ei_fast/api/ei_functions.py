@@ -1,6 +1,7 @@
 """The EI functions of deep-ei 0.7.0: same signatures and defaults, plus keyword-only
 rng / seed / progress (and memory_bound for pairwise counts)."""
-from typing import NamedTuple
+import math
+from typing import NamedTuple, Optional
 
 from ..engine.settings import DEFAULT_MEMORY_BOUND, MeasurementSettings
 from ..estimators.plugin import sum_in_order
@@ -149,17 +150,25 @@ class VectorAndPairwise(NamedTuple):
     ei: float  # vector EI, bits
     ei_parts: float  # EI_parts, bits (no 0.01 zeroing)
     samples: int  # samples drawn (what samples=None converged at)
+    ei_standard_error: Optional[float] = None  # bits; with standard_errors=True
+    ei_parts_standard_error: Optional[float] = None
 
 
-def measure_vector_and_pairwise(layer, topology, settings, *, in_layer=None, activation=None):
+def measure_vector_and_pairwise(layer, topology, settings, *, in_layer=None, activation=None,
+                                standard_errors=False):
     """Vector EI and EI_parts of ``layer`` from the same samples, under MeasurementSettings
-    (samples=None: ei's rule on the vector EI), with the number of samples drawn."""
+    (samples=None: ei's rule on the vector EI), with the number of samples drawn (and, with
+    standard_errors=True, their standard errors from the same counts)."""
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description="vector_and_pairwise_ei")
     vector = VectorWithNulls(m)
     counts = pair_counts(m, m.pair_binning(settings.samples or FIRST_ROUND), settings.samples)
     vector_ei = fixed_or_converged(m, [vector, counts], vector.eis,
                                    _vector_converged(settings.threshold))[0]
+    if standard_errors:
+        pairs = estimator_of(m.settings).pair_statistics(counts)
+        return VectorAndPairwise(vector_ei, sum_in_order(pairs.estimate), m.samples_drawn,
+                                 vector.statistics()[0].standard_error, math.sqrt(pairs.sum_variance))
     return VectorAndPairwise(vector_ei, _pairwise_total(counts, m.settings)[0], m.samples_drawn)
 
 

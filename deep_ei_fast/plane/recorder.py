@@ -19,7 +19,7 @@ from .measure import causal_plane, measured_layer_count
 from .rows import PLANE_COLUMNS
 
 _INT_COLUMNS = {"layer", "n_in", "n_out", "samples", "sensitivity_samples", "in_bins", "out_bins"}
-_TEXT_COLUMNS = {"name", "module", "rng"}
+_TEXT_COLUMNS = {"name", "module", "rng", "estimator"}
 
 
 def _parse_value(column, text):
