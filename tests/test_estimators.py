@@ -14,7 +14,6 @@ import torch.nn as nn
 import deep_ei_fast as dei
 from deep_ei_fast.engine.null_pairing import block_shift
 from deep_ei_fast.estimators import miller_madow, plugin, uncertainty
-from deep_ei_fast.estimators.count_tables import summed_log_ratios
 from deep_ei_fast.estimators.registry import ESTIMATORS
 
 BINS = 8
@@ -152,56 +151,61 @@ def _numpy_pair(table):
     c = table[:-1, :-1].astype(np.float64)
     n = c.sum()
     if n == 0:
-        return dict(n=0, mi=0.0, rx=0, ry=0, rxy=0, m2=0.0)
+        return dict(n=0, mi=0.0, rx=0, ry=0, rxy=0)
     p = c / n
     px, py = p.sum(1), p.sum(0)
     mask = p > 0
     log_ratio = np.log2(p[mask] / np.outer(px, py)[mask])
     return dict(n=n, mi=float((p[mask] * log_ratio).sum()), rx=int((px > 0).sum()),
-                ry=int((py > 0).sum()), rxy=int(mask.sum()), m2=float((p[mask] * log_ratio**2).sum()))
+                ry=int((py > 0).sum()), rxy=int(mask.sum()))
+
+
+def _numpy_log_ratio(table, i, j):
+    """L = log2(p_xy / (p_x p_y)) at cell (i, j) of a full table (0: dropped or empty)."""
+    c = table[:-1, :-1].astype(np.float64)
+    if i >= c.shape[0] or j >= c.shape[1] or c[i, j] == 0:
+        return 0.0
+    return float(np.log2(c[i, j] * c.sum() / (c[i].sum() * c[:, j].sum())))
+
+
+def _sample_codes(counts, seed, m=50):
+    rng = np.random.default_rng(seed)  # codes up to the dropped index (the last row / column)
+    return (rng.integers(0, counts.shape[2], size=(counts.shape[0], m)),
+            rng.integers(0, counts.shape[3], size=(counts.shape[1], m)))
+
+
+def _bins_of(counts):
+    return counts.shape[2] - 1, torch.full((counts.shape[1],), counts.shape[3] - 1, dtype=torch.int32)
 
 
 @pytest.mark.parametrize("seed", range(5))
 def test_pair_formulas_match_numpy(seed):
     counts = _random_tables(seed)
-    in_bins, out_bins = counts.shape[2] - 1, torch.full((counts.shape[1],), counts.shape[3] - 1, dtype=torch.int32)
-    summary = uncertainty.pair_summary(counts, in_bins, out_bins).numpy()
+    in_bins, out_bins = _bins_of(counts)
+    x, y = _sample_codes(counts, seed)
+    summary, phi = uncertainty.pair_summary(counts, in_bins, out_bins, torch.from_numpy(x).to(torch.uint8),
+                                            torch.from_numpy(y).to(torch.uint8))
+    summary, phi = summary.numpy(), phi.numpy()
     mm = miller_madow.pairwise_mi_bits(counts, in_bins, out_bins).numpy()
+    expected_phi = np.zeros(x.shape[1])
     for a in range(counts.shape[0]):
         for b in range(counts.shape[1]):
-            ref = _numpy_pair(counts[a, b].numpy())
+            table = counts[a, b].numpy()
+            ref = _numpy_pair(table)
             s = summary[a, b]
             assert s[uncertainty.MI] == pytest.approx(ref["mi"], abs=1e-12)
             assert (s[uncertainty.N], s[uncertainty.RX], s[uncertainty.RY], s[uncertainty.RXY]) == \
                 (ref["n"], ref["rx"], ref["ry"], ref["rxy"])
-            assert s[uncertainty.SECOND_MOMENT] == pytest.approx(ref["m2"], abs=1e-12)
+            log_ratios = [_numpy_log_ratio(table, x[a, k], y[b, k]) for k in range(x.shape[1])]
+            expected_phi += log_ratios
+            assert s[uncertainty.L_VARIANCE] == pytest.approx(np.var(log_ratios, ddof=1), abs=1e-12)
             correction = ((ref["rx"] - 1) + (ref["ry"] - 1) - (ref["rxy"] - 1)) / (2 * ref["n"] * LN2) if ref["n"] else 0.0
             assert mm[a, b] == pytest.approx(ref["mi"] + correction, abs=1e-12)
             df = max(ref["rx"] - 1, 0) * max(ref["ry"] - 1, 0)
             p = uncertainty.g_test_p_values(np.array([ref["mi"]]), np.array([ref["n"]]), np.array([df]))[0]
             expected = scipy.stats.chi2.sf(2 * ref["n"] * LN2 * ref["mi"], df) if df > 0 else 1.0
             assert p == pytest.approx(expected, rel=1e-9, abs=1e-300)
-            variance = uncertainty.first_order_variance(np.array(ref["m2"]), np.array(ref["mi"]), np.array(ref["n"]))
-            assert variance == pytest.approx((ref["m2"] - ref["mi"] ** 2) / ref["n"] if ref["n"] else 0.0, abs=1e-15)
-
-
-def test_summed_log_ratios_match_a_per_sample_loop():
-    counts = _random_tables(7)
-    rng = np.random.default_rng(8)
-    rows, cols = counts.shape[2], counts.shape[3]
-    x = rng.integers(0, rows, size=(counts.shape[0], 50))  # includes the dropped code rows - 1
-    y = rng.integers(0, cols, size=(counts.shape[1], 50))
-    got = summed_log_ratios(counts, torch.from_numpy(x).to(torch.uint8), torch.from_numpy(y).to(torch.uint8)).numpy()
-    expected = np.zeros(50)
-    for a in range(counts.shape[0]):
-        for b in range(counts.shape[1]):
-            c = counts[a, b].numpy()[:-1, :-1].astype(np.float64)
-            n = c.sum()
-            for s in range(50):
-                i, j = x[a, s], y[b, s]
-                if n and i < rows - 1 and j < cols - 1 and c[i, j] > 0:
-                    expected[s] += np.log2(c[i, j] * n / (c[i].sum() * c[:, j].sum()))
-    np.testing.assert_allclose(got, expected, atol=1e-12)
+    np.testing.assert_allclose(phi, expected_phi, atol=1e-12)
 
 
 def test_benjamini_hochberg_matches_plain_implementation():

@@ -7,7 +7,7 @@ reached, so it under-corrects when many cells are empty or rare.
 import torch
 
 from . import plugin
-from .count_tables import BITS_PER_NAT, occupancy, per_pair_chunks
+from .count_tables import BITS_PER_NAT, N, RX, RXY, RY, pair_summaries
 
 
 def mi_correction_bits(n, rx, ry, rxy):
@@ -17,8 +17,8 @@ def mi_correction_bits(n, rx, ry, rxy):
 
 def pairwise_mi_bits(counts, in_bins, out_bins):
     """Miller-Madow MI in bits of every pair table of a tile (PairCounts.per_pair's estimate)."""
-    summary = per_pair_chunks(counts, occupancy)
-    n, rx, ry, rxy = summary.unbind(dim=2)
+    summary = pair_summaries(counts)[0]
+    n, rx, ry, rxy = (summary[..., column] for column in (N, RX, RY, RXY))
     return plugin.pairwise_mi_bits(counts, in_bins, out_bins) + mi_correction_bits(n, rx, ry, rxy)
 
 

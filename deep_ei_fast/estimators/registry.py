@@ -73,7 +73,7 @@ class Estimator:
         mi, n = s[..., uncertainty.MI], s[..., uncertainty.N]
         rx, ry, rxy = s[..., uncertainty.RX], s[..., uncertainty.RY], s[..., uncertainty.RXY]
         df = uncertainty.degrees_of_freedom(rx, ry)
-        variance = uncertainty.first_order_variance(s[..., uncertainty.SECOND_MOMENT], mi, n)
+        variance = uncertainty.first_order_variance(s[..., uncertainty.L_VARIANCE], n)
         sum_variance = uncertainty.sum_first_order_variance(phi, pairs.counts.total)
         if self.name == "miller_madow":
             estimate = mi + miller_madow.mi_correction_bits(*(torch_of(v) for v in (n, rx, ry, rxy))).numpy()

@@ -1,19 +1,20 @@
 """Standard errors and independence tests from the counts of one run, with no extra counters.
 
-Standard error: the delta method. The plug-in MI is a smooth function of the cell frequencies,
-so to first order Var(MI) = (sum p L^2 - MI^2) / N with L = log2(p_xy / (p_x p_y)) (the
-variance of L over samples, divided by N); computed from the same counts, it needs no
-per-block counters (memory_bound untouched) and no second pass. The corrections (Miller-Madow,
-the shuffle's mean null) are nearly constant at a given N, so they add no first-order
-variance, except the shuffle's null itself: its plug-in MI is chi-square distributed,
-2 df / (2 N ln 2)^2 per shuffle, averaged over `shuffles`. For an independent pair the first
-order term degenerates and its empirical value is about df / (N ln 2)^2 per (bits), twice the
-chi-square variance of the plug-in: intervals there are conservative.
+Standard error: the delta method. The plug-in MI is a smooth function of the cell frequencies;
+to first order MI_hat - MI is the mean over samples of L(x, y) - MI, L = log2(p_xy / (p_x p_y)),
+so Var(MI_hat) = Var(L) / N. Var(L) is taken over the first KEPT_SAMPLES samples (PairCounts
+keeps their codes; L is read from the full counts at their cells): no per-block counters
+(memory_bound untouched), no second pass, no float pass over the counters, and a relative
+error of about sqrt(2 / 2048) = 3% in the variance. The corrections (Miller-Madow's, the
+shuffle's mean null) are nearly constant at a given N, so they add no first-order variance,
+except the shuffle's null itself: its plug-in MI is chi-square distributed, 2 df / (2 N ln 2)^2
+per shuffle, averaged over `shuffles`. For an independent pair the first-order term
+degenerates and its empirical value is about df / (N ln 2)^2 (bits), twice the chi-square
+variance of the plug-in: intervals there are conservative.
 
-A sum of pairs (EI_parts) is not a sum of independent estimates: pairs share inputs and outputs
-are correlated. Its first-order variance is Var(Phi) / N with Phi(sample) = sum over pairs of
-L_AB at the sample's cells, estimated on the first KEPT_SAMPLES samples (their codes are kept by
-PairCounts; a relative error of about sqrt(2 / 2048) = 3% in the variance).
+A sum of pairs (EI_parts) is not a sum of independent estimates: pairs share inputs, and
+outputs are correlated. Its first-order variance is Var(Phi) / N with Phi(sample) = the sum over
+pairs of L_AB at the sample's cells, over the same kept samples.
 
 Independence: the G-test. G = 2 N ln(2) MI_bits is asymptotically chi-square with
 df = (Rx - 1)(Ry - 1) under independence (Rx, Ry: occupied bins); p = P(chi2_df >= G).
@@ -24,24 +25,21 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import plugin
-from .count_tables import (
-    BITS_PER_NAT,
-    log_ratio_moments,
-    occupancy,
-    per_pair_chunks,
-    summed_log_ratios,
-)
+from . import count_tables, plugin
+from .count_tables import BITS_PER_NAT
 
-# Columns of pair_summary's values: plug-in MI (bits), samples, Rx, Ry, Rxy, sum p L^2 (bits^2).
-MI, N, RX, RY, RXY, SECOND_MOMENT = range(6)
+# Columns of pair_summary's values: plug-in MI (bits), then count_tables.pair_summaries' columns.
+MI = 0
+N, RX, RY, RXY, L_VARIANCE = (1 + c for c in (count_tables.N, count_tables.RX, count_tables.RY,
+                                              count_tables.RXY, count_tables.L_VARIANCE))
 
 
-def pair_summary(counts, in_bins, out_bins):
-    """PairCounts.per_pair's estimate giving [na, nb, 6]: the columns named above."""
-    summary = per_pair_chunks(counts, lambda c: torch.cat([occupancy(c), log_ratio_moments(c)[:, 1:]], dim=1))
+def pair_summary(counts, in_bins, out_bins, x_codes=None, y_codes=None):
+    """([na, nb, 6] float64 of the columns named above, Phi [M] of the samples whose codes
+    are given) of a tile of pair counts."""
+    summary, phi = count_tables.pair_summaries(counts, x_codes, y_codes)
     mi = plugin.pairwise_mi_bits(counts, in_bins, out_bins).to(torch.float64)
-    return torch.cat([mi.unsqueeze(2), summary], dim=2)
+    return torch.cat([mi.unsqueeze(2), summary], dim=2), phi
 
 
 def pair_tables(pair_counts):
@@ -52,9 +50,11 @@ def pair_tables(pair_counts):
     phi = torch.zeros(0 if codes is None else codes[0].shape[1], dtype=torch.float64)
     in_bins = pair_counts.binning.in_bins
     for (a0, a1, b0, b1), counts, out_bins in pair_counts.counted_tiles():
-        summary[a0:a1, b0:b1] = pair_summary(counts, in_bins, out_bins).cpu().numpy()
+        x_codes, y_codes = (None, None) if codes is None else (codes[0][a0:a1], codes[1][b0:b1])
+        values, tile_phi = pair_summary(counts, in_bins, out_bins, x_codes, y_codes)
+        summary[a0:a1, b0:b1] = values.cpu().numpy()
         if codes is not None:
-            phi += summed_log_ratios(counts, codes[0][a0:a1], codes[1][b0:b1]).cpu()
+            phi += tile_phi.cpu()
     return summary, phi.numpy()
 
 
@@ -63,10 +63,10 @@ def sum_first_order_variance(phi, samples):
     return float(np.var(phi, ddof=1)) / samples if phi.size > 1 and samples > 0 else 0.0
 
 
-def first_order_variance(second_moment, mi, n):
-    """(sum p L^2 - MI^2) / N in bits^2 (0 where N = 0), elementwise numpy."""
+def first_order_variance(l_variance, n):
+    """Var(L) / N in bits^2 (0 where N = 0), elementwise numpy."""
     n = np.asarray(n, dtype=np.float64)
-    return np.where(n > 0, np.maximum(second_moment - mi**2, 0.0) / np.maximum(n, 1.0), 0.0)
+    return np.where(n > 0, l_variance / np.maximum(n, 1.0), 0.0)
 
 
 def degrees_of_freedom(rx, ry):
