@@ -14,13 +14,16 @@ import os
 import platform
 import resource
 import subprocess
+import sys
 import time
 
-import torch
-import torch.nn as nn
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))  # this checkout's package
 
-import deep_ei_fast as dei
-from deep_ei_fast.estimators.registry import ESTIMATORS
+import torch  # noqa: E402
+import torch.nn as nn  # noqa: E402
+
+import deep_ei_fast as dei  # noqa: E402
+from deep_ei_fast.estimators.registry import ESTIMATORS  # noqa: E402
 
 SETTINGS = dict(in_range=(0, 1), out_range=(0, 1), in_bins=64, out_bins=64, progress=False)
 SEED = 1

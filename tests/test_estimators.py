@@ -378,3 +378,32 @@ def test_cli_measure_takes_the_estimator(tmp_path, capsys):
     header, first = csv_path.read_text().splitlines()[:2]
     row = dict(zip(header.split(","), first.split(",")))
     assert row["estimator"] == "shuffle" and float(row["ei_parts_standard_error"]) > 0
+
+
+def _synthetic_rows(with_errors):
+    rows = []
+    for epoch in range(3):
+        for layer in range(2):
+            row = dict(epoch=epoch, layer=layer, module="Linear 3->2", ei=1.0 + epoch, ei_parts=0.5,
+                       sensitivity=3.0 + layer, degeneracy=2.0 + layer - epoch, integration=0.5 + epoch)
+            if with_errors:
+                row.update(ei_standard_error=0.1, ei_parts_standard_error=0.05,
+                           sensitivity_standard_error=0.2)
+            rows.append(row)
+    return rows
+
+
+def test_plots_draw_bands_and_error_bars(tmp_path):
+    pytest.importorskip("matplotlib")
+    from deep_ei_fast.plane import plots
+    recording = plots._Recording(_synthetic_rows(True))
+    assert recording.error(0, "degeneracy") == pytest.approx(np.full(3, math.hypot(0.1, 0.2)))
+    assert plots._Recording(_synthetic_rows(False)).error(0, "ei") is None
+    images = {}
+    for with_errors in (False, True):
+        for draw in (plots.plot_measures, plots.plot_causal_plane):
+            path = tmp_path / f"{draw.__name__}_{with_errors}.png"
+            draw(_synthetic_rows(with_errors), str(path))
+            images[draw.__name__, with_errors] = path.read_bytes()
+    for name in ("plot_measures", "plot_causal_plane"):  # the bands / bars change the picture
+        assert images[name, True] != images[name, False]
