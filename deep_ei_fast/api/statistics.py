@@ -9,11 +9,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..engine.settings import DEFAULT_MEMORY_BOUND, MeasurementSettings
+from ..engine.settings import DEFAULT_MEMORY_BOUND
 from ..estimators.uncertainty import VectorEstimate, benjamini_hochberg
 from .arguments import check_positive_int
+from .ei_functions import _check_groups
 from .estimated import VectorWithNulls, estimator_of, pair_counts
 from .prepare import open_measurement
+from .sensitivity import _settings as measurement_settings
 from .sensitivity import sensitivity_matrix_of
 
 
@@ -50,6 +52,11 @@ def _check_q(q):
         raise ValueError(f"q must be a number in (0, 1), got {q!r}")
 
 
+def _feed(m, consumer, samples):
+    with m.bar(samples) as bar:
+        m.feed(samples, [consumer], bar)
+
+
 def _pairwise_result(estimator, statistics, samples, q):
     """PairwiseStats from a list of PairStatistics of independent runs (rows of the matrix)."""
     plugin_mi, mi, se, p = (np.concatenate([getattr(s, name) for s in statistics]) for name in
@@ -66,15 +73,12 @@ def pairwise_stats(layer, topology, samples=100000, batch_size=20, in_layer=None
     r"""PairwiseStats of ``layer`` from ``samples`` noise samples (arguments as ei_parts')."""
     _check_q(q)
     check_positive_int("samples", samples)
-    settings = MeasurementSettings(
-        samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
-        out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
-        progress=progress, memory_bound=memory_bound, estimator=estimator, shuffles=shuffles)
+    settings = measurement_settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
+                                    device, rng, seed, progress, memory_bound, estimator, shuffles)
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description="pairwise_stats", dynamic_out=True)
     pairs = pair_counts(m, m.pair_binning(samples), samples)
-    with m.bar(samples) as bar:
-        m.feed(samples, [pairs], bar)
+    _feed(m, pairs, samples)
     return _pairwise_result(estimator, [estimator_of(m.settings).pair_statistics(pairs)],
                             m.samples_drawn, q)
 
@@ -86,18 +90,13 @@ def vector_stats(layer, topology, samples=100000, batch_size=20, in_layer=None, 
     r"""A VectorEstimate (value, plug-in value, standard error, samples kept) of the vector EI
     of ``layer``, or a list of them, one per (input group, output group) of ``groups``."""
     check_positive_int("samples", samples)
-    settings = MeasurementSettings(
-        samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
-        out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
-        progress=progress, memory_bound=None, estimator=estimator, shuffles=shuffles)
+    settings = measurement_settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
+                                    device, rng, seed, progress, None, estimator, shuffles)
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description="vector_stats")
-    from .ei_functions import (
-        _check_groups,  # the same group checks as eis_between_groups
-    )
+    # The same group checks as eis_between_groups.
     vector = VectorWithNulls(m, None if groups is None else _check_groups(groups, m.spec.n_in, m.spec.n_out))
-    with m.bar(samples) as bar:
-        m.feed(samples, [vector], bar)
+    _feed(m, vector, samples)
     results = vector.statistics()
     return results[0] if groups is None else results
 
@@ -109,10 +108,8 @@ def sensitivity_stats(layer, topology, samples=500, batch_size=20, in_layer=None
     r"""PairwiseStats of the sensitivity matrix (one input firing at a time, ``samples`` per
     input; arguments as sensitivity_matrix'); ``ei_parts`` is then the sensitivity."""
     _check_q(q)
-    settings = MeasurementSettings(
-        samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
-        out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
-        progress=progress, memory_bound=memory_bound, estimator=estimator, shuffles=shuffles)
+    settings = measurement_settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
+                                    device, rng, seed, progress, memory_bound, estimator, shuffles)
     statistics = sensitivity_matrix_of(layer, topology, settings, in_layer=in_layer,
                                        activation=activation, matrix_variant=True, statistics=True)
     return _pairwise_result(estimator, statistics, samples, q)
