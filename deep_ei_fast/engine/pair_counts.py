@@ -22,7 +22,7 @@ RANGE_WIDENING = 1e-6
 HISTOGRAM_BATCH_SAMPLES, HISTOGRAM_BATCH_BYTES = histogram_choice.BATCH_LIMITS["cpu"]
 COUNTER_BYTES = 4  # int32 counters
 MAX_TOTAL_SAMPLES = 2**31 - 1
-KEPT_SAMPLES = 1024  # first samples whose codes are kept (standard errors of sums of pairs)
+KEPT_SAMPLES = 512  # first samples whose codes are kept (standard errors, see estimators/uncertainty.py)
 
 
 class PairBinning:
