@@ -7,7 +7,7 @@ reached, so it under-corrects when many cells are empty or rare.
 import torch
 
 from . import plugin
-from .count_tables import BITS_PER_NAT, N, RX, RXY, RY, pair_summaries
+from .count_tables import BITS_PER_NAT, RX, RXY, RY, N, pair_summaries
 
 
 def mi_correction_bits(n, rx, ry, rxy):
