@@ -10,6 +10,7 @@ import torch
 from ..engine.ops import build_info
 from ..engine.pair_counts import MAX_BINS
 from ..engine.settings import default_memory_bound
+from ..estimators.registry import check_estimator
 from .sample_rules import FIRST_ROUND
 
 RNG_MODES = ("philox", "torch")
@@ -200,6 +201,7 @@ def check_settings(settings, *, dynamic_out=False):
     check_memory_bound(s.memory_bound)
     check_threshold(s.threshold)
     check_max_samples(s.max_samples)
+    check_estimator(s.estimator, s.shuffles)
     device = check_device(s.device)
     memory_bound = default_memory_bound(device) if s.memory_bound is None else s.memory_bound
     return dataclasses.replace(s, device=device, memory_bound=memory_bound)

@@ -2,11 +2,13 @@
 rng / seed / progress / max_samples (and memory_bound for pairwise counts: bytes of pair
 counters and cached codes held at once; None, the default, is the device's: DEFAULT_MEMORY_BOUND =
 2 GiB on the CPU, 3/4 of the free memory on CUDA)."""
-from typing import NamedTuple
+import math
+from typing import NamedTuple, Optional
 
 from ..engine.settings import MeasurementSettings
-from ..estimators.plugin import pairwise_mi_bits, sum_in_order, vector_eis
+from ..estimators.plugin import sum_in_order
 from .arguments import check_extrapolate, check_groups
+from .estimated import VectorWithNulls, estimator_of, pair_counts
 from .prepare import open_measurement
 from .sample_rules import (DEFAULT_MAX_SAMPLES, EXTRAPOLATION_POINTS, EXTRAPOLATION_ROUND,
                            FIRST_ROUND, ei_parts_rule, extrapolate as extrapolate_curve,
@@ -19,9 +21,10 @@ def _zero_small(value):
     return 0.0 if value < SMALL_EI_PARTS else value
 
 
-def _pairwise_total(counts):
-    """(EI_parts, MI matrix) of the pair counts so far."""
-    matrix = counts.per_pair(pairwise_mi_bits)
+def _pairwise_total(pairs, settings):
+    """(EI_parts, MI matrix) of the pair counts so far (a PairCountsWithNulls), under the
+    settings' estimator."""
+    matrix = estimator_of(settings).pairwise_matrix(pairs)
     return sum_in_order(matrix), matrix
 
 
@@ -29,15 +32,16 @@ def _pairwise_matrix(layer, topology, settings, in_layer, activation, descriptio
     """The MI matrix of every pair, from settings.samples or ei_parts' convergence rule."""
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description=description, dynamic_out=True)
-    counts = m.pair_counts(m.pair_binning(settings.samples or FIRST_ROUND))
-    return fixed_or_converged(m, [counts], lambda: _pairwise_total(counts),
+    counts = pair_counts(m, m.pair_binning(settings.samples or FIRST_ROUND))
+    return fixed_or_converged(m, [counts], lambda: _pairwise_total(counts, m.settings),
                               ei_parts_rule(settings.threshold))
 
 
 def ei_parts(layer, topology, threshold=0.05, samples=None, extrapolate=False, batch_size=20,
              in_layer=None, in_range=None, in_bins=64, out_range=None, out_bins=64,
              activation=None, device='cpu', *, rng="philox", seed=None, progress=True,
-             memory_bound=None, max_samples=DEFAULT_MAX_SAMPLES):
+             memory_bound=None, max_samples=DEFAULT_MAX_SAMPLES,
+             estimator="plugin", shuffles=1):
     r"""EI_parts of ``layer``: the sum over all (input A, output B) pairs of I(t_A; t_B) in bits,
     with the whole input layer firing uniformly at random. Sums below 0.01 are reported as 0.0.
 
@@ -47,25 +51,27 @@ def ei_parts(layer, topology, threshold=0.05, samples=None, extrapolate=False, b
     settings = MeasurementSettings(
         samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
         out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
-        progress=progress, memory_bound=memory_bound, threshold=threshold, max_samples=max_samples)
+        progress=progress, memory_bound=memory_bound, threshold=threshold, max_samples=max_samples,
+        estimator=estimator, shuffles=shuffles)
     check_extrapolate(extrapolate)
     if not extrapolate:
         return _zero_small(_pairwise_matrix(layer, topology, settings, in_layer, activation, "ei_parts")[0])
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description="ei_parts", dynamic_out=True)
-    counts = m.pair_counts(m.pair_binning(EXTRAPOLATION_ROUND))
+    counts = pair_counts(m, m.pair_binning(EXTRAPOLATION_ROUND))
     eis = []
     with m.bar(EXTRAPOLATION_ROUND * EXTRAPOLATION_POINTS) as bar:
         for _ in range(EXTRAPOLATION_POINTS):
             m.feed(EXTRAPOLATION_ROUND, [counts], bar)
-            eis.append(_pairwise_total(counts)[0])
+            eis.append(_pairwise_total(counts, m.settings)[0])
     return _zero_small(extrapolate_curve(eis))
 
 
 def ei_parts_matrix(layer, topology, samples=None, batch_size=20, in_layer=None, in_range=None,
                     in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
                     rng="philox", seed=None, progress=True, memory_bound=None,
-                    threshold=0.05, max_samples=DEFAULT_MAX_SAMPLES):
+                    threshold=0.05, max_samples=DEFAULT_MAX_SAMPLES,
+                    estimator="plugin", shuffles=1):
     r"""Matrix [n_in, n_out] of I(t_A; t_B) in bits for every pair, as a float64 numpy array.
 
     samples=None uses ei_parts' convergence rule (with ``threshold``, up to ``max_samples``) on
@@ -75,21 +81,25 @@ def ei_parts_matrix(layer, topology, samples=None, batch_size=20, in_layer=None,
     settings = MeasurementSettings(
         samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
         out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
-        progress=progress, memory_bound=memory_bound, threshold=threshold, max_samples=max_samples)
+        progress=progress, memory_bound=memory_bound, threshold=threshold, max_samples=max_samples,
+        estimator=estimator, shuffles=shuffles)
     return _pairwise_matrix(layer, topology, settings, in_layer, activation, "ei_parts_matrix")[1]
 
 
 def _vector_settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device, rng,
-                     seed, progress, threshold, max_samples, memory_bound=None):
+                     seed, progress, threshold, max_samples, memory_bound=None, estimator="plugin",
+                     shuffles=1):
     return MeasurementSettings(
         samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
         out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
-        progress=progress, memory_bound=memory_bound, threshold=threshold, max_samples=max_samples)
+        progress=progress, memory_bound=memory_bound, threshold=threshold, max_samples=max_samples,
+        estimator=estimator, shuffles=shuffles)
 
 
 def ei(layer, topology, threshold=0.05, samples=None, batch_size=20, in_layer=None, in_range=None,
        in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *, rng="philox",
-       seed=None, progress=True, memory_bound=None, max_samples=DEFAULT_MAX_SAMPLES):
+       seed=None, progress=True, memory_bound=None, max_samples=DEFAULT_MAX_SAMPLES,
+       estimator="plugin", shuffles=1):
     r"""Vector EI of ``layer``: I(X; Y) in bits between the whole binned input and output vectors
     under uniform noise. samples=None doubles samples until EI changes by < ``threshold`` bits,
     or until ``max_samples`` (then ConvergenceWarning; None: no cap).
@@ -98,17 +108,19 @@ def ei(layer, topology, threshold=0.05, samples=None, batch_size=20, in_layer=No
     device's default): a table that would not fit is counted in key ranges, one pass over the
     samples each (the same result, bit for bit)."""
     settings = _vector_settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
-                                device, rng, seed, progress, threshold, max_samples, memory_bound)
+                                device, rng, seed, progress, threshold, max_samples, memory_bound,
+                                estimator, shuffles)
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description="ei")
-    vector = m.vector_counts()
-    return fixed_or_converged(m, [vector], lambda: vector_eis(vector), vector_rule(threshold))[0]
+    vector = VectorWithNulls(m)
+    return fixed_or_converged(m, [vector], vector.eis, vector_rule(threshold))[0]
 
 
 def eis_between_groups(layer, topology, groups, samples=None, batch_size=20, in_layer=None,
                        in_range=None, in_bins=64, out_range=None, out_bins=64, activation=None,
                        device='cpu', *, rng="philox", seed=None, progress=True, threshold=0.05,
-                       memory_bound=None, max_samples=DEFAULT_MAX_SAMPLES):
+                       memory_bound=None, max_samples=DEFAULT_MAX_SAMPLES,
+                       estimator="plugin", shuffles=1):
     r"""Vector EI between each (input group, output group) of ``layer``, as a list of floats.
 
     Samples are filtered on the whole vectors first, as in deep-ei. samples=None (a crash in
@@ -117,11 +129,12 @@ def eis_between_groups(layer, topology, groups, samples=None, batch_size=20, in_
     ``memory_bound`` (as in ``ei``).
     """
     settings = _vector_settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
-                                device, rng, seed, progress, threshold, max_samples, memory_bound)
+                                device, rng, seed, progress, threshold, max_samples, memory_bound,
+                                estimator, shuffles)
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description="eis_between_groups")
-    vector = m.vector_counts(check_groups(groups, m.spec.n_in, m.spec.n_out))
-    return fixed_or_converged(m, [vector], lambda: vector_eis(vector), vector_rule(threshold))
+    vector = VectorWithNulls(m, check_groups(groups, m.spec.n_in, m.spec.n_out))
+    return fixed_or_converged(m, [vector], vector.eis, vector_rule(threshold))
 
 
 class VectorAndPairwise(NamedTuple):
@@ -129,35 +142,44 @@ class VectorAndPairwise(NamedTuple):
     ei_parts: float  # EI_parts, bits (no 0.01 zeroing)
     samples: int  # samples drawn (what samples=None converged at)
     converged: bool  # False when samples=None stopped at max_samples
+    ei_standard_error: Optional[float] = None  # bits; with standard_errors=True
+    ei_parts_standard_error: Optional[float] = None
 
 
 def measure_vector_and_pairwise(layer, topology, settings, *, in_layer=None, activation=None,
-                                description="vector_and_pairwise_ei"):
+                                description="vector_and_pairwise_ei", standard_errors=False):
     """Vector EI and EI_parts of ``layer`` from the same samples, under MeasurementSettings
     (samples=None: ei's rule on the vector EI), with the number of samples drawn; the caller's
     name (``description``) labels the bar and a ConvergenceWarning."""
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description=description)
     # The vector table and the pair counters share the bound.
-    vector = m.vector_counts(memory_bound=m.settings.memory_bound // 2)
-    counts = m.pair_counts(m.pair_binning(settings.samples or FIRST_ROUND),
+    vector = VectorWithNulls(m, memory_bound=m.settings.memory_bound // 2)
+    counts = pair_counts(m, m.pair_binning(settings.samples or FIRST_ROUND),
                            memory_bound=m.settings.memory_bound - m.settings.memory_bound // 2)
-    vector_ei = fixed_or_converged(m, [vector, counts], lambda: vector_eis(vector),
+    vector_ei = fixed_or_converged(m, [vector, counts], vector.eis,
                                    vector_rule(settings.threshold))[0]
-    return VectorAndPairwise(vector_ei, _pairwise_total(counts)[0], m.samples_drawn, m.converged)
+    if standard_errors:
+        pairs = estimator_of(m.settings).pair_statistics(counts)
+        return VectorAndPairwise(vector_ei, sum_in_order(pairs.estimate), m.samples_drawn, m.converged,
+                                 vector.statistics()[0].standard_error, math.sqrt(pairs.sum_variance))
+    return VectorAndPairwise(vector_ei, _pairwise_total(counts, m.settings)[0], m.samples_drawn,
+                             m.converged)
 
 
 def vector_and_pairwise_ei(layer, topology, samples=None, batch_size=20, in_layer=None,
                            in_range=None, in_bins=64, out_range=None, out_bins=64, activation=None,
                            device='cpu', *, rng="philox", seed=None, progress=True,
-                           memory_bound=None, threshold=0.05, max_samples=DEFAULT_MAX_SAMPLES):
+                           memory_bound=None, threshold=0.05, max_samples=DEFAULT_MAX_SAMPLES,
+                           estimator="plugin", shuffles=1):
     r"""(vector EI, EI_parts) of ``layer`` from the same samples, in bits (no 0.01 zeroing).
 
     samples=None (a crash in deep-ei 0.7.0) uses ei's rule on the vector EI, up to
     ``max_samples`` (then ConvergenceWarning; None: no cap).
     """
     settings = _vector_settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
-                                device, rng, seed, progress, threshold, max_samples, memory_bound)
+                                device, rng, seed, progress, threshold, max_samples, memory_bound,
+                                estimator, shuffles)
     result = measure_vector_and_pairwise(layer, topology, settings, in_layer=in_layer,
                                          activation=activation)
     return result.ei, result.ei_parts

@@ -4,10 +4,12 @@ import math
 import torch
 
 from ..engine.noise_streams import check_no_nan, one_hot_blocks, range_ends_one_hot
+from ..engine.null_pairing import PairCountsWithNulls
 from ..engine.pair_counts import MAX_BINS, RANGE_WIDENING, PairBinning, PairCounts
 from ..engine.settings import MeasurementSettings
-from ..estimators.plugin import pairwise_mi_bits, sum_in_order
+from ..estimators.plugin import sum_in_order
 from .arguments import check_positive_int
+from .estimated import estimator_of
 from .prepare import open_measurement
 
 
@@ -40,8 +42,9 @@ def _dynamic_range(m, matrix_variant):
 
 
 def sensitivity_matrix_of(layer, topology, settings, *, in_layer=None, activation=None,
-                          matrix_variant=True):
-    """The [n_in, n_out] sensitivity matrix under MeasurementSettings (samples per input)."""
+                          matrix_variant=True, statistics=False):
+    """The [n_in, n_out] sensitivity matrix under MeasurementSettings (samples per input);
+    statistics=True: a list of the settings' Estimator.pair_statistics, one [1, n_out] per input."""
     check_positive_int("samples", settings.samples)  # no sample-count rule for sensitivity
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description="sensitivity_matrix" if matrix_variant else "sensitivity",
@@ -59,20 +62,26 @@ def sensitivity_matrix_of(layer, topology, settings, *, in_layer=None, activatio
     binning = PairBinning(spec.in_range, settings.in_bins, [value_range] * spec.n_out,
                           [bins] * spec.n_out, m.device)
     matrix = torch.zeros((spec.n_in, spec.n_out), dtype=torch.float64)
+    estimator, rows = estimator_of(settings), []
     with m.bar(samples * spec.n_in) as bar:
         for neuron in range(spec.n_in):
             def draws(total, neuron=neuron):
                 return _one_hot_samples(m, neuron, total)
             # philox one-hot draws can be drawn again, so tiled counters need not cache codes.
             replay = draws if settings.rng == "philox" else None
-            counts = PairCounts(binning, 1, spec.n_out, settings.memory_bound, replay=replay)
+            counts = PairCountsWithNulls(
+                lambda bound, replay: PairCounts(binning, 1, spec.n_out, bound, replay=replay),
+                settings.memory_bound, replay, estimator.null_shifts)
             if replay is None:
                 counts.check_cache_fits(samples)
             for x, y in draws(samples):
                 counts.add(x, y)
                 bar.update(x.shape[1])
-            matrix[neuron] = torch.from_numpy(counts.per_pair(pairwise_mi_bits)[0])
-    return matrix.numpy()
+            if statistics:
+                rows.append(estimator.pair_statistics(counts))
+            else:
+                matrix[neuron] = torch.from_numpy(estimator.pairwise_matrix(counts)[0])
+    return rows if statistics else matrix.numpy()
 
 
 def _one_hot_samples(m, neuron, samples):
@@ -88,33 +97,35 @@ def _one_hot_samples(m, neuron, samples):
 
 
 def _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device, rng, seed,
-              progress, memory_bound):
+              progress, memory_bound, estimator="plugin", shuffles=1):
     return MeasurementSettings(
         samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
         out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
-        progress=progress, memory_bound=memory_bound)
+        progress=progress, memory_bound=memory_bound, estimator=estimator, shuffles=shuffles)
 
 
 def sensitivity(layer, topology, samples=500, batch_size=20, in_layer=None, in_range=None,
                 in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
-                rng="philox", seed=None, progress=True, memory_bound=None):
+                rng="philox", seed=None, progress=True, memory_bound=None,
+                estimator="plugin", shuffles=1):
     r"""Sum over pairs of I(t_A; t_B) in bits when only input A fires (uniformly), others 0.
 
     memory_bound: bytes of one input's pair counters held at once (None: 2 GiB on the CPU, 3/4
     of the device's free memory on CUDA)."""
     settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device,
-                         rng, seed, progress, memory_bound)
+                         rng, seed, progress, memory_bound, estimator, shuffles)
     return sum_in_order(sensitivity_matrix_of(layer, topology, settings, in_layer=in_layer,
                                               activation=activation, matrix_variant=False))
 
 
 def sensitivity_matrix(layer, topology, samples=500, batch_size=20, in_layer=None, in_range=None,
                        in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
-                       rng="philox", seed=None, progress=True, memory_bound=None):
+                       rng="philox", seed=None, progress=True, memory_bound=None,
+                       estimator="plugin", shuffles=1):
     r"""Matrix [n_in, n_out] of I(t_A; t_B) in bits when only input A fires, as numpy float64.
 
     memory_bound as in sensitivity."""
     settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device,
-                         rng, seed, progress, memory_bound)
+                         rng, seed, progress, memory_bound, estimator, shuffles)
     return sensitivity_matrix_of(layer, topology, settings, in_layer=in_layer,
                                  activation=activation, matrix_variant=True)

@@ -11,6 +11,8 @@ import argparse
 import os
 import sys
 
+from ..estimators.registry import ESTIMATORS
+
 EXIT_OK, EXIT_USAGE, EXIT_MODEL, EXIT_INTERRUPTED = 0, 2, 3, 130
 
 
@@ -116,6 +118,12 @@ def build_parser():
                          help="where to measure: cpu or cuda (cuda:N); the loaded model and its "
                               "example input are moved there (default cpu)")
     measure.add_argument("--csv", help="also write the rows to this CSV file (its folder must exist)")
+    measure.add_argument("--estimator", choices=ESTIMATORS, default="plugin",
+                         help="MI estimator (default plugin: deep-ei's numbers); see docs/estimators.rst")
+    measure.add_argument("--shuffles", type=_positive_int, default=1,
+                         help="null pairings averaged by --estimator shuffle (default 1)")
+    measure.add_argument("--standard-errors", action="store_true",
+                         help="also give the standard errors of EI, EI_parts and sensitivity")
     _add_measure_options(measure, 1_000_000)
 
     bench = sub.add_parser(
@@ -196,7 +204,9 @@ def _run_measure(args):
         plane = causal_plane(model, torch.zeros(input_shape, device=device), samples=args.samples,
                              sensitivity_samples=args.sensitivity_samples, in_range=args.in_range,
                              out_range=args.out_range, in_bins=args.bins, out_bins=args.bins,
-                             rng=args.rng, seed=seed, device=device)
+                             rng=args.rng, seed=seed, device=device,
+                             estimator=args.estimator, shuffles=args.shuffles,
+                             standard_errors=args.standard_errors)
     except (ValueError, TypeError) as error:
         message = str(error)
         if message.startswith("causal_plane:"):

@@ -5,6 +5,7 @@ from contextlib import contextmanager
 import numpy as np
 
 from .noise_streams import open_stream, resolve_seed
+from .null_pairing import PairCountsWithNulls
 from .pair_counts import MAX_BINS, PairBinning, PairCounts
 from .progress import progress_bar
 from .threads import load_aware_threads
@@ -98,9 +99,18 @@ class Measurement:
 
     def pair_counts(self, binning, memory_bound=None):
         """PairCounts of every pair under memory_bound (default: the settings')."""
-        return PairCounts(binning, self.spec.n_in, self.spec.n_out,
-                          memory_bound or self.settings.memory_bound, replay=self.stream.replay,
+        return self._pair_counts(binning, memory_bound or self.settings.memory_bound, self.stream.replay)
+
+    def _pair_counts(self, binning, memory_bound, replay):
+        return PairCounts(binning, self.spec.n_in, self.spec.n_out, memory_bound, replay=replay,
                           status=self.show_status, samples=self.settings.samples)
+
+    def pair_counts_with_nulls(self, binning, null_shifts=(), memory_bound=None):
+        """pair_counts plus one null PairCounts per shift of null_shifts (the shuffle
+        estimator's), all within memory_bound; no shifts: the same counts as pair_counts."""
+        return PairCountsWithNulls(
+            lambda bound, replay: self._pair_counts(binning, bound, replay),
+            memory_bound or self.settings.memory_bound, self.stream.replay, null_shifts)
 
     def vector_counts(self, groups=None, memory_bound=None):
         """VectorCounts of the whole vectors (or of `groups`) under memory_bound (default: the

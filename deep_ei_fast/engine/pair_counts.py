@@ -30,6 +30,7 @@ FLUSH_SAMPLES = 2**31 - 1
 WIDE_COUNTER_BYTES = COUNTER_BYTES + 8
 MAX_TILES = 4096  # plans with more tiles (each a pass over the samples) are refused
 MAX_PAIR_TABLE_BYTES = 2**30  # one pair's counter table; larger bins are refused
+KEPT_SAMPLES = 512  # first samples whose codes are kept (standard errors, see estimators/uncertainty.py)
 
 
 class PairBinning:
@@ -201,6 +202,7 @@ class PairCounts:
         # Code blocks not yet counted (whole counters), with their samples and bytes: counted
         # once either reaches the device's batch limit.
         self.unbinned, self.unbinned_samples, self.unbinned_bytes = [], 0, 0
+        self.kept, self.kept_samples = [], 0  # the first KEPT_SAMPLES samples' codes
         self.batch_limits = histogram_choice.batch_limits(binning.device)
         # The codes are PairBinning's (drop code = last row / column): no range check needed.
         self.accumulate = functools.partial(
@@ -229,6 +231,10 @@ class PairCounts:
         """Counts a block of samples (neuron-major float values)."""
         self.total += x.shape[1]
         codes = self.binning.codes(x, y)
+        if self.kept_samples < KEPT_SAMPLES:
+            kept = tuple(c[:, :KEPT_SAMPLES - self.kept_samples].clone() for c in codes)
+            self.kept.append(kept)
+            self.kept_samples += kept[0].shape[1]
         if self.counts is not None:
             self.unbinned.append(codes)
             self.unbinned_samples += codes[0].shape[1]
@@ -260,14 +266,26 @@ class PairCounts:
         """float64 numpy [n_in, n_out]: ``estimate(counts, in_bins, out_bins)`` of every pair,
         where ``counts`` int32 (int64 past FLUSH_SAMPLES) [na, nb, RX, RY] holds a tile of pairs
         (all of them when they fit in memory_bound) and ``out_bins`` int32 [nb] their output
-        bins; it returns [na, nb]."""
+        bins; it returns [na, nb] (or [na, nb, K]: K values per pair, giving [n_in, n_out, K])."""
+        result = None  # shaped by the first tile's values: [n_in, n_out] or [n_in, n_out, K]
+        for (a0, a1, b0, b1), counts, out_bins in self.counted_tiles():
+            values = estimate(counts, self.binning.in_bins, out_bins).cpu().numpy()
+            if result is None:
+                result = np.zeros((self.n_in, self.n_out) + values.shape[2:])
+            result[a0:a1, b0:b1] = values
+        return result
+
+    def counted_tiles(self):
+        """((a0, a1, b0, b1), counts [a1 - a0, b1 - b0, RX, RY] (int32, int64 past
+        FLUSH_SAMPLES), out_bins int32 [b1 - b0]) of each tile in turn; a tile's counters are
+        valid until the next one is asked for."""
         b = self.binning
         if self.counts is not None:
             with load_aware_threads() as threads:
                 threads.update()
                 self._count_unbinned()
-                return estimate(self.counts.totals(), b.in_bins, b.out_bins_t).cpu().numpy()
-        result = np.zeros((self.n_in, self.n_out))
+            yield (0, self.n_in, 0, self.n_out), self.counts.totals(), b.out_bins_t
+            return
         # One buffer for every tile (the first is the largest): never two tiles' counters at once.
         a0, a1, b0, b1 = self.tiles[0]
         buffer = self._zeros(a1 - a0, b1 - b0).reshape(-1)
@@ -279,7 +297,12 @@ class PairCounts:
                 for x_codes, y_codes in self._code_blocks():
                     threads.update()
                     counts.add(self.accumulate, x_codes[a0:a1], y_codes[b0:b1])
-                values = estimate(counts.totals(), b.in_bins, b.out_bins_t[b0:b1].contiguous())
-                result[a0:a1, b0:b1] = values.cpu().numpy()
+                yield (a0, a1, b0, b1), counts.totals(), b.out_bins_t[b0:b1].contiguous()
         self.status(f"pair tiles {len(self.tiles)}/{len(self.tiles)}")
-        return result
+
+    def first_codes(self):
+        """(x codes [n_in, M], y codes [n_out, M]) of the first M <= KEPT_SAMPLES samples
+        counted: a sample of the samples, for per-sample statistics (None before any)."""
+        if not self.kept:
+            return None
+        return tuple(torch.cat(side, dim=1) for side in zip(*self.kept))

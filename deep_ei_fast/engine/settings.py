@@ -40,3 +40,5 @@ class MeasurementSettings:
     memory_bound: Optional[int] = None  # None: default_memory_bound(device), set by check_settings
     threshold: float = 0.05  # convergence threshold of samples=None
     max_samples: Optional[int] = None  # samples=None stops here (api/sample_rules); None: no cap
+    estimator: str = "plugin"  # estimators/registry.py: "plugin", "miller_madow" or "shuffle"
+    shuffles: int = 1  # null pairings averaged by estimator="shuffle"

@@ -220,6 +220,23 @@ def table_capacity_rows(rows, words, fewer_words):
     """Rows of `fewer_words` words that fit where `rows` rows of `words` words do."""
     return rows * (words + 1) // (fewer_words + 1)
 
+    def row_marginal_counts(self):
+        """(count of each distinct (X, Y), the count of its X, the count of its Y), int64 and
+        aligned row by row (what a variance of the MI needs); None before any sample."""
+        self.xy.consolidate()
+        if self.xy.unique is None:
+            return None
+        unique, counts = self.xy.unique, self.xy.counts
+        x_counts = ops.prefix_counts(unique, counts, self.x_words)
+        # Rows are sorted with the X words first: each new run of X words is the next X.
+        new_x = torch.ones(unique.shape[0], dtype=torch.bool, device=unique.device)
+        new_x[1:] = (unique[1:, :self.x_words] != unique[:-1, :self.x_words]).any(dim=1)
+        x_of_row = x_counts[new_x.cumsum(0) - 1]
+        _, y_index = torch.unique(unique[:, self.x_words:], dim=0, return_inverse=True)
+        y_counts = torch.zeros(int(y_index.max()) + 1, dtype=torch.int64, device=unique.device)
+        y_counts.index_add_(0, y_index, counts.to(torch.int64))
+        return counts.to(torch.int64), x_of_row, y_counts[y_index]
+
 
 class VectorCounts:
     """Vector EI of a layer, or of several (input group, output group) pairs of it.
@@ -280,3 +297,7 @@ class VectorCounts:
     def marginal_counts(self):
         """JointCodeCounts.marginal_counts of every group, in order."""
         return [table.marginal_counts() for table in self.tables]
+
+    def row_marginal_counts(self):
+        """JointCodeCounts.row_marginal_counts of every group, in order."""
+        return [table.row_marginal_counts() for table in self.tables]

@@ -6,7 +6,10 @@ network: vector EI and EI_parts from one pass of noise (vector_and_pairwise_ei),
 a second, one-input-at-a-time pass; the topology and layer resolution are done once.
 """
 import dataclasses
+import math
 import time
+
+import numpy as np
 
 import torch
 import torch.nn as nn
@@ -143,10 +146,20 @@ class _EvalMode:
             module.training = flag
 
 
+def plane_sensitivity(layer, topology, settings, standard_errors):
+    """(sensitivity, its standard error or None) of a layer, as causal_plane reports it."""
+    if not standard_errors:
+        return sum_in_order(sensitivity_matrix_of(layer, topology, settings, matrix_variant=False)), None
+    rows = sensitivity_matrix_of(layer, topology, settings, matrix_variant=False, statistics=True)
+    return (sum_in_order(np.concatenate([r.estimate for r in rows])),
+            math.sqrt(sum(r.sum_variance for r in rows)))
+
+
 def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples=500,
                  in_range=None, out_range=None, in_bins=64, out_bins=64, batch_size=20,
                  device='cpu', rng="philox", seed=None, progress=True,
-                 memory_bound=None, threshold=0.05, max_samples=DEFAULT_MAX_SAMPLES):
+                 memory_bound=None, threshold=0.05, max_samples=DEFAULT_MAX_SAMPLES,
+                 estimator="plugin", shuffles=1, standard_errors=False):
     r"""Measures every weight layer (Linear, Conv2d) of ``model`` for the causal plane.
 
     ``input`` is an example input (batch dimension included), as for topology_of. Each layer
@@ -157,6 +170,10 @@ def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples
     and integration = EI - EI_parts. Ranges default to the topology's (as in every EI function);
     a (low, high) pair applies to every layer. ``seed=None`` with rng="philox" draws one seed
     from torch's generator and uses it for every layer (it is recorded in each row).
+
+    ``estimator`` ("plugin", "miller_madow", "shuffle", with ``shuffles``) corrects every
+    measure's sampling bias; standard_errors=True also fills the rows' standard errors (from the
+    same counts: see pairwise_stats).
 
     The model is measured in eval mode (dropout off) and its modes are restored afterwards. It
     must be a chain of modules the topology records (see README); otherwise ValueError. Its
@@ -170,7 +187,7 @@ def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples
         samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
         out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
         progress=progress, memory_bound=memory_bound, threshold=threshold,
-        max_samples=max_samples))
+        max_samples=max_samples, estimator=estimator, shuffles=shuffles))
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     check_modules_on([model], settings.device, "model")
@@ -190,10 +207,10 @@ def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples
         rows = []
         for index, (layer, spec) in enumerate(zip(chosen, specs)):
             start = time.perf_counter()
-            ei, ei_parts, drawn, converged = measure_vector_and_pairwise(layer, topology, settings,
-                                                                   description="causal_plane")
-            sens = sum_in_order(sensitivity_matrix_of(layer, topology, sensitivity_settings,
-                                                      matrix_variant=False))
+            measured = measure_vector_and_pairwise(layer, topology, settings, description="causal_plane",
+                                                   standard_errors=standard_errors)
+            ei, ei_parts, drawn, converged = measured.ei, measured.ei_parts, measured.samples, measured.converged
+            sens, sens_error = plane_sensitivity(layer, topology, sensitivity_settings, standard_errors)
             rows.append(PlaneRow(
                 layer=index, name=names.get(layer, ""), module=spec.describe(), n_in=spec.n_in,
                 n_out=spec.n_out, ei=ei, ei_parts=ei_parts, sensitivity=sens,
@@ -202,5 +219,8 @@ def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples
                 in_bins=in_bins, out_bins=out_bins, in_low=float(spec.in_range[0]),
                 in_high=float(spec.in_range[1]), out_low=float(spec.out_range[0]),
                 out_high=float(spec.out_range[1]),
-                rng=rng, seed=seed if seed is not None else "", seconds=time.perf_counter() - start))
+                rng=rng, seed=seed if seed is not None else "", seconds=time.perf_counter() - start,
+                estimator=estimator, ei_standard_error=measured.ei_standard_error,
+                ei_parts_standard_error=measured.ei_parts_standard_error,
+                sensitivity_standard_error=sens_error))
     return CausalPlane(rows)

@@ -19,6 +19,11 @@ PLANE_MEASURES = ("ei", "ei_parts", "sensitivity", "degeneracy", "integration")
 MEASURE_LABELS = {"ei": "EI", "ei_parts": "EI_parts", "sensitivity": "sensitivity",
                   "degeneracy": "degeneracy", "integration": "integration (EI - EI_parts)"}
 
+# Standard-error columns of rows measured with standard_errors=True (plane/rows.py).
+ERROR_COLUMNS = {"ei": "ei_standard_error", "ei_parts": "ei_parts_standard_error",
+                 "sensitivity": "sensitivity_standard_error"}
+INTERVAL_Z = 1.959963984540054  # bands and error bars are 95% normal intervals
+
 
 def _matplotlib():
     try:
@@ -64,8 +69,32 @@ class _Recording:
                 value = r.get(column)
                 self.values[layer, column][i] = np.nan if value in (None, "") else float(value)
 
+        self.errors = _standard_errors(rows, unit, index, self.layers)
+
     def series(self, layer, column):
         return self.values[layer, column]
+
+    def error(self, layer, column):
+        """Standard errors of a measure over the steps, or None when not recorded."""
+        return self.errors.get((layer, column))
+
+
+def _standard_errors(rows, unit, index, layers):
+    """(layer, measure) -> standard errors over steps, for the recorded ERROR_COLUMNS; also
+    degeneracy = sensitivity - EI (from two independent passes: variances add)."""
+    present = [m for m, column in ERROR_COLUMNS.items() if any(r.get(column) not in (None, "") for r in rows)]
+    errors = {}
+    for measure in present:
+        for layer in layers:
+            errors[layer, measure] = np.full(len(index), np.nan)
+        for r in rows:
+            value = r.get(ERROR_COLUMNS[measure])
+            if value not in (None, ""):
+                errors[int(float(r["layer"])), measure][index[float(r[unit])]] = float(value)
+    if "ei" in present and "sensitivity" in present:
+        for layer in layers:
+            errors[layer, "degeneracy"] = np.hypot(errors[layer, "ei"], errors[layer, "sensitivity"])
+    return errors
 
 
 def _rows_of(data):
@@ -137,8 +166,26 @@ def _draw_trajectories(ax, recording, rotated, upto=None):
         if x.size == 0:
             continue
         ax.plot(x, y, color=colors[layer], linewidth=1.2, alpha=0.8)
+        x_error, y_error = _plane_errors(recording, layer, rotated, upto)
+        if x_error is not None:
+            ax.errorbar(x, y, xerr=INTERVAL_Z * x_error[keep], yerr=INTERVAL_Z * y_error[keep],
+                        fmt="none", ecolor=colors[layer], alpha=0.35, linewidth=0.8)
         ax.plot(x[0], y[0], "o", markerfacecolor="white", markeredgecolor=colors[layer], markersize=5)
         ax.plot(x[-1], y[-1], "o", color=colors[layer], markersize=7, label=recording.labels[layer])
+
+
+def _plane_errors(recording, layer, rotated, upto):
+    """Standard errors of the plane's (x, y) over steps (up to ``upto``), or (None, None)."""
+    ei, sens = recording.error(layer, "ei"), recording.error(layer, "sensitivity")
+    if ei is None or sens is None:
+        return None, None
+    if rotated:  # x = EI, y = (sensitivity + degeneracy) / 2 = sensitivity - EI / 2
+        x_error, y_error = ei, np.hypot(sens, ei / 2.0)
+    else:
+        x_error, y_error = sens, recording.error(layer, "degeneracy")
+    if upto is not None:
+        x_error, y_error = x_error[: upto + 1], y_error[: upto + 1]
+    return x_error, y_error
 
 
 def _layer_colors(recording):
@@ -151,7 +198,8 @@ def _layer_colors(recording):
 def plot_causal_plane(recording, path, *, unit=None, rotated=False, title=None, dpi=120):
     """Writes a PNG of each layer's trajectory in the causal plane (x = sensitivity,
     y = degeneracy; ``rotated=True``: x = EI, y = (sensitivity + degeneracy) / 2), with the EI
-    nullcline. Open circles mark the first recorded step, filled ones the last."""
+    nullcline. Open circles mark the first recorded step, filled ones the last; 95% error bars
+    where the rows carry standard errors."""
     Figure, Canvas = _matplotlib()
     data = _Recording(recording, unit)
     fig = Figure(figsize=(6, 5.5))
@@ -169,7 +217,8 @@ def plot_causal_plane(recording, path, *, unit=None, rotated=False, title=None, 
 
 def plot_measures(recording, path, *, unit=None, title=None, dpi=120):
     """Writes a PNG of EI, EI_parts, sensitivity, degeneracy and integration against the step,
-    one line per layer, plus one panel per user metric (loss, accuracy, ...)."""
+    one line per layer, plus one panel per user metric (loss, accuracy, ...); 95% bands where
+    the rows carry standard errors (causal_plane(..., standard_errors=True))."""
     Figure, Canvas = _matplotlib()
     data = _Recording(recording, unit)
     panels = [*PLANE_MEASURES, *data.metrics]
@@ -187,6 +236,10 @@ def plot_measures(recording, path, *, unit=None, title=None, dpi=120):
                 ax.plot(steps, values, color="black")
                 break
             ax.plot(steps, values, color=colors[layer], label=data.labels[layer])
+            error = data.error(layer, column)
+            if error is not None:  # a 95% band
+                ax.fill_between(steps, values - INTERVAL_Z * error, values + INTERVAL_Z * error,
+                                color=colors[layer], alpha=0.2, linewidth=0)
         ax.set_xlabel(data.unit)
         ax.set_ylabel(MEASURE_LABELS.get(column, column) + (" (bits)" if column in MEASURE_LABELS else ""))
         if k == 0:

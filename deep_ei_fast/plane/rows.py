@@ -2,6 +2,7 @@
 import csv
 import io
 from dataclasses import asdict, dataclass, fields
+from typing import Optional
 
 
 @dataclass
@@ -31,6 +32,11 @@ class PlaneRow:
     rng: str
     seed: object  # the philox seed, or "" for rng="torch"
     seconds: float  # wall time of this layer's measurement
+    # Appended by the estimators (keep new fields at the end, with defaults):
+    estimator: str = "plugin"  # estimators/registry.py name behind ei, ei_parts, sensitivity
+    ei_standard_error: Optional[float] = None  # bits; None unless standard_errors=True
+    ei_parts_standard_error: Optional[float] = None
+    sensitivity_standard_error: Optional[float] = None
 
 
 PLANE_COLUMNS = tuple(f.name for f in fields(PlaneRow))

@@ -1,0 +1,66 @@
+"""The shuffle estimator's null: each output paired with another sample's input.
+
+Within every block handed to the counters, output sample i is paired with the input of sample
+i - k (cyclically). Samples are i.i.d., so the pairs are independent with the same marginals as
+the real ones, and counting them gives the plug-in MI's bias at the same sample count. The
+shift is a fixed derangement of each block (no random numbers: results stay reproducible).
+"""
+
+
+def block_shift(block, k):
+    """The cyclic shift of null k (k >= 1) in a block of `block` samples: k when k < block,
+    otherwise wrapped into 1..block-1 so no sample meets its own input (a 1-sample block
+    cannot be deranged and is paired with itself)."""
+    if block < 2:
+        return 0
+    return 1 + (k - 1) % (block - 1)
+
+
+def shifted_outputs(y, k):
+    """y [n_out, block] with its samples rolled by null k's shift."""
+    shift = block_shift(y.shape[1], k)
+    return y if shift == 0 else y.roll(shift, dims=1)
+
+
+class ShiftedPairing:
+    """A consumer of (x, y) blocks that hands (x, y shifted by null k) to another consumer."""
+
+    def __init__(self, consumer, k):
+        self.consumer, self.k = consumer, k
+
+    def add(self, x, y):
+        self.consumer.add(x, shifted_outputs(y, self.k))
+
+
+def shifted_replay(replay, k):
+    """A replay(total) of the null-k pairing (None when the stream cannot replay)."""
+    if replay is None:
+        return None
+    return lambda total: ((x, shifted_outputs(y, k)) for x, y in replay(total))
+
+
+class PairCountsWithNulls:
+    """The real pair counts and one null PairCounts per shift, fed from the same blocks.
+
+    The counters of all of them together stay under memory_bound: each gets an equal share
+    (so each tiles, and caches codes, within its share).
+    """
+
+    def __init__(self, make_counts, memory_bound, replay, null_shifts=()):
+        share = memory_bound // (1 + len(null_shifts))
+        self.null_shifts = tuple(null_shifts)
+        self.counts = make_counts(share, replay)
+        self.nulls = [make_counts(share, shifted_replay(replay, k)) for k in self.null_shifts]
+        self._consumers = [self.counts] + [ShiftedPairing(n, k) for n, k in zip(self.nulls, self.null_shifts)]
+
+    def add(self, x, y):
+        for consumer in self._consumers:
+            consumer.add(x, y)
+
+    def check_cache_fits(self, samples):
+        for counts in [self.counts, *self.nulls]:
+            counts.check_cache_fits(samples)
+
+    @property
+    def replay(self):
+        return self.counts.replay

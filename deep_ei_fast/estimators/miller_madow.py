@@ -1,0 +1,37 @@
+"""Miller-Madow: each plug-in entropy corrected by (R - 1) / (2 N) nats, R its occupied bins.
+
+For MI = H(X) + H(Y) - H(X, Y) the corrections add up to (Rx + Ry - Rxy - 1) / (2 N) nats.
+(Miller 1955.) It removes the first-order bias only, and counts only the bins the samples
+reached, so it under-corrects when many cells are empty or rare.
+"""
+import torch
+
+from . import plugin
+from .count_tables import BITS_PER_NAT, RX, RXY, RY, N, pair_summaries
+
+
+def mi_correction_bits(n, rx, ry, rxy):
+    """(Rx + Ry - Rxy - 1) / (2 N ln 2): Miller-Madow's MI correction in bits (0 when N = 0)."""
+    return torch.where(n > 0, (rx + ry - rxy - 1) / (2 * n.clamp_min(1)) * BITS_PER_NAT, 0.0)
+
+
+def pairwise_mi_bits(counts, in_bins, out_bins):
+    """Miller-Madow MI in bits of every pair table of a tile (PairCounts.per_pair's estimate)."""
+    summary = pair_summaries(counts)[0]
+    n, rx, ry, rxy = (summary[..., column] for column in (N, RX, RY, RXY))
+    return plugin.pairwise_mi_bits(counts, in_bins, out_bins) + mi_correction_bits(n, rx, ry, rxy)
+
+
+def entropy_correction_bits(counts):
+    """(R - 1) / (2 N ln 2) for the positive counts of one distribution."""
+    n = float(counts.sum()) if counts.numel() else 0.0
+    return (counts.numel() - 1) / (2 * n) * BITS_PER_NAT if n > 0 else 0.0
+
+
+def vector_mi_bits(marginals):
+    """Miller-Madow vector MI from JointCodeCounts.marginal_counts (0.0 for None)."""
+    if marginals is None:
+        return 0.0
+    x_counts, y_counts, xy_counts = marginals
+    return (plugin.vector_mi_bits(marginals) + entropy_correction_bits(x_counts)
+            + entropy_correction_bits(y_counts) - entropy_correction_bits(xy_counts))
