@@ -15,7 +15,7 @@ In one run, on the same card:
    pair_histogram_onehot_accumulate_ (int8 tensor cores), (c) plain torch on the GPU (bincount
    of flattened cell indices, benchmarks/plain_torch.py's formulation) over a bins x layer-size
    grid, on uniform and on saturated (collision-heavy) codes: pair-samples/s of each, the
-   measured winner and what deep_ei_fast/histogram_kernel.py's provisional rule picks.
+   measured winner and what deep_ei_fast/engine/histogram_choice.py's provisional rule picks.
 3. the targets: ei_parts_matrix 1024->1024 sigmoid, 64 bins, 1e6 samples (pair-samples/s and
    fraction of the ceiling); the paper's per-epoch measurement (benchmarks/compare.py case c);
    ei_parts_matrix 256->256 sigmoid, 1e5 samples, 64 bins against (c) plain torch and (d)
@@ -366,7 +366,7 @@ def write_report(args, v, ceiling, grid, t1024, tepoch, t256, lines):
              f">= 1000x vs deep-ei | deep-ei device='cuda' {deep} ({t256['deep_ei_note']}); "
              f"speedup {speedup if speedup is None else f'{speedup:.0f}x'}; plain torch (GPU) {t256['plain']:.3f} s |\n")
     R.append("## Histogram kernels (pair-samples/s; codes drawn on the GPU, one call per timing)\n")
-    R.append("rule = what deep_ei_fast/histogram_kernel.py picks; b/a measured = time of (b) over (a), "
+    R.append("rule = what deep_ei_fast/engine/histogram_choice.py picks; b/a measured = time of (b) over (a), "
              "b/a estimated = the rule's estimate.\n")
     R.append("| layer | bins | codes | samples/call | (a) atomics | (b) one-hot | (c) plain torch | winner | rule | b/a measured | b/a estimated |")
     R.append("|---|---|---|---|---|---|---|---|---|---|---|")
