@@ -159,9 +159,9 @@ def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples
     from torch's generator and uses it for every layer (it is recorded in each row).
 
     The model is measured in eval mode (dropout off) and its modes are restored afterwards. It
-    must be a chain of modules the topology records (see README); otherwise ValueError. Its
-    parameters and ``input`` must be on ``device`` (ValueError otherwise: move them with
-    ``.to(device)``). Pair counters stay under ``memory_bound`` bytes (None: 2 GiB on the CPU,
+    must be a chain of modules the topology records (docs/causal_plane.rst, "Which models it
+    measures"); otherwise ValueError. Its parameters and ``input`` must be on ``device``
+    (ValueError otherwise: move them with ``.to(device)``). Pair counters stay under ``memory_bound`` bytes (None: 2 GiB on the CPU,
     3/4 of the device's free memory on CUDA).
     Returns a CausalPlane: a list of rows with to_dataframe() and to_csv().
     """
