@@ -36,7 +36,7 @@ nvcc -c csrc/cuda/pair_histogram_cuda.cu -o /tmp/pair_histogram_cuda.o -std=c++2
     | tee -a "${OUT}/ptxas.txt"
 
 echo "== tests" | tee "${OUT}/tests.log"
-python3 -m pytest -q -rs tests/test_cuda.py tests/test_kernels.py 2>&1 | tee -a "${OUT}/tests.log"
+python3 -m pytest -q -rs tests/test_cuda.py tests/test_kernels.py tests/test_op_schemas.py tests/test_devices.py 2>&1 | tee -a "${OUT}/tests.log"
 tests_rc=${PIPESTATUS[0]}
 
 echo "== benchmark" | tee "${OUT}/bench.log"

@@ -5,7 +5,6 @@ Build (warnings are errors, as in .ci/run):
 autodoc imports deep_ei_fast, so its extension (deep_ei_fast/_C*.so) must be built first.
 """
 import os
-import re
 import sys
 
 # Document the checkout that holds this file, not another installed copy.
@@ -32,20 +31,3 @@ autodoc_preserve_defaults = True
 exclude_patterns = ["_build", "requirements.txt"]
 html_theme = "alabaster"
 
-
-# ``**name`` not closed by ``**`` (so **strong** text is left alone).
-STAR_ARGUMENT = re.compile(r"(?<![\\*])\*\*(?=[A-Za-z_]\w*(?![\w*]))")
-
-
-def _escape_star_arguments(app, what, name, obj, options, lines):
-    """Docstrings write Python's ``**kwargs`` in prose (``causal_plane(model, input, **measure)``);
-    reStructuredText would read the stars as unfinished emphasis. Escape them outside literals."""
-    for index, line in enumerate(lines):
-        parts = line.split("``")
-        for k in range(0, len(parts), 2):  # even parts lie outside ``literals``
-            parts[k] = STAR_ARGUMENT.sub(r"\\*\\*", parts[k])
-        lines[index] = "``".join(parts)
-
-
-def setup(app):
-    app.connect("autodoc-process-docstring", _escape_star_arguments)

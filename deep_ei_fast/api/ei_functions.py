@@ -46,7 +46,8 @@ def ei_parts(layer, topology, threshold=0.05, samples=None, extrapolate=False, b
     with the whole input layer firing uniformly at random. Sums below 0.01 are reported as 0.0.
 
     samples=None doubles the samples until the relative change falls under ``threshold``, or
-    until ``max_samples`` (then ConvergenceWarning; None: no cap); extrapolate=True fits a / n^e + C over 20 rounds of 1e5 samples (deep-ei's rules).
+    until ``max_samples`` (then ConvergenceWarning; None: no cap); extrapolate=True fits
+    a / n^e + C over 20 rounds of 1e5 samples (deep-ei's rules).
     """
     settings = MeasurementSettings(
         samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,

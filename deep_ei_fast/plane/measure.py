@@ -176,10 +176,10 @@ def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples
     same counts: see pairwise_stats).
 
     The model is measured in eval mode (dropout off) and its modes are restored afterwards. It
-    must be a chain of modules the topology records (see README); otherwise ValueError. Its
-    parameters and ``input`` must be on ``device`` (ValueError otherwise: move them with
-    ``.to(device)``). Pair counters stay under ``memory_bound`` bytes (None: 2 GiB on the CPU,
-    3/4 of the device's free memory on CUDA).
+    must be a chain of modules the topology records (docs/causal_plane.rst, "Which models it
+    measures"); otherwise ValueError. Its parameters and ``input`` must be on ``device``
+    (ValueError otherwise: move them with ``.to(device)``). Pair counters stay under
+    ``memory_bound`` bytes (None: 2 GiB on the CPU, 3/4 of the device's free memory on CUDA).
     Returns a CausalPlane: a list of rows with to_dataframe() and to_csv().
     """
     check_positive_int("sensitivity_samples", sensitivity_samples)

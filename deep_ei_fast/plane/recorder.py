@@ -75,7 +75,7 @@ def _same(expected, found):
 
 
 class CausalPlaneRecorder:
-    r"""Records causal_plane(model, input, **measure) every ``every`` steps into ``path``.
+    r"""Records ``causal_plane(model, input, **measure)`` every ``every`` steps into ``path``.
 
     ``unit`` names the step column ("epoch" or "step"). Rows are dicts: the step, the user's
     metrics (keyword arguments of record()), then the PlaneRow fields. ``path=None`` keeps rows
