@@ -20,7 +20,6 @@ Cases:
 import argparse
 import datetime
 import json
-import math
 import os
 import platform
 import shlex
@@ -73,8 +72,8 @@ def _topology_of(model, inp):
         return deep_ei_fast.topology_of(model, inp)
     except Exception:
         pass
-    import networkx as nx
     import deep_ei
+    import networkx as nx
     G = nx.DiGraph()
     topo, hooks = {}, []
     prv = None
@@ -233,12 +232,12 @@ def worker(job):
                             x[:, a:a + 1], y, rng01, bins, rng01, bins)).sum())
                     return tot
             else:
-                def run_vp(layer=layer):
+                def run_vp(layer=layer, rkw=rkw):
                     torch.manual_seed(0)
                     v, p = lib.vector_and_pairwise_ei(layer, top, samples=samples, **rkw, **kw)
                     return (float(v), float(p))
 
-                def run_sens(layer=layer):
+                def run_sens(layer=layer, rkw=rkw):
                     torch.manual_seed(0)
                     return float(lib.sensitivity(layer, top, samples=sens_samples, **rkw, **kw))
             t_vp, r_vp = _timed(run_vp, repeats, warmup)
@@ -488,7 +487,8 @@ def main():
         P("- case c pair-samples/s counts the vector_and_pairwise_ei calls only "
           "(sum over layers of n_in*n_out*1e7 / their time). Per-layer times:")
         P("")
-        P("| implementation | layer | vector_and_pairwise_ei | sensitivity | vector EI | pairwise EI | sensitivity (bits) |")
+        P("| implementation | layer | vector_and_pairwise_ei | sensitivity | vector EI | pairwise EI "
+          "| sensitivity (bits) |")
         P("|---|---|---|---|---|---|---|")
         for r in results["c"]:
             for L in r.get("per_layer", []):

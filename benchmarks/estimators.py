@@ -101,7 +101,8 @@ def main():
         low, high = stats.interval()
         lines.append(f"| {estimator} | {value:.2f} | {value - reference:+.2f} ({(value - reference) / reference:+.1%}) "
                      f"| [{low:.2f}, {high:.2f}] | {'yes' if low <= reference <= high else 'no'} "
-                     f"| {stats.significant_pairs} of {stats.mi.size} | {seconds:.1f} | {seconds / times['plugin']:.2f}x "
+                     f"| {stats.significant_pairs} of {stats.mi.size} | {seconds:.1f} | "
+                     f"{seconds / times['plugin']:.2f}x "
                      f"| {stats_seconds:.1f} | {stats_seconds / seconds:.2f}x |")
 
     # The shuffle with its two counter sets (2 x 277 MB) under a 400 MB bound: tiled.
@@ -112,7 +113,8 @@ def main():
     lines += ["", f"Shuffle under memory_bound = {bound:,} bytes (its counters need 2 x {128 * 128 * pair_bytes:,}): "
               f"EI_parts {tiled:.4f} (whole: {rows[2][1]:.4f}), {tiled_seconds:.1f} CPU s. Each of the two counter "
               f"sets is planned within half the bound's 3/4 (tests/test_estimators.py checks the plan).",
-              f"Peak resident memory of the process: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB.", ""]
+              "Peak resident memory of the process: "
+              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MiB.", ""]
     report = "\n".join(lines)
     print(report)
     if args.output:

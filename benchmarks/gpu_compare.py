@@ -124,7 +124,9 @@ void smem_atomic_ceiling(torch::Tensor out, int64_t blocks, int64_t threads, int
 
 def measure_ceiling():
     from torch.utils.cpp_extension import load_inline
-    mod = load_inline("dei_smem_ceiling", cpp_sources="void smem_atomic_ceiling(torch::Tensor out, int64_t blocks, int64_t threads, int64_t iters);",
+    mod = load_inline("dei_smem_ceiling",
+                      cpp_sources="void smem_atomic_ceiling(torch::Tensor out, int64_t blocks, int64_t threads, "
+                                  "int64_t iters);",
                       cuda_sources=CEILING_SRC, functions=["smem_atomic_ceiling"], verbose=False)
     sms = torch.cuda.get_device_properties(0).multi_processor_count
     threads, iters = 1024, 4096
@@ -158,8 +160,7 @@ def plain_torch_histogram(counts, x, y):
 
 
 def kernel_grid(quick, log):
-    from deep_ei_fast.engine import histogram_choice as hk
-    from deep_ei_fast.engine import ops
+    from deep_ei_fast.engine import histogram_choice as hk, ops
     bins_list = [8, 16, 64] if quick else [4, 8, 15, 16, 32, 64, 128]
     layers = [(25, 6), (256, 256)] if quick else [(25, 6), (64, 64), (256, 256), (1024, 1024)]
     if DEVICE == "cpu":  # --smoke-cpu
@@ -179,11 +180,13 @@ def kernel_grid(quick, log):
             for kind in ("uniform", "saturated"):
                 x, y = codes(n_in, S, R, kind, gen), codes(n_out, S, R, kind, gen)
                 res = {}
-                res["a"] = time_cuda(lambda: ops.pair_histogram_accumulate_(counts, x, y))
-                res["b"] = time_cuda(lambda: ops.pair_histogram_onehot_accumulate_(counts, x, y))
+                res["a"] = time_cuda(lambda counts=counts, x=x, y=y: ops.pair_histogram_accumulate_(counts, x, y))
+                res["b"] = time_cuda(
+                    lambda counts=counts, x=x, y=y: ops.pair_histogram_onehot_accumulate_(counts, x, y))
                 # plain torch: a bincount index of S * n_out int64 per x row; skip the big ones
                 if n_in * n_out * S <= 2**31:
-                    res["c"] = time_cuda(lambda: plain_torch_histogram(counts, x, y), warmup=1, repeats=3)
+                    res["c"] = time_cuda(lambda counts=counts, x=x, y=y: plain_torch_histogram(counts, x, y),
+                                         warmup=1, repeats=3)
                 # all three must agree: one call each into fresh counters
                 check = []
                 for op in (ops.pair_histogram_accumulate_, ops.pair_histogram_onehot_accumulate_):
@@ -210,6 +213,7 @@ def kernel_grid(quick, log):
 # ------------------------------------------------------------------------------ 3. targets
 def build_net(sizes, bias, device):
     import torch.nn as nn
+
     import deep_ei_fast
     torch.manual_seed(0)
     mods = []
@@ -259,8 +263,9 @@ def target_epoch(quick, log):
 
 
 def target_256(quick, full_deep_ei, log):
-    import deep_ei_fast as dei
     import plain_torch
+
+    import deep_ei_fast as dei
     samples, n = 100_000, 256
     if DEVICE == "cpu":  # --smoke-cpu
         samples, n = 2000, 8
@@ -357,22 +362,28 @@ def write_report(args, v, ceiling, grid, t1024, tepoch, t256, lines):
     R.append(f"| ei_parts_matrix {t1024['n']}->{t1024['n']} sigmoid, 64 bins, {t1024['samples']:.0e} samples | "
              f"{t1024['t']:.3f} s | <= 1 s | {t1024['rate']:.3g} pair-samples/s = {t1024['fraction']:.1%} "
              f"of the measured shared-atomic ceiling ({ceiling:.3g}/s) |")
-    R.append(f"| per-epoch measurement (25-6-6-6-5, 8 bins, {tepoch['samples']:.0e} + {tepoch['sens_samples']} samples per layer) | "
+    R.append(f"| per-epoch measurement (25-6-6-6-5, 8 bins, {tepoch['samples']:.0e} + "
+             f"{tepoch['sens_samples']} samples per layer) | "
              f"{tepoch['t']:.3f} s | <= 0.5 s | |")
     speedup = (t256["deep_ei"] / t256["fast"]) if t256.get("deep_ei") else None
     deep = "-" if t256["deep_ei"] is None else f"{t256['deep_ei']:.3f} s"
-    R.append(f"| ei_parts_matrix {t256['n']}->{t256['n']}, {t256['samples']:.0e} samples, 64 bins | {t256['fast']:.3f} s | "
+    R.append(f"| ei_parts_matrix {t256['n']}->{t256['n']}, {t256['samples']:.0e} samples, 64 bins | "
+             f"{t256['fast']:.3f} s | "
              f">= 1000x vs deep-ei | deep-ei device='cuda' {deep} ({t256['deep_ei_note']}); "
-             f"speedup {speedup if speedup is None else f'{speedup:.0f}x'}; plain torch (GPU) {t256['plain']:.3f} s |\n")
+             f"speedup {speedup if speedup is None else f'{speedup:.0f}x'}; "
+             f"plain torch (GPU) {t256['plain']:.3f} s |\n")
     R.append("## Histogram kernels (pair-samples/s; codes drawn on the GPU, one call per timing)\n")
     R.append("rule = what deep_ei_fast/engine/histogram_choice.py picks; b/a measured = time of (b) over (a), "
              "b/a estimated = the rule's estimate.\n")
-    R.append("| layer | bins | codes | samples/call | (a) atomics | (b) one-hot | (c) plain torch | winner | rule | b/a measured | b/a estimated |")
+    R.append("| layer | bins | codes | samples/call | (a) atomics | (b) one-hot | (c) plain torch | winner | rule "
+             "| b/a measured | b/a estimated |")
     R.append("|---|---|---|---|---|---|---|---|---|---|---|")
     for r in grid:
         c = r["rate"].get("c")
-        R.append(f"| {r['layer']} | {r['bins']} | {r['kind']} | {r['S']} | {r['rate']['a']:.3g} | {r['rate']['b']:.3g} | "
-                 f"{'-' if c is None else f'{c:.3g}'} | {r['winner']} | {r['rule']} | {r['measured']:.2f} | {r['predicted']:.2f} |")
+        R.append(f"| {r['layer']} | {r['bins']} | {r['kind']} | {r['S']} | {r['rate']['a']:.3g} | "
+                 f"{r['rate']['b']:.3g} | "
+                 f"{'-' if c is None else f'{c:.3g}'} | {r['winner']} | {r['rule']} | {r['measured']:.2f} | "
+                 f"{r['predicted']:.2f} |")
     R.append("\n## Log\n\n```\n" + "\n".join(lines) + "\n```\n")
     os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
     with open(out, "w") as f:

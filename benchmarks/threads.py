@@ -71,7 +71,8 @@ def main():
     output = args.output or os.path.join(RESULTS, f"threads_cpu_{cores}core_{date}.md")
     lines = [
         f"# Threads: idle vs one competing CPU-bound process ({date})", "",
-        f"- machine: {platform.node()}, {platform.processor() or platform.machine()}, {cores} cores in the affinity mask",
+        f"- machine: {platform.node()}, {platform.processor() or platform.machine()}, "
+        f"{cores} cores in the affinity mask",
         f"- command: `python3 {' '.join(sys.argv)}`",
         f"- uptime before: `{uptime()}`",
         "- NOTE: the machine is shared with other sessions; their load (uptime above/below) is in",

@@ -19,10 +19,8 @@ from .api.ei_functions import ei, ei_parts, ei_parts_matrix, eis_between_groups,
 from .api.mutual_information import MI, nats_to_bits
 from .api.sample_rules import DEFAULT_MAX_SAMPLES, ConvergenceWarning
 from .api.sensitivity import sensitivity, sensitivity_matrix
-from .api.statistics import (PairwiseStats, VectorEstimate, pairwise_stats, sensitivity_stats,
-                             vector_stats)
-from .api.tables import (CONVOLUTIONAL_MODULES, MEMORY_LIMIT, POOLING_MODULES, VALID_ACTIVATIONS,
-                         VALID_MODULES)
+from .api.statistics import PairwiseStats, VectorEstimate, pairwise_stats, sensitivity_stats, vector_stats
+from .api.tables import CONVOLUTIONAL_MODULES, MEMORY_LIMIT, POOLING_MODULES, VALID_ACTIVATIONS, VALID_MODULES
 from .api.topology import topology_of
 from .engine.ops import build_info
 from .engine.settings import DEFAULT_MEMORY_BOUND
@@ -35,7 +33,8 @@ __all__ = [
     "eis_between_groups", "vector_and_pairwise_ei", "MI", "nats_to_bits", "VALID_MODULES",
     "VALID_ACTIVATIONS", "POOLING_MODULES", "CONVOLUTIONAL_MODULES", "MEMORY_LIMIT",
     "DEFAULT_MEMORY_BOUND", "causal_plane", "CausalPlane", "PlaneRow", "CausalPlaneRecorder",
-    "build_info", "ConvergenceWarning", "DEFAULT_MAX_SAMPLES", "pairwise_stats", "vector_stats", "sensitivity_stats", "PairwiseStats",
+    "build_info", "ConvergenceWarning", "DEFAULT_MAX_SAMPLES", "pairwise_stats", "vector_stats", "sensitivity_stats",
+    "PairwiseStats",
     "VectorEstimate",
 ]
 __version__ = "0.1.0"

@@ -198,8 +198,10 @@ def test_nan_layer_half_of_samples(dei, name):
     torch.manual_seed(0)
     l1, l2 = nn.Linear(1, 1), nn.Linear(1, 1)
     with torch.no_grad():
-        l1.weight.fill_(1.0); l1.bias.fill_(0.0)
-        l2.weight.fill_(float("inf")); l2.bias.fill_(0.0)
+        l1.weight.fill_(1.0)
+        l1.bias.fill_(0.0)
+        l2.weight.fill_(float("inf"))
+        l2.bias.fill_(0.0)
     net = nn.Sequential(l1, nn.ReLU(), l2)
     top = dei.topology_of(net, torch.zeros((1, 1)))
     with pytest.raises(ValueError) as exc:

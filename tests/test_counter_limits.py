@@ -5,6 +5,7 @@ unflushed result, ==); too many tiles, too large pair tables and too many sample
 ValueError naming the argument."""
 import pytest
 import torch
+
 from conftest import make_net
 
 

@@ -4,7 +4,6 @@ the index vectors and entropies that make CUDA results the CPU's. CUDA-only case
 import numpy as np
 import pytest
 import torch
-from helpers import make_net
 from torch import nn
 
 from deep_ei_fast.api.arguments import check_settings
@@ -19,6 +18,8 @@ from deep_ei_fast.engine.settings import (
     default_memory_bound,
 )
 from deep_ei_fast.engine.vector_counts import VectorCounts
+
+from helpers import make_net
 
 HAS_CUDA = torch.cuda.is_available() and ops.build_info().cuda
 needs_cuda = pytest.mark.skipif(not HAS_CUDA, reason="needs a CUDA GPU and the CUDA kernels")

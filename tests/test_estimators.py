@@ -201,7 +201,8 @@ def test_pair_formulas_match_numpy(seed):
             expected_phi += log_ratios
             # L is computed in float32 (per-sample values for a variance): relative 1e-5.
             assert s[uncertainty.L_VARIANCE] == pytest.approx(np.var(log_ratios, ddof=1), rel=1e-5, abs=1e-9)
-            correction = ((ref["rx"] - 1) + (ref["ry"] - 1) - (ref["rxy"] - 1)) / (2 * ref["n"] * LN2) if ref["n"] else 0.0
+            correction = (((ref["rx"] - 1) + (ref["ry"] - 1) - (ref["rxy"] - 1)) / (2 * ref["n"] * LN2)
+                          if ref["n"] else 0.0)
             assert mm[a, b] == pytest.approx(ref["mi"] + correction, abs=1e-12)
             df = max(ref["rx"] - 1, 0) * max(ref["ry"] - 1, 0)
             p = uncertainty.g_test_p_values(np.array([ref["mi"]]), np.array([ref["n"]]), np.array([df]))[0]
@@ -320,7 +321,8 @@ def test_every_function_takes_the_estimator():
                                       dei.pairwise_stats, dei.vector_stats, dei.sensitivity_stats])
 def test_unknown_estimator_is_refused_before_work(function):
     layer, top = _diagonal(2, 1.0)
-    with pytest.raises(ValueError, match=r"estimator must be one of \('plugin', 'miller_madow', 'shuffle'\), got 'nsb'"):
+    with pytest.raises(ValueError,
+                       match=r"estimator must be one of \('plugin', 'miller_madow', 'shuffle'\), got 'nsb'"):
         function(layer, top, samples=10, estimator="nsb", progress=False)
     with pytest.raises(ValueError, match="shuffles must be at least 1, got 0"):
         function(layer, top, samples=10, estimator="shuffle", shuffles=0, progress=False)

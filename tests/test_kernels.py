@@ -20,8 +20,9 @@ from fast_histogram import histogram2d
 from hypothesis import given, settings, strategies as st
 from sklearn.metrics import mutual_info_score
 
-import torch_reference as R
 from deep_ei_fast.engine import ops
+
+import torch_reference as R
 from helpers import devices, run_op
 from philox_numpy import philox4x32_10, philox_uniform
 
@@ -592,7 +593,8 @@ def test_pairwise_mi_tables(device, na, nb, in_bins, max_out, scale, sparse):
 # ------------------------------------------------------------------------------------------
 @st.composite
 def vector_cases(draw):
-    lo, hi = draw(st.sampled_from([(0.0, 1.0), (-1.0, 1.0), (0.0, 10.0), (-10.0, 10.0)]) | finite_ranges.filter(lambda r: r[1] - r[0] > 0.01))
+    lo, hi = draw(st.sampled_from([(0.0, 1.0), (-1.0, 1.0), (0.0, 10.0), (-10.0, 10.0)])
+                  | finite_ranges.filter(lambda r: r[1] - r[0] > 0.01))
     bins = draw(st.integers(1, 300))
     n = draw(st.integers(1, 5))
     S = draw(st.integers(1, 60))

@@ -21,7 +21,6 @@ import math
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
 
 from helpers import make_net
 
@@ -149,7 +148,8 @@ def test_no_in_range_samples_gives_zero(dei):
     m = dei.ei_parts_matrix(lin, top, samples=2000, out_range=(5, 6), in_bins=8, out_bins=8, seed=1, progress=False)
     assert m.shape == (3, 2) and np.all(m == 0.0)
     assert dei.ei_parts(lin, top, samples=2000, out_range=(5, 6), in_bins=8, out_bins=8, seed=1, progress=False) == 0.0
-    assert np.all(dei.sensitivity_matrix(lin, top, samples=500, out_range=(5, 6), in_bins=8, out_bins=8, seed=1, progress=False) == 0.0)
+    assert np.all(dei.sensitivity_matrix(lin, top, samples=500, out_range=(5, 6), in_bins=8, out_bins=8, seed=1,
+                                         progress=False) == 0.0)
 
 
 def test_ei_parts_matrix_auto_samples(dei):

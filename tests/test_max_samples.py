@@ -5,8 +5,9 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from helpers import make_net
 from torch import nn
+
+from helpers import make_net
 
 PAIRWISE = ["ei_parts", "ei_parts_matrix"]
 VECTOR = ["ei", "eis_between_groups", "vector_and_pairwise_ei"]

@@ -28,6 +28,7 @@ from torch._subclasses.fake_tensor import UnsupportedOperatorException
 from torch.library import opcheck
 
 from deep_ei_fast.engine import ops
+
 from helpers import devices
 
 OPS_MD = Path(__file__).resolve().parents[1] / "csrc" / "OPS.md"

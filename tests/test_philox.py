@@ -146,7 +146,8 @@ def test_eis_between_groups_batch_size_independent(dei):
     lin, top = _net(dei, "sigmoid")
     groups = [((0, 1), (0,)), ((2, 3, 4), (1, 2)), ((5,), (4,))]
     a = dei.eis_between_groups(lin, top, groups, samples=3000, in_bins=8, out_bins=8, seed=4, progress=False)
-    b = dei.eis_between_groups(lin, top, groups, samples=3000, in_bins=8, out_bins=8, seed=4, batch_size=999, progress=False)
+    b = dei.eis_between_groups(lin, top, groups, samples=3000, in_bins=8, out_bins=8, seed=4, batch_size=999,
+                               progress=False)
     assert a == b and len(a) == 3
 
 

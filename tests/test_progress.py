@@ -8,6 +8,7 @@ import io
 
 import pytest
 import torch
+
 from helpers import make_net
 
 

@@ -101,7 +101,8 @@ def test_resume_after_a_cut_write_measures_the_step_again(tmp_path, cut):
     assert resumed.steps == [0, 1]
     assert resumed.record(2)  # measured again
     # The same file as if nothing had been cut (but for the wall times of the new rows).
-    assert [without_seconds(r) for r in read_csv(path)] == [without_seconds(r) for r in csv.DictReader(text.splitlines())]
+    assert ([without_seconds(r) for r in read_csv(path)]
+            == [without_seconds(r) for r in csv.DictReader(text.splitlines())])
     kept = 1 + 2 * 2  # the header and the two rows of epochs 0 and 1, kept byte for byte
     assert path.read_text().splitlines()[:kept] == text.splitlines()[:kept]
 

@@ -28,7 +28,9 @@ def _deep_ei_vector(x, y, in_range, in_bins, out_range, out_bins, groups=None):
             for gi, (gin, gout) in enumerate(groups):
                 hx, hy, hxy = hists[gi]
                 sa, sb = deep_ei._subset(a, gin), deep_ei._subset(b, gout)
-                hx[sa] += 1; hy[sb] += 1; hxy[(sa, sb)] += 1
+                hx[sa] += 1
+                hy[sb] += 1
+                hxy[(sa, sb)] += 1
     return [deep_ei._entropy(hx) + deep_ei._entropy(hy) - deep_ei._entropy(hxy)
             for hx, hy, hxy in (hists[i] for i in range(len(groups)))]
 

@@ -5,6 +5,7 @@ where one pass leaves it. MIN_TABLE_ROWS is lowered so that a few thousand sampl
 need many parts."""
 import pytest
 import torch
+
 from conftest import make_net
 
 SAMPLES = 3000

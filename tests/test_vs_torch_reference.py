@@ -4,7 +4,6 @@ the plain-torch oracle.  Also exercises pair tiling (tiny memory_bound) and int3
 import numpy as np
 import pytest
 import torch
-import torch.nn as nn
 
 import torch_reference as R
 from helpers import make_net
@@ -50,13 +49,14 @@ def test_vector_ei_vs_reference(dei, n_in, n_out, bins):
     x, y = deep_ei_draws(lin, net[1], S, bs, 0.0, 1.0, seed=32)
     ref = R.vector_ei_from_samples(x, y, (0, 1), bins, (-1, 1), bins)
     torch.manual_seed(32)
-    got = dei.ei(lin, top, samples=S, batch_size=bs, in_range=(0, 1), in_bins=bins, out_bins=bins, rng="torch", progress=False)
+    got = dei.ei(lin, top, samples=S, batch_size=bs, in_range=(0, 1), in_bins=bins, out_bins=bins, rng="torch",
+                 progress=False)
     assert got == pytest.approx(ref, rel=1e-9, abs=1e-12)
     groups = [((0, 1, 2), (0, 1)), ((3,), (2, 3, 4)), (tuple(range(n_in)), (0,))]
     ref_g = R.group_eis_from_samples(x, y, groups, (0, 1), bins, (-1, 1), bins)
     torch.manual_seed(32)
-    got_g = dei.eis_between_groups(lin, top, groups, samples=S, batch_size=bs, in_range=(0, 1), in_bins=bins, out_bins=bins,
-                                   rng="torch", progress=False)
+    got_g = dei.eis_between_groups(lin, top, groups, samples=S, batch_size=bs, in_range=(0, 1), in_bins=bins,
+                                   out_bins=bins, rng="torch", progress=False)
     assert got_g == pytest.approx(ref_g, rel=1e-9, abs=1e-12)
 
 

@@ -10,9 +10,16 @@ from ..estimators.plugin import sum_in_order
 from .arguments import check_extrapolate, check_groups
 from .estimated import VectorWithNulls, estimator_of, pair_counts
 from .prepare import open_measurement
-from .sample_rules import (DEFAULT_MAX_SAMPLES, EXTRAPOLATION_POINTS, EXTRAPOLATION_ROUND,
-                           FIRST_ROUND, ei_parts_rule, extrapolate as extrapolate_curve,
-                           fixed_or_converged, vector_rule)
+from .sample_rules import (
+    DEFAULT_MAX_SAMPLES,
+    EXTRAPOLATION_POINTS,
+    EXTRAPOLATION_ROUND,
+    FIRST_ROUND,
+    ei_parts_rule,
+    extrapolate as extrapolate_curve,
+    fixed_or_converged,
+    vector_rule,
+)
 
 SMALL_EI_PARTS = 0.01  # deep-ei reports EI_parts below this as 0.0
 

@@ -10,12 +10,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..estimators.uncertainty import VectorEstimate, benjamini_hochberg
-from .arguments import check_positive_int
-from .arguments import check_groups
+from .arguments import check_groups, check_positive_int
 from .estimated import VectorWithNulls, estimator_of, pair_counts
 from .prepare import open_measurement
-from .sensitivity import _settings as measurement_settings
-from .sensitivity import sensitivity_matrix_of
+from .sensitivity import _settings as measurement_settings, sensitivity_matrix_of
 
 
 @dataclass

@@ -180,6 +180,7 @@ def _ranges_used(args, plane):
 
 def _run_measure(args):
     import torch
+
     from ..api.arguments import check_device
     from ..plane.measure import causal_plane
     from .saved_model import load_model

@@ -206,7 +206,7 @@ def run_demo(out_dir, tasks=("iris", "digits"), settings=None, log=print):
     log("Values in bits; degeneracy = sensitivity - EI, integration = EI - EI_parts.")
     log("Files:")
     for name in tasks:
-        for kind, path in results[name][1].items():
+        for _kind, path in results[name][1].items():
             log(f"  {path}")
     log(f"total {time.perf_counter() - start:.1f} s")
     return results

@@ -80,7 +80,8 @@ def _table_rows(rng, samples, loop, plane, same):
     runs = lambda times: ", ".join(f"{t:.3f}" for t in times)  # noqa: E731
     check = {True: "same values", False: "VALUES DIFFER", None: "fresh noise per call"}[same]
     return [
-        f"| {rng} | {samples:,} | ei + ei_parts + sensitivity per layer | {loop[0]:.3f} | {runs(loop[1])} | 1.00x | {check} |",
+        f"| {rng} | {samples:,} | ei + ei_parts + sensitivity per layer | {loop[0]:.3f} | {runs(loop[1])} "
+        f"| 1.00x | {check} |",
         f"| {rng} | {samples:,} | causal_plane | {plane[0]:.3f} | {runs(plane[1])} | {loop[0] / plane[0]:.2f}x | |",
     ]
 

@@ -210,7 +210,9 @@ class JointCodeCounts:
             yield "x", x_counts[:-1]
         if carry is not None:
             yield "x", carry[1].reshape(1)
-        y_blocks = lambda: (keys[:, self.x_words:].contiguous() for keys in self.key_blocks())
+        def y_blocks():
+            return (keys[:, self.x_words:].contiguous() for keys in self.key_blocks())
+
         for unique, counts in self.y_table.tables(y_blocks):
             if unique is not None:
                 yield "y", counts

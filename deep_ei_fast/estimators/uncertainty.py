@@ -5,8 +5,9 @@ to first order MI_hat - MI is the mean over samples of L(x, y) - MI, L = log2(p_
 so Var(MI_hat) = Var(L) / N. Var(L) is taken over the first KEPT_SAMPLES samples (PairCounts
 keeps their codes; L is read from the full counts at their cells): no per-block counters
 (memory_bound untouched), no second pass, no float pass over the counters, and a relative
-error of about sqrt(2 / 512) = 6% in the variance, 3% in the standard error (L in float32). The corrections (Miller-Madow's, the
-shuffle's mean null) are nearly constant at a given N, so they add no first-order variance,
+error of about sqrt(2 / 512) = 6% in the variance, 3% in the standard error (L in float32).
+The corrections (Miller-Madow's, the shuffle's mean null) are nearly constant at a given N, so
+they add no first-order variance,
 except the shuffle's null itself: its plug-in MI is chi-square distributed, 2 df / (2 N ln 2)^2
 per shuffle, averaged over `shuffles`. For an independent pair the first-order term
 degenerates and its empirical value is about df / (N ln 2)^2 (bits), twice the chi-square
