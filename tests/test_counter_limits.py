@@ -6,7 +6,7 @@ ValueError naming the argument."""
 import pytest
 import torch
 
-from conftest import make_net
+from helpers import make_net
 
 
 def test_counters_flush_into_int64_near_the_int32_limit(dei):

@@ -6,7 +6,7 @@ need many parts."""
 import pytest
 import torch
 
-from conftest import make_net
+from helpers import make_net
 
 SAMPLES = 3000
 GROUPS = [((0, 1, 2), (0, 1)), ((0,), (0, 1, 2, 3, 4)), ((3, 4, 5), (2,))]
