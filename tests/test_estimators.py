@@ -235,9 +235,11 @@ def test_vector_formulas_match_numpy():
     rows = (xy, torch.from_numpy(xc[x_of]).long(), torch.from_numpy(yc[y_of]).long())
     assert uncertainty.vector_first_order_variance(rows) == pytest.approx(
         ((p * log_ratio**2).sum() - mi**2) / n, abs=1e-15)
-    marginals = (torch.from_numpy(xc).long(), torch.from_numpy(yc).long(), xy)
-    assert plugin.vector_mi_bits(marginals) == pytest.approx(mi, abs=1e-12)
-    assert miller_madow.vector_mi_bits(marginals) == pytest.approx(
+
+    def marginals():  # JointCodeCounts.marginal_counts: (total, an iterator of pieces)
+        return n, iter([("x", torch.from_numpy(xc).long()), ("y", torch.from_numpy(yc).long()), ("xy", xy)])
+    assert plugin.vector_mi_bits(marginals()) == pytest.approx(mi, abs=1e-12)
+    assert miller_madow.vector_mi_bits(marginals()) == pytest.approx(
         mi + (4 - 1 + 3 - 1 - (12 - 1)) / (2 * n * LN2), abs=1e-12)
 
 
@@ -272,7 +274,7 @@ def test_nulls_share_the_memory_bound():
                                    out_bins=BINS, progress=False, memory_bound=bound,
                                    estimator="shuffle", shuffles=3)
     m = open_measurement(layer, top, settings, dynamic_out=True)
-    pairs = pair_counts(m, m.pair_binning(100), 100)
+    pairs = pair_counts(m, m.pair_binning(100))  # under the settings' bound
     assert len(pairs.nulls) == 3
     for counts in [pairs.counts, *pairs.nulls]:
         largest = max((a1 - a0) * (b1 - b0) for a0, a1, b0, b1 in counts.tiles)

@@ -74,7 +74,7 @@ def pairwise_stats(layer, topology, samples=100000, batch_size=20, in_layer=None
                                     device, rng, seed, progress, memory_bound, estimator, shuffles)
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description="pairwise_stats", dynamic_out=True)
-    pairs = pair_counts(m, m.pair_binning(samples), samples)
+    pairs = pair_counts(m, m.pair_binning(samples))
     _feed(m, pairs, samples)
     return _pairwise_result(estimator, [estimator_of(m.settings).pair_statistics(pairs)],
                             m.samples_drawn, q)

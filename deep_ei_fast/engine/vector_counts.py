@@ -160,7 +160,7 @@ class JointCodeCounts:
         self.out_index = torch.tensor(out_index, dtype=torch.int64, device=device)
         self.x_words = _words(len(in_index), in_bits)
         self.y_words = _words(len(out_index), out_bits)
-        self.key_blocks = key_blocks
+        self.key_blocks, self.memory_bound = key_blocks, memory_bound
         self.xy = PartitionedTable(capacity, memory_bound)
         self.y_table = PartitionedTable(None if capacity is None else table_capacity_rows(
             capacity, self.x_words + self.y_words, self.y_words), memory_bound, live=False)
@@ -182,6 +182,27 @@ class JointCodeCounts:
             if self.xy.passes == 1:
                 return self.kept, iter(self._whole(unique, counts))
         return self.kept, self._partitioned()
+
+    def row_marginal_counts(self):
+        """(count of each distinct (X, Y), the count of its X, the count of its Y), int64 and
+        aligned row by row (what a variance of the MI needs); None before any sample. Needs the
+        whole table at once: a ValueError naming memory_bound when it was counted in parts."""
+        if self.kept == 0:
+            return None
+        unique, counts = self.xy.live.table()
+        if self.xy.passes > 1:
+            raise ValueError(
+                f"memory_bound={self.memory_bound}: the vector EI's standard error needs the whole "
+                f"(X, Y) table in memory, but it is counted in {self.xy.passes} parts; raise memory_bound")
+        x_counts = ops.prefix_counts(unique, counts, self.x_words)
+        # Rows are sorted with the X words first: each new run of X words is the next X.
+        new_x = torch.ones(unique.shape[0], dtype=torch.bool, device=unique.device)
+        new_x[1:] = (unique[1:, :self.x_words] != unique[:-1, :self.x_words]).any(dim=1)
+        x_of_row = x_counts[new_x.cumsum(0) - 1]
+        _, y_index = torch.unique(unique[:, self.x_words:], dim=0, return_inverse=True)
+        y_counts = torch.zeros(int(y_index.max()) + 1, dtype=torch.int64, device=unique.device)
+        y_counts.index_add_(0, y_index, counts.to(torch.int64))
+        return counts.to(torch.int64), x_of_row, y_counts[y_index]
 
     def _whole(self, unique, counts):
         return [("x", ops.prefix_counts(unique, counts, self.x_words)),
@@ -221,23 +242,6 @@ class JointCodeCounts:
 def table_capacity_rows(rows, words, fewer_words):
     """Rows of `fewer_words` words that fit where `rows` rows of `words` words do."""
     return rows * (words + 1) // (fewer_words + 1)
-
-    def row_marginal_counts(self):
-        """(count of each distinct (X, Y), the count of its X, the count of its Y), int64 and
-        aligned row by row (what a variance of the MI needs); None before any sample."""
-        self.xy.consolidate()
-        if self.xy.unique is None:
-            return None
-        unique, counts = self.xy.unique, self.xy.counts
-        x_counts = ops.prefix_counts(unique, counts, self.x_words)
-        # Rows are sorted with the X words first: each new run of X words is the next X.
-        new_x = torch.ones(unique.shape[0], dtype=torch.bool, device=unique.device)
-        new_x[1:] = (unique[1:, :self.x_words] != unique[:-1, :self.x_words]).any(dim=1)
-        x_of_row = x_counts[new_x.cumsum(0) - 1]
-        _, y_index = torch.unique(unique[:, self.x_words:], dim=0, return_inverse=True)
-        y_counts = torch.zeros(int(y_index.max()) + 1, dtype=torch.int64, device=unique.device)
-        y_counts.index_add_(0, y_index, counts.to(torch.int64))
-        return counts.to(torch.int64), x_of_row, y_counts[y_index]
 
 
 class VectorCounts:

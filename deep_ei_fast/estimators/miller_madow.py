@@ -22,16 +22,12 @@ def pairwise_mi_bits(counts, in_bins, out_bins):
     return plugin.pairwise_mi_bits(counts, in_bins, out_bins) + mi_correction_bits(n, rx, ry, rxy)
 
 
-def entropy_correction_bits(counts):
-    """(R - 1) / (2 N ln 2) for the positive counts of one distribution."""
-    n = float(counts.sum()) if counts.numel() else 0.0
-    return (counts.numel() - 1) / (2 * n) * BITS_PER_NAT if n > 0 else 0.0
-
-
 def vector_mi_bits(marginals):
-    """Miller-Madow vector MI from JointCodeCounts.marginal_counts (0.0 for None)."""
+    """Miller-Madow vector MI from JointCodeCounts.marginal_counts (0.0 for None): the plug-in
+    entropies and occupied bins from one pass over its pieces."""
     if marginals is None:
         return 0.0
-    x_counts, y_counts, xy_counts = marginals
-    return (plugin.vector_mi_bits(marginals) + entropy_correction_bits(x_counts)
-            + entropy_correction_bits(y_counts) - entropy_correction_bits(xy_counts))
+    n = marginals[0]
+    h, bins = plugin.vector_entropies(marginals)
+    correction = (bins["x"] + bins["y"] - bins["xy"] - 1) / (2 * n) * BITS_PER_NAT  # n > 0: not None
+    return h["x"] + h["y"] - h["xy"] + correction

@@ -63,16 +63,25 @@ def entropy_bits(counts):
     return entropy.bits()
 
 
+def vector_entropies(marginals):
+    """({"x" / "y" / "xy": plug-in entropy in bits}, {the same names: occupied bins}) from
+    JointCodeCounts.marginal_counts' (total, pieces), consuming the pieces once."""
+    total, pieces = marginals
+    entropies = {name: EntropySum(total) for name in ("x", "y", "xy")}
+    bins = dict.fromkeys(entropies, 0)
+    for name, counts in pieces:
+        entropies[name].add(counts)
+        bins[name] += counts.numel()
+    return {name: entropy.bits() for name, entropy in entropies.items()}, bins
+
+
 def vector_mi_bits(marginals):
     """H(X) + H(Y) - H(X, Y) in bits from JointCodeCounts.marginal_counts (0.0 for None):
     (total, pieces), each piece a (marginal name "x" / "y" / "xy", counts) in table order."""
     if marginals is None:
         return 0.0
-    total, pieces = marginals
-    entropies = {name: EntropySum(total) for name in ("x", "y", "xy")}
-    for name, counts in pieces:
-        entropies[name].add(counts)
-    return entropies["x"].bits() + entropies["y"].bits() - entropies["xy"].bits()
+    h = vector_entropies(marginals)[0]
+    return h["x"] + h["y"] - h["xy"]
 
 
 def vector_eis(vector_counts):
