@@ -97,10 +97,6 @@ class Measurement:
             bins = [out_bins] * spec.n_out
         return PairBinning(spec.in_range, in_bins, ranges, bins, self.device)
 
-    def pair_counts(self, binning, memory_bound=None):
-        """PairCounts of every pair under memory_bound (default: the settings')."""
-        return self._pair_counts(binning, memory_bound or self.settings.memory_bound, self.stream.replay)
-
     def _pair_counts(self, binning, memory_bound, replay):
         return PairCounts(binning, self.spec.n_in, self.spec.n_out, memory_bound, replay=replay,
                           status=self.show_status, samples=self.settings.samples)
@@ -112,11 +108,12 @@ class Measurement:
             lambda bound, replay: self._pair_counts(binning, bound, replay),
             memory_bound or self.settings.memory_bound, self.stream.replay, null_shifts)
 
-    def vector_counts(self, groups=None, memory_bound=None):
+    def vector_counts(self, groups=None, memory_bound=None, replay=None):
         """VectorCounts of the whole vectors (or of `groups`) under memory_bound (default: the
-        settings'), re-reading the samples through the stream when it must count in parts."""
+        settings'), re-reading the samples when it must count in parts through ``replay``
+        (default: the stream's; a null pairing passes its shifted replay)."""
         spec = self.spec
         return VectorCounts(spec.in_range, self.in_bins, spec.out_range, self.out_bins, spec.n_in,
                             spec.n_out, spec.outputs_bounded_below_range(), groups,
                             memory_bound=memory_bound or self.settings.memory_bound,
-                            replay=self.stream.replay, device=self.device)
+                            replay=replay or self.stream.replay, device=self.device)
