@@ -35,6 +35,17 @@ def _pairwise_total(pairs, settings):
     return sum_in_order(matrix), matrix
 
 
+def _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device, rng,
+                     seed, progress, threshold, max_samples, memory_bound=None, estimator="plugin",
+                     shuffles=1):
+    """The MeasurementSettings of an EI function's arguments."""
+    return MeasurementSettings(
+        samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
+        out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
+        progress=progress, memory_bound=memory_bound, threshold=threshold, max_samples=max_samples,
+        estimator=estimator, shuffles=shuffles)
+
+
 def _pairwise_matrix(layer, topology, settings, in_layer, activation, description):
     """The MI matrix of every pair, from settings.samples or ei_parts' convergence rule."""
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
@@ -56,11 +67,8 @@ def ei_parts(layer, topology, threshold=0.05, samples=None, extrapolate=False, b
     until ``max_samples`` (then ConvergenceWarning; None: no cap); extrapolate=True fits
     a / n^e + C over 20 rounds of 1e5 samples (deep-ei's rules).
     """
-    settings = MeasurementSettings(
-        samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
-        out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
-        progress=progress, memory_bound=memory_bound, threshold=threshold, max_samples=max_samples,
-        estimator=estimator, shuffles=shuffles)
+    settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device, rng,
+                         seed, progress, threshold, max_samples, memory_bound, estimator, shuffles)
     check_extrapolate(extrapolate)
     if not extrapolate:
         return _zero_small(_pairwise_matrix(layer, topology, settings, in_layer, activation, "ei_parts")[0])
@@ -86,22 +94,9 @@ def ei_parts_matrix(layer, topology, samples=None, batch_size=20, in_layer=None,
     the matrix's sum (deep-ei 0.7.0 crashes there). Pair counters are tiled to stay under
     ``memory_bound`` bytes (None: 2 GiB on the CPU, 3/4 of the device's free memory on CUDA).
     """
-    settings = MeasurementSettings(
-        samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
-        out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
-        progress=progress, memory_bound=memory_bound, threshold=threshold, max_samples=max_samples,
-        estimator=estimator, shuffles=shuffles)
+    settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device, rng,
+                         seed, progress, threshold, max_samples, memory_bound, estimator, shuffles)
     return _pairwise_matrix(layer, topology, settings, in_layer, activation, "ei_parts_matrix")[1]
-
-
-def _vector_settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device, rng,
-                     seed, progress, threshold, max_samples, memory_bound=None, estimator="plugin",
-                     shuffles=1):
-    return MeasurementSettings(
-        samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
-        out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
-        progress=progress, memory_bound=memory_bound, threshold=threshold, max_samples=max_samples,
-        estimator=estimator, shuffles=shuffles)
 
 
 def ei(layer, topology, threshold=0.05, samples=None, batch_size=20, in_layer=None, in_range=None,
@@ -115,7 +110,7 @@ def ei(layer, topology, threshold=0.05, samples=None, batch_size=20, in_layer=No
     The distinct code vectors are counted exactly within ``memory_bound`` bytes (None: the
     device's default): a table that would not fit is counted in key ranges, one pass over the
     samples each (the same result, bit for bit)."""
-    settings = _vector_settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
+    settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
                                 device, rng, seed, progress, threshold, max_samples, memory_bound,
                                 estimator, shuffles)
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
@@ -136,7 +131,7 @@ def eis_between_groups(layer, topology, groups, samples=None, batch_size=20, in_
     until ``max_samples`` (then ConvergenceWarning; None: no cap). The groups' tables share
     ``memory_bound`` (as in ``ei``).
     """
-    settings = _vector_settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
+    settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
                                 device, rng, seed, progress, threshold, max_samples, memory_bound,
                                 estimator, shuffles)
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
@@ -185,7 +180,7 @@ def vector_and_pairwise_ei(layer, topology, samples=None, batch_size=20, in_laye
     samples=None (a crash in deep-ei 0.7.0) uses ei's rule on the vector EI, up to
     ``max_samples`` (then ConvergenceWarning; None: no cap).
     """
-    settings = _vector_settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
+    settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
                                 device, rng, seed, progress, threshold, max_samples, memory_bound,
                                 estimator, shuffles)
     result = measure_vector_and_pairwise(layer, topology, settings, in_layer=in_layer,
