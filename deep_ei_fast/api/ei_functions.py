@@ -36,8 +36,8 @@ def _pairwise_total(pairs, settings):
 
 
 def _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device, rng,
-                     seed, progress, threshold, max_samples, memory_bound=None, estimator="plugin",
-                     shuffles=1):
+              seed, progress, threshold, max_samples, memory_bound=None, estimator="plugin",
+              shuffles=1):
     """The MeasurementSettings of an EI function's arguments."""
     return MeasurementSettings(
         samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
