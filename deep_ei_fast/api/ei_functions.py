@@ -6,6 +6,7 @@ import math
 from typing import NamedTuple, Optional
 
 from ..engine.settings import MeasurementSettings
+from ..engine.threads import load_aware
 from ..estimators.plugin import sum_in_order
 from .arguments import check_extrapolate, check_groups
 from .estimated import VectorWithNulls, estimator_of, pair_counts
@@ -55,6 +56,7 @@ def _pairwise_matrix(layer, topology, settings, in_layer, activation, descriptio
                               ei_parts_rule(settings.threshold))
 
 
+@load_aware
 def ei_parts(layer, topology, threshold=0.05, samples=None, extrapolate=False, batch_size=20,
              in_layer=None, in_range=None, in_bins=64, out_range=None, out_bins=64,
              activation=None, device='cpu', *, rng="philox", seed=None, progress=True,
@@ -83,6 +85,7 @@ def ei_parts(layer, topology, threshold=0.05, samples=None, extrapolate=False, b
     return _zero_small(extrapolate_curve(eis))
 
 
+@load_aware
 def ei_parts_matrix(layer, topology, samples=None, batch_size=20, in_layer=None, in_range=None,
                     in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
                     rng="philox", seed=None, progress=True, memory_bound=None,
@@ -99,6 +102,7 @@ def ei_parts_matrix(layer, topology, samples=None, batch_size=20, in_layer=None,
     return _pairwise_matrix(layer, topology, settings, in_layer, activation, "ei_parts_matrix")[1]
 
 
+@load_aware
 def ei(layer, topology, threshold=0.05, samples=None, batch_size=20, in_layer=None, in_range=None,
        in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *, rng="philox",
        seed=None, progress=True, memory_bound=None, max_samples=DEFAULT_MAX_SAMPLES,
@@ -119,6 +123,7 @@ def ei(layer, topology, threshold=0.05, samples=None, batch_size=20, in_layer=No
     return fixed_or_converged(m, [vector], vector.eis, vector_rule(threshold))[0]
 
 
+@load_aware
 def eis_between_groups(layer, topology, groups, samples=None, batch_size=20, in_layer=None,
                        in_range=None, in_bins=64, out_range=None, out_bins=64, activation=None,
                        device='cpu', *, rng="philox", seed=None, progress=True, threshold=0.05,
@@ -170,6 +175,7 @@ def measure_vector_and_pairwise(layer, topology, settings, *, in_layer=None, act
                              m.converged)
 
 
+@load_aware
 def vector_and_pairwise_ei(layer, topology, samples=None, batch_size=20, in_layer=None,
                            in_range=None, in_bins=64, out_range=None, out_bins=64, activation=None,
                            device='cpu', *, rng="philox", seed=None, progress=True,

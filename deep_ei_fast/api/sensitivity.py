@@ -7,6 +7,7 @@ from ..engine.noise_streams import check_no_nan, one_hot_blocks, range_ends_one_
 from ..engine.null_pairing import PairCountsWithNulls
 from ..engine.pair_counts import MAX_BINS, RANGE_WIDENING, PairBinning, PairCounts
 from ..engine.settings import MeasurementSettings
+from ..engine.threads import load_aware
 from ..estimators.plugin import sum_in_order
 from .arguments import check_positive_int
 from .estimated import estimator_of
@@ -104,6 +105,7 @@ def _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, devic
         progress=progress, memory_bound=memory_bound, estimator=estimator, shuffles=shuffles)
 
 
+@load_aware
 def sensitivity(layer, topology, samples=500, batch_size=20, in_layer=None, in_range=None,
                 in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
                 rng="philox", seed=None, progress=True, memory_bound=None,
@@ -118,6 +120,7 @@ def sensitivity(layer, topology, samples=500, batch_size=20, in_layer=None, in_r
                                               activation=activation, matrix_variant=False))
 
 
+@load_aware
 def sensitivity_matrix(layer, topology, samples=500, batch_size=20, in_layer=None, in_range=None,
                        in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
                        rng="philox", seed=None, progress=True, memory_bound=None,

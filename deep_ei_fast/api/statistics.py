@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..engine.threads import load_aware
 from ..estimators.uncertainty import VectorEstimate, benjamini_hochberg
 from .arguments import check_groups, check_positive_int
 from .estimated import VectorWithNulls, estimator_of, pair_counts
@@ -63,6 +64,7 @@ def _pairwise_result(estimator, statistics, samples, q):
                          float(np.sqrt(sum_variance)))
 
 
+@load_aware
 def pairwise_stats(layer, topology, samples=100000, batch_size=20, in_layer=None, in_range=None,
                    in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
                    rng="philox", seed=None, progress=True, memory_bound=None,
@@ -80,6 +82,7 @@ def pairwise_stats(layer, topology, samples=100000, batch_size=20, in_layer=None
                             m.samples_drawn, q)
 
 
+@load_aware
 def vector_stats(layer, topology, samples=100000, batch_size=20, in_layer=None, in_range=None,
                  in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
                  rng="philox", seed=None, progress=True, estimator="shuffle", shuffles=1,
@@ -98,6 +101,7 @@ def vector_stats(layer, topology, samples=100000, batch_size=20, in_layer=None, 
     return results[0] if groups is None else results
 
 
+@load_aware
 def sensitivity_stats(layer, topology, samples=500, batch_size=20, in_layer=None, in_range=None,
                       in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
                       rng="philox", seed=None, progress=True, memory_bound=None,

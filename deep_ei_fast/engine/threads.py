@@ -10,6 +10,7 @@ at most the cores they leave free (never more than torch.get_num_threads(), at l
 caller's setting is restored afterwards. Results never depend on the thread count.
 """
 import contextlib
+import functools
 import os
 import time
 
@@ -55,11 +56,11 @@ def free_cores():
 
 
 class LoadAwareThreads:
-    """Sets torch's thread count for the next block of work from the current load."""
+    """Sets torch's thread count for the next block of work from the current load, never above
+    ``requested`` (the caller's setting when the outermost block began)."""
 
-    def __init__(self):
-        self.requested = torch.get_num_threads()
-        self.current = self.requested
+    def __init__(self, requested):
+        self.requested = requested
         self.checked = 0.0
 
     def update(self):
@@ -68,21 +69,40 @@ class LoadAwareThreads:
             return
         self.checked = now
         threads = max(1, min(self.requested, free_cores()))
-        if threads != self.current:
+        if threads != torch.get_num_threads():
             torch.set_num_threads(threads)
-            self.current = threads
 
-    def restore(self):
-        if self.current != self.requested:
-            torch.set_num_threads(self.requested)
-            self.current = self.requested
+
+# The caller's thread count while a load-aware block is open: nested blocks (a public function
+# calling another, the engine's blocks inside a public call) choose up to it, not up to the
+# count an outer block lowered to, and only the outermost block restores it.
+_caller_threads = None
 
 
 @contextlib.contextmanager
 def load_aware_threads():
     """Within the block, ``update()`` before each piece of work; the thread count is restored."""
-    threads = LoadAwareThreads()
+    global _caller_threads
+    outermost = _caller_threads is None
+    if outermost:
+        _caller_threads = torch.get_num_threads()
+    threads = LoadAwareThreads(_caller_threads)
     try:
         yield threads
     finally:
-        threads.restore()
+        if outermost:
+            if torch.get_num_threads() != _caller_threads:
+                torch.set_num_threads(_caller_threads)
+            _caller_threads = None
+
+
+def load_aware(function):
+    """Runs every parallel region of a public call (estimates and table sorts as well as the
+    engine's sample passes) with the load-aware thread count: a spin-waiting region outside the
+    engine's blocks was enough to make a busy machine's default slower than one thread (issue 8)."""
+    @functools.wraps(function)
+    def call(*args, **kwargs):
+        with load_aware_threads() as threads:
+            threads.update()
+            return function(*args, **kwargs)
+    return call

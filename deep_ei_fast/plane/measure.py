@@ -22,6 +22,7 @@ from ..api.tables import VALID_ACTIVATIONS, VALID_MODULES
 from ..api.topology import topology_of
 from ..engine.noise_streams import resolve_seed
 from ..engine.settings import MeasurementSettings
+from ..engine.threads import load_aware
 from ..estimators.plugin import sum_in_order
 from .rows import CausalPlane, PlaneRow
 
@@ -154,6 +155,7 @@ def plane_sensitivity(layer, topology, settings, standard_errors):
             math.sqrt(sum(r.sum_variance for r in rows)))
 
 
+@load_aware
 def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples=500,
                  in_range=None, out_range=None, in_bins=64, out_bins=64, batch_size=20,
                  device='cpu', rng="philox", seed=None, progress=True,
