@@ -13,13 +13,14 @@ import time
 import numpy as np
 import pytest
 import torch
-from helpers import make_net
 
 import deep_ei_fast as deep_ei
 from deep_ei_fast.engine import checkpoint as checkpoint_module
 from deep_ei_fast.engine.checkpoint import METADATA, TILE_PATTERN, TileStore
 from deep_ei_fast.engine.noise_streams import PhiloxStream
 from deep_ei_fast.engine.pair_counts import PairCounts
+
+from helpers import make_net
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # 6 x 5 pairs of 9 x 9 int32 counters (324 bytes): 3000 bytes hold one row of pairs per tile,

@@ -284,12 +284,12 @@ class PairCounts:
         where ``counts`` int32 (int64 past FLUSH_SAMPLES) [na, nb, RX, RY] holds a tile of pairs
         (all of them when they fit in memory_bound) and ``out_bins`` int32 [nb] their output
         bins; it returns [na, nb] (or [na, nb, K]: K values per pair, giving [n_in, n_out, K])."""
-        def values(rect, counts, out_bins):
+        def estimated(rect, counts, out_bins):
             return (estimate(counts, self.binning.in_bins, out_bins).cpu().numpy(),)
 
         result = None  # shaped by the first tile's values: [n_in, n_out] or [n_in, n_out, K]
         name = f"{estimate.__module__.rsplit('.', 1)[-1]}_{estimate.__name__}"
-        for (a0, a1, b0, b1), (values,) in self.tile_values(name, values, leading=(True,)):
+        for (a0, a1, b0, b1), (values,) in self.tile_values(name, estimated, leading=(True,)):
             if result is None:
                 result = np.zeros((self.n_in, self.n_out) + values.shape[2:])
             result[a0:a1, b0:b1] = values
@@ -311,6 +311,9 @@ class PairCounts:
             if loaded.get(rect) is not None:
                 yield rect, loaded[rect]
                 continue
+            if self._all_stored:  # its samples were not counted: the tile cannot be made now
+                raise ValueError(f"checkpoint: {self.tile_label}'s tile {rect} went missing from "
+                                 f"{store.path} during the run; run again")
             if counting is None:
                 counting = self.counted_tiles(skip={r for r, v in loaded.items() if v is not None})
             counted_rect, counts, out_bins = next(counting)
