@@ -11,6 +11,7 @@ import os
 import torch
 
 from ..engine.checkpoint import TileStore
+from ..engine.version import VERSION
 
 
 def check_checkpoint(checkpoint, settings, extrapolate=False):
@@ -59,10 +60,9 @@ def run_metadata(function, m, memory_bound):
     """Everything that changes a pairwise measurement's tiles; ``memory_bound`` as given (None:
     the device's default, which on CUDA follows its free memory: tiles are keyed by their
     rectangles, so a different plan recounts rather than mixes)."""
-    from .. import __version__  # the package is loaded by the time a function runs
     s, spec = m.settings, m.spec
     return {
-        "library_version": __version__,
+        "library_version": VERSION,
         "function": function,
         "layer": layer_fingerprint(spec),
         "philox_seed": m.philox_seed,

@@ -30,7 +30,7 @@ def tile_name(label, estimate, rect):
     return f"tile.{label}.{estimate}.a{a0}-{a1}.b{b0}-{b1}.npz"
 
 
-def _write_atomically(path, write):
+def write_atomically(path, write):
     """write(binary file) into a temporary file beside `path`, flushed to disk, then renamed
     over `path` (atomic on POSIX: readers see the old file, or none, or the whole new one)."""
     folder = os.path.dirname(path)
@@ -76,7 +76,7 @@ class TileStore:
             self._check(metadata_path, metadata)
         else:
             text = json.dumps(metadata, indent=1, sort_keys=True).encode()
-            _write_atomically(metadata_path, lambda stream: stream.write(text))
+            write_atomically(metadata_path, lambda stream: stream.write(text))
         self.metadata = metadata
         self._finished = set()  # (label, rect) of the tiles on disk
         for name in os.listdir(path):
@@ -129,5 +129,5 @@ class TileStore:
     def save(self, label, estimate, rect, arrays):
         """Saves a finished tile's arrays (numpy) atomically."""
         path = os.path.join(self.path, tile_name(label, estimate, rect))
-        _write_atomically(path, lambda stream: np.savez(stream, *arrays))
+        write_atomically(path, lambda stream: np.savez(stream, *arrays))
         self._finished.add((label, tuple(rect)))
