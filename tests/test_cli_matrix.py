@@ -158,3 +158,35 @@ def test_torchrun_two_ranks_write_the_single_process_numbers(model, tmp_path):
     assert result.returncode == 0, result.stderr[-3000:]
     assert_files_hold(out, expected_stats(net))
     assert json.loads((out / METADATA).read_text())["world_size"] == 2
+
+
+TORCHRUN_SCRIPT = """
+import sys
+import torch.distributed as dist
+from deep_ei_fast.apps import cli, matrix_command
+measure = matrix_command.pairwise_stats
+
+def sharded(*args, process_group=None, **kwargs):  # a stand-in until the keyword exists
+    assert process_group is dist.group.WORLD and dist.get_world_size() == 2
+    assert dist.get_backend() == "gloo"
+    open({marks!r} + str(dist.get_rank()), "w").write("measured")
+    return measure(*args, **kwargs)
+matrix_command.pairwise_stats = sharded
+sys.exit(cli.main(sys.argv[1:]))
+"""
+
+
+def test_torchrun_starts_the_process_group_and_only_rank_0_writes(model, tmp_path):
+    net, path = model
+    out, marks = tmp_path / "out", str(tmp_path / "rank")
+    script = tmp_path / "launch.py"
+    script.write_text(TORCHRUN_SCRIPT.format(marks=marks))
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               str(script), "matrix", str(path), "--layer", "0", "--out", str(out), *OPTIONS]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=300,
+                            env={**os.environ, "PYTHONPATH": ROOT})
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert os.path.exists(marks + "0") and os.path.exists(marks + "1")  # both ranks measured
+    assert result.stdout.count("wrote ") == 1  # one rank wrote
+    assert_files_hold(out, expected_stats(net))
+    assert json.loads((out / METADATA).read_text())["world_size"] == 2
