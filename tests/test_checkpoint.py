@@ -113,7 +113,8 @@ def stop_after(monkeypatch, saves):
     ("ei_parts_matrix", {}),
     ("pairwise_stats", {"estimator": "shuffle", "shuffles": 2}),
 ])
-def test_interrupted_run_resumes_counting_only_missing_tiles(layer, tmp_path, monkeypatch, function, kwargs):
+def test_interrupted_run_resumes_counting_only_missing_tiles(layer, tmp_path, monkeypatch, counted, function,
+                                                            kwargs):
     net, lin, top = layer
     measure = getattr(deep_ei, function)
     expected = measure(lin, top, **ARGS, **kwargs)
@@ -123,14 +124,7 @@ def test_interrupted_run_resumes_counting_only_missing_tiles(layer, tmp_path, mo
             measure(lin, top, checkpoint=tmp_path, **ARGS, **kwargs)
     finished = tiles_in(tmp_path)
     assert len(finished) == 4
-    counted = []
-    original = PairCounts.counted_tiles
-
-    def spy(self, skip=()):
-        for rect, counts, out_bins in original(self, skip):
-            counted.append((self.tile_label, rect))
-            yield rect, counts, out_bins
-    monkeypatch.setattr(PairCounts, "counted_tiles", spy)
+    counted.clear()
     result = measure(lin, top, checkpoint=tmp_path, **ARGS, **kwargs)
     if function == "pairwise_stats":
         assert_same_stats(expected, result)

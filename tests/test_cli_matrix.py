@@ -12,10 +12,12 @@ import pytest
 import torch
 
 import deep_ei_fast as deep_ei
-from deep_ei_fast.apps.cli import EXIT_INTERRUPTED, EXIT_MODEL, EXIT_OK, EXIT_USAGE, main
+from deep_ei_fast.apps.cli import EXIT_INTERRUPTED, EXIT_MODEL, EXIT_OK, EXIT_USAGE
 from deep_ei_fast.apps.matrix_command import ARRAYS, METADATA
 from deep_ei_fast.apps.networks import paper_network
 from deep_ei_fast.engine.checkpoint import TILE_PATTERN, TileStore
+
+from helpers import run_cli as run
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 ARCH = (6, 4, 3)
@@ -23,15 +25,6 @@ ARCH = (6, 4, 3)
 OPTIONS = ["--arch", "6,4,3", "--samples", "3000", "--memory-bound", "2000", "--quiet"]
 HUGE = ["--samples", "1000000000000"]  # never finishes: errors must come before measuring
 HAS_PROCESS_GROUP = "process_group" in inspect.signature(deep_ei.pairwise_stats).parameters
-
-
-def run(capsys, *argv):
-    try:
-        code = main([str(a) for a in argv])
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")
