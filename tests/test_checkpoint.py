@@ -267,3 +267,12 @@ def test_corrupt_tile_file_is_named(layer, tmp_path):
         np.savez(stream, np.zeros((2, 2)))
     with pytest.raises(ValueError, match=rf"tile file {victim} holds an array of shape \(2, 2\)"):
         deep_ei.ei_parts_matrix(lin, top, checkpoint=tmp_path, **ARGS)
+
+
+def test_a_run_refused_before_its_first_tile_does_not_bind_the_checkpoint(layer, tmp_path):
+    net, lin, top = layer
+    with pytest.raises(ValueError, match="memory_bound=100 is too small"):
+        deep_ei.ei_parts_matrix(lin, top, checkpoint=tmp_path, **{**ARGS, "memory_bound": 100})
+    assert not (tmp_path / METADATA).exists()  # so the corrected call below is not refused
+    expected = deep_ei.ei_parts_matrix(lin, top, **ARGS)
+    assert np.array_equal(deep_ei.ei_parts_matrix(lin, top, checkpoint=tmp_path, **ARGS), expected)

@@ -1,7 +1,8 @@
 """A checkpoint directory: the finished tiles of one pairwise measurement, so that a long run
 that is stopped can be restarted without counting them again.
 
-    metadata.json                                 what the tiles were measured with
+    metadata.json                                 what the tiles were measured with (written
+                                                  with the first tile)
     tile.<label>.<estimate>.a<a0>-<a1>.b<b0>-<b1>.npz
 
 <label> names the counters ("counts": the real pairing; "null<k>": the shuffle estimator's null
@@ -71,12 +72,12 @@ class TileStore:
         os.makedirs(path, exist_ok=True)
         self.path = path
         metadata = json.loads(json.dumps({"format_version": FORMAT_VERSION, **metadata}))
-        metadata_path = os.path.join(path, METADATA)
-        if os.path.exists(metadata_path):
-            self._check(metadata_path, metadata)
-        else:
-            text = json.dumps(metadata, indent=1, sort_keys=True).encode()
-            write_atomically(metadata_path, lambda stream: stream.write(text))
+        self._metadata_path = os.path.join(path, METADATA)
+        # Written with the first tile: a run refused later (say, memory_bound too small) must
+        # not leave metadata that would refuse its corrected rerun.
+        self._metadata_written = os.path.exists(self._metadata_path)
+        if self._metadata_written:
+            self._check(self._metadata_path, metadata)
         self.metadata = metadata
         self._finished = set()  # (label, rect) of the tiles on disk
         for name in os.listdir(path):
@@ -128,6 +129,10 @@ class TileStore:
 
     def save(self, label, estimate, rect, arrays):
         """Saves a finished tile's arrays (numpy) atomically."""
+        if not self._metadata_written:
+            text = json.dumps(self.metadata, indent=1, sort_keys=True).encode()
+            write_atomically(self._metadata_path, lambda stream: stream.write(text))
+            self._metadata_written = True
         path = os.path.join(self.path, tile_name(label, estimate, rect))
         write_atomically(path, lambda stream: np.savez(stream, *arrays))
         self._finished.add((label, tuple(rect)))
