@@ -24,6 +24,7 @@ from .api.tables import CONVOLUTIONAL_MODULES, MEMORY_LIMIT, POOLING_MODULES, VA
 from .api.topology import topology_of
 from .engine.ops import build_info
 from .engine.settings import DEFAULT_MEMORY_BOUND
+from .engine.version import VERSION as __version__  # noqa: F401 (setup.py's version)
 from .plane.measure import causal_plane
 from .plane.recorder import CausalPlaneRecorder
 from .plane.rows import CausalPlane, PlaneRow
@@ -37,4 +38,3 @@ __all__ = [
     "PairwiseStats",
     "VectorEstimate",
 ]
-__version__ = "0.1.0"

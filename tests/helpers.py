@@ -4,6 +4,7 @@
 - devices() / accelerators(): the device parameters. Every op test runs on "cpu" and on
   "cuda", the CUDA parameter skipped, with its reason, unless a GPU is present and the extension
   was built with its CUDA kernels (deep_ei_fast.build_info().cuda).
+- run_cli: the command line's main(argv) -> (exit code, stdout, stderr).
 - run_op: calls an op on one device; on an accelerator it also runs the same call on the CPU
   and requires bit-identical results (csrc/OPS.md: every op computes the same function there).
 """
@@ -110,3 +111,18 @@ def run_op(device, op, *args):
         expected = on_cpu, op(*on_cpu)
         assert_identical(expected, got, f"{getattr(op, '__name__', op)} on {device} vs cpu")
     return got
+
+
+# ------------------------------------------------------------------------------------------
+# command line
+# ------------------------------------------------------------------------------------------
+def run_cli(capsys, *argv):
+    """main(argv) -> (exit code, stdout, stderr); argparse's own exits are caught; arguments
+    may be paths or numbers."""
+    from deep_ei_fast.apps.cli import main
+    try:
+        code = main([str(a) for a in argv])
+    except SystemExit as exit_:
+        code = exit_.code
+    out, err = capsys.readouterr()
+    return code, out, err

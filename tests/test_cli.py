@@ -8,21 +8,13 @@ import pytest
 import torch
 import torch.nn as nn
 
-from deep_ei_fast.apps.cli import EXIT_MODEL, EXIT_OK, EXIT_USAGE, main
+from deep_ei_fast.apps.cli import EXIT_MODEL, EXIT_OK, EXIT_USAGE
 from deep_ei_fast.apps.networks import paper_network as build_network
+
+from helpers import run_cli as run
 
 FAST = ["--samples", "2000", "--sensitivity-samples", "20"]
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-
-
-def run(capsys, *argv):
-    """main(argv) -> (exit code, stdout, stderr); argparse's own exits are caught."""
-    try:
-        code = main(list(argv))
-    except SystemExit as exit_:
-        code = exit_.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 @pytest.fixture(scope="module")

@@ -1,7 +1,8 @@
 """The EI functions of deep-ei 0.7.0: same signatures and defaults, plus keyword-only
 rng / seed / progress / max_samples (and memory_bound for pairwise counts: bytes of pair
 counters and cached codes held at once; None, the default, is the device's: DEFAULT_MEMORY_BOUND =
-2 GiB on the CPU, 3/4 of the free memory on CUDA)."""
+2 GiB on the CPU, 3/4 of the free memory on CUDA). ei_parts and ei_parts_matrix also take
+checkpoint=PATH (api/checkpointing.py, docs/long_runs.rst)."""
 import math
 from typing import NamedTuple, Optional
 
@@ -9,6 +10,7 @@ from ..engine.settings import MeasurementSettings
 from ..engine.threads import load_aware
 from ..estimators.plugin import sum_in_order
 from .arguments import check_extrapolate, check_groups
+from .checkpointing import check_checkpoint, open_checkpoint
 from .estimated import VectorWithNulls, estimator_of, pair_counts
 from .prepare import open_measurement
 from .sample_rules import (
@@ -47,10 +49,13 @@ def _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, devic
         estimator=estimator, shuffles=shuffles)
 
 
-def _pairwise_matrix(layer, topology, settings, in_layer, activation, description):
-    """The MI matrix of every pair, from settings.samples or ei_parts' convergence rule."""
+def _pairwise_matrix(layer, topology, settings, in_layer, activation, description, checkpoint=None):
+    """The MI matrix of every pair, from settings.samples or ei_parts' convergence rule; with
+    a checkpoint directory, its finished tiles are loaded and the others saved."""
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description=description, dynamic_out=True)
+    # One checkpoint serves both functions: they count the same tiles.
+    open_checkpoint(checkpoint, "ei_parts_matrix", m, settings.memory_bound)
     counts = pair_counts(m, m.pair_binning(settings.samples or FIRST_ROUND))
     return fixed_or_converged(m, [counts], lambda: _pairwise_total(counts, m.settings),
                               ei_parts_rule(settings.threshold))
@@ -61,19 +66,22 @@ def ei_parts(layer, topology, threshold=0.05, samples=None, extrapolate=False, b
              in_layer=None, in_range=None, in_bins=64, out_range=None, out_bins=64,
              activation=None, device='cpu', *, rng="philox", seed=None, progress=True,
              memory_bound=None, max_samples=DEFAULT_MAX_SAMPLES,
-             estimator="plugin", shuffles=1):
+             estimator="plugin", shuffles=1, checkpoint=None):
     r"""EI_parts of ``layer``: the sum over all (input A, output B) pairs of I(t_A; t_B) in bits,
     with the whole input layer firing uniformly at random. Sums below 0.01 are reported as 0.0.
 
     samples=None doubles the samples until the relative change falls under ``threshold``, or
     until ``max_samples`` (then ConvergenceWarning; None: no cap); extrapolate=True fits
-    a / n^e + C over 20 rounds of 1e5 samples (deep-ei's rules).
+    a / n^e + C over 20 rounds of 1e5 samples (deep-ei's rules). ``checkpoint``: as
+    ei_parts_matrix's.
     """
     settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device, rng,
                          seed, progress, threshold, max_samples, memory_bound, estimator, shuffles)
     check_extrapolate(extrapolate)
     if not extrapolate:
-        return _zero_small(_pairwise_matrix(layer, topology, settings, in_layer, activation, "ei_parts")[0])
+        return _zero_small(_pairwise_matrix(layer, topology, settings, in_layer, activation, "ei_parts",
+                                            checkpoint)[0])
+    check_checkpoint(checkpoint, settings, extrapolate)
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description="ei_parts", dynamic_out=True)
     counts = pair_counts(m, m.pair_binning(EXTRAPOLATION_ROUND))
@@ -90,16 +98,22 @@ def ei_parts_matrix(layer, topology, samples=None, batch_size=20, in_layer=None,
                     in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
                     rng="philox", seed=None, progress=True, memory_bound=None,
                     threshold=0.05, max_samples=DEFAULT_MAX_SAMPLES,
-                    estimator="plugin", shuffles=1):
+                    estimator="plugin", shuffles=1, checkpoint=None):
     r"""Matrix [n_in, n_out] of I(t_A; t_B) in bits for every pair, as a float64 numpy array.
 
     samples=None uses ei_parts' convergence rule (with ``threshold``, up to ``max_samples``) on
     the matrix's sum (deep-ei 0.7.0 crashes there). Pair counters are tiled to stay under
     ``memory_bound`` bytes (None: 2 GiB on the CPU, 3/4 of the device's free memory on CUDA).
+
+    ``checkpoint``: a directory where each finished tile is saved; a restarted call with the
+    same arguments loads those tiles instead of counting them and returns the identical matrix.
+    It needs fixed ``samples`` and rng="philox"; other arguments are refused, naming the first
+    difference (docs/long_runs.rst).
     """
     settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device, rng,
                          seed, progress, threshold, max_samples, memory_bound, estimator, shuffles)
-    return _pairwise_matrix(layer, topology, settings, in_layer, activation, "ei_parts_matrix")[1]
+    return _pairwise_matrix(layer, topology, settings, in_layer, activation, "ei_parts_matrix",
+                            checkpoint)[1]
 
 
 @load_aware

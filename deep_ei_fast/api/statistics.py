@@ -12,6 +12,7 @@ import numpy as np
 from ..engine.threads import load_aware
 from ..estimators.uncertainty import VectorEstimate, benjamini_hochberg
 from .arguments import check_groups, check_positive_int
+from .checkpointing import open_checkpoint
 from .estimated import VectorWithNulls, estimator_of, pair_counts
 from .prepare import open_measurement
 from .sensitivity import _settings as measurement_settings, sensitivity_matrix_of
@@ -68,14 +69,17 @@ def _pairwise_result(estimator, statistics, samples, q):
 def pairwise_stats(layer, topology, samples=100000, batch_size=20, in_layer=None, in_range=None,
                    in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
                    rng="philox", seed=None, progress=True, memory_bound=None,
-                   estimator="shuffle", shuffles=1, q=0.05):
-    r"""PairwiseStats of ``layer`` from ``samples`` noise samples (arguments as ei_parts')."""
+                   estimator="shuffle", shuffles=1, q=0.05, checkpoint=None):
+    r"""PairwiseStats of ``layer`` from ``samples`` noise samples (arguments as ei_parts';
+    ``checkpoint`` as ei_parts_matrix's, in a directory of its own: its tiles hold the
+    statistics' tables)."""
     _check_q(q)
     check_positive_int("samples", samples)
     settings = measurement_settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
                                     device, rng, seed, progress, memory_bound, estimator, shuffles)
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description="pairwise_stats", dynamic_out=True)
+    open_checkpoint(checkpoint, "pairwise_stats", m, memory_bound)
     pairs = pair_counts(m, m.pair_binning(samples))
     _feed(m, pairs, samples)
     return _pairwise_result(estimator, [estimator_of(m.settings).pair_statistics(pairs)],

@@ -2,6 +2,7 @@
 
     deep-ei-fast demo [--out DIR] [--full] ...     train the paper's networks, record, plot
     deep-ei-fast measure MODEL.pt [...]            the causal plane of a saved model
+    deep-ei-fast matrix MODEL.pt --layer N --out DIR   one layer's EI_parts matrix and statistics
     deep-ei-fast benchmark [--quick] [...]         causal_plane against layer-by-layer calls
 
 Exit codes: 0 success; 2 bad arguments; 3 a model file that is missing, unreadable or not a
@@ -64,6 +65,70 @@ def _add_measure_options(parser, samples_default):
                              "is called before measuring")
 
 
+def _add_model_options(parser):
+    """How MODEL is read (apps/saved_model.py): measure's and matrix's."""
+    parser.add_argument("model", help="path of the torch.save'd model or state dict")
+    parser.add_argument("--arch", type=_int_list,
+                        help="layer widths of the MLP a state dict belongs to, e.g. 25,6,6,6,5")
+    parser.add_argument("--activation", choices=("sigmoid", "tanh", "relu", "none"), default="sigmoid",
+                        help="activation after every Linear of --arch (default sigmoid)")
+    parser.add_argument("--bias", action="store_true", help="the --arch Linear layers have biases")
+    parser.add_argument("--allow-pickle", action="store_true",
+                        help="allow loading a whole pickled nn.Module (runs code from the file)")
+    parser.add_argument("--input-shape", type=_int_list,
+                        help="example input shape with the batch dimension, e.g. 1,25 (default: "
+                             "from the first Linear layer)")
+
+
+def _add_binning_options(parser):
+    parser.add_argument("--bins", type=_positive_int, default=8, help="bins in and out (default 8)")
+    parser.add_argument("--in-range", type=_range, help="input noise range LOW,HIGH (default: topology)")
+    parser.add_argument("--out-range", type=_range, help="output range LOW,HIGH (default: topology)")
+
+
+def _add_estimator_options(parser, default):
+    parser.add_argument("--estimator", choices=ESTIMATORS, default=default,
+                        help=f"MI estimator (default {default}); see docs/estimators.rst")
+    parser.add_argument("--shuffles", type=_positive_int, default=1,
+                        help="null pairings averaged by --estimator shuffle (default 1)")
+
+
+def _add_device_option(parser):
+    parser.add_argument("--device", default="cpu",
+                        help="where to measure: cpu or cuda (cuda:N); the loaded model and its "
+                             "example input are moved there (default cpu)")
+
+
+def _add_matrix_parser(sub):
+    matrix = sub.add_parser(
+        "matrix", help="one layer's EI_parts matrix and estimator statistics, saved as .npy",
+        description="Measures one Linear/Conv2d layer of a saved model (MODEL as for measure) with "
+                    "pairwise_stats and writes ei_parts_matrix.npy (the estimator's MI of every "
+                    "pair, bits), plugin_mi.npy, standard_error.npy, p_value.npy, significant.npy "
+                    "and metadata.json into --out. Noise is philox (seeded by --seed). Runs under "
+                    "torchrun: with WORLD_SIZE > 1 it starts the default process group and only "
+                    "rank 0 writes.")
+    _add_model_options(matrix)
+    matrix.add_argument("--layer", type=int, required=True,
+                        help="which Linear/Conv2d layer, counted from 0 in model.modules() order")
+    matrix.add_argument("--out", required=True, help="output folder (made if missing)")
+    matrix.add_argument("--samples", type=_positive_int, default=100_000,
+                        help="noise samples (default 100,000)")
+    matrix.add_argument("--seed", type=int, default=0, help="philox seed (default 0)")
+    _add_binning_options(matrix)
+    _add_estimator_options(matrix, "plugin")
+    matrix.add_argument("--q", type=float, default=0.05,
+                        help="Benjamini-Hochberg false discovery rate of significant.npy (default 0.05)")
+    matrix.add_argument("--memory-bound", type=_positive_int,
+                        help="bytes of pair counters held at once (default: the device's); more "
+                             "pairs are counted in tiles, one pass over the samples each")
+    matrix.add_argument("--checkpoint",
+                        help="folder of finished tiles: a run stopped and started again with the "
+                             "same arguments skips them (docs/long_runs.rst)")
+    _add_device_option(matrix)
+    matrix.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
 def build_parser():
     from .demo import DEFAULT_RECORDINGS, TASKS
     parser = argparse.ArgumentParser(
@@ -97,31 +162,14 @@ def build_parser():
                     "pass --allow-pickle if you trust the file), or a state dict saved with "
                     "torch.save(model.state_dict(), path) of a multilayer perceptron described by "
                     "--arch (nn.Sequential of Linear, activation, Linear, activation, ...).")
-    measure.add_argument("model", help="path of the torch.save'd model or state dict")
-    measure.add_argument("--arch", type=_int_list,
-                         help="layer widths of the MLP a state dict belongs to, e.g. 25,6,6,6,5")
-    measure.add_argument("--activation", choices=("sigmoid", "tanh", "relu", "none"), default="sigmoid",
-                         help="activation after every Linear of --arch (default sigmoid)")
-    measure.add_argument("--bias", action="store_true", help="the --arch Linear layers have biases")
-    measure.add_argument("--allow-pickle", action="store_true",
-                         help="allow loading a whole pickled nn.Module (runs code from the file)")
-    measure.add_argument("--input-shape", type=_int_list,
-                         help="example input shape with the batch dimension, e.g. 1,25 (default: "
-                              "from the first Linear layer)")
-    measure.add_argument("--bins", type=_positive_int, default=8, help="bins in and out (default 8)")
-    measure.add_argument("--in-range", type=_range, help="input noise range LOW,HIGH (default: topology)")
-    measure.add_argument("--out-range", type=_range, help="output range LOW,HIGH (default: topology)")
+    _add_model_options(measure)
+    _add_binning_options(measure)
     measure.add_argument("--rng", choices=("philox", "torch"), default="philox",
                          help="noise: philox (counter-based, seeded by --seed; the default) or torch "
                               "(deep-ei 0.7.0's own draws from torch's generator, for its exact numbers)")
-    measure.add_argument("--device", default="cpu",
-                         help="where to measure: cpu or cuda (cuda:N); the loaded model and its "
-                              "example input are moved there (default cpu)")
+    _add_device_option(measure)
     measure.add_argument("--csv", help="also write the rows to this CSV file (its folder must exist)")
-    measure.add_argument("--estimator", choices=ESTIMATORS, default="plugin",
-                         help="MI estimator (default plugin: deep-ei's numbers); see docs/estimators.rst")
-    measure.add_argument("--shuffles", type=_positive_int, default=1,
-                         help="null pairings averaged by --estimator shuffle (default 1)")
+    _add_estimator_options(measure, "plugin")
     measure.add_argument("--standard-errors", action="store_true",
                          help="also give the standard errors of EI, EI_parts and sensitivity")
     _add_measure_options(measure, 1_000_000)
@@ -138,6 +186,7 @@ def build_parser():
                        help="samples of the rng='torch' comparison, batch_size 20 (0: skip it)")
     bench.add_argument("--output", help="also write the markdown report to this file")
     _add_measure_options(bench, 1_000_000)
+    _add_matrix_parser(sub)
     return parser
 
 
@@ -178,24 +227,32 @@ def _ranges_used(args, plane):
             "recorded: (-10, 10)):", *lines]
 
 
+def _device(args):
+    from ..api.arguments import check_device
+    try:
+        return check_device(args.device)  # before loading: a bad --device is a usage error
+    except ValueError as error:
+        raise UsageError(f"--device: {error}") from None
+
+
+def _load(args):
+    """(model, example input shape) of MODEL, or ModelFileError (exit 3)."""
+    from .saved_model import load_model
+    try:
+        return load_model(args.model, arch=args.arch, activation=args.activation, bias=args.bias,
+                          allow_pickle=args.allow_pickle, input_shape=args.input_shape)
+    except (OSError, ValueError, TypeError, RuntimeError) as error:
+        raise ModelFileError(str(error)) from None
+
+
 def _run_measure(args):
     import torch
 
-    from ..api.arguments import check_device
     from ..plane.measure import causal_plane
-    from .saved_model import load_model
     if args.csv:
         _check_csv_path(args.csv)
-    try:
-        device = check_device(args.device)  # before loading: a bad --device is a usage error
-    except ValueError as error:
-        raise UsageError(f"--device: {error}") from None
-    try:
-        model, input_shape = load_model(args.model, arch=args.arch, activation=args.activation,
-                                        bias=args.bias, allow_pickle=args.allow_pickle,
-                                        input_shape=args.input_shape)
-    except (OSError, ValueError, TypeError, RuntimeError) as error:
-        raise ModelFileError(str(error)) from None
+    device = _device(args)
+    model, input_shape = _load(args)
     model = model.to(device)  # causal_plane measures on `device`: the model must be there too
     seed = args.seed
     if args.rng == "torch":  # deep-ei's draws come from torch's global generator
@@ -220,6 +277,25 @@ def _run_measure(args):
         print(f"wrote {args.csv}")
 
 
+def _run_matrix(args):
+    from . import matrix_command
+    problem = matrix_command.check_out_folder(args.out)
+    if problem is None and args.checkpoint and os.path.exists(args.checkpoint) and not os.path.isdir(args.checkpoint):
+        problem = f"--checkpoint {args.checkpoint!r} exists and is not a folder"
+    if problem is None and not 0 < args.q < 1:
+        problem = f"--q must be in (0, 1), got {args.q:g}"
+    if problem is None and matrix_command.world_size() > 1:
+        problem = matrix_command.distributed_problem()
+    if problem:
+        raise UsageError(problem)
+    device = _device(args)
+    model, input_shape = _load(args)
+    try:
+        matrix_command.run_matrix(args, model, input_shape, device, lambda line: print(line, flush=True))
+    except (ValueError, TypeError) as error:
+        raise UsageError(str(error)) from None
+
+
 def _run_benchmark(args):
     from .plane_benchmark import run
     samples, repeats, torch_samples = ((100_000, 1, 10_000) if args.quick
@@ -240,7 +316,8 @@ def _run_benchmark(args):
     return EXIT_OK
 
 
-COMMANDS = {"demo": _run_demo, "measure": _run_measure, "benchmark": _run_benchmark}
+COMMANDS = {"demo": _run_demo, "measure": _run_measure, "benchmark": _run_benchmark,
+            "matrix": _run_matrix}
 
 
 def main(argv=None):

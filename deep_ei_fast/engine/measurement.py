@@ -30,6 +30,7 @@ class Measurement:
         self.stream = open_stream(spec, settings.rng, self.philox_seed, settings.batch_size, self.device)
         self.samples_drawn = 0  # what feed() has handed out so far
         self.converged = None  # set by api/sample_rules: False when max_samples stopped it
+        self.tile_store = None  # a checkpoint's TileStore (engine/checkpoint.py) for pair counts
         self._open_bar = None  # the one bar of this measurement, while it is shown
 
     @property
@@ -57,7 +58,14 @@ class Measurement:
 
     def feed(self, samples, consumers, bar):
         """Draws the next `samples` samples and hands each block to every consumer, with
-        torch's thread count chosen from the machine's load before each block."""
+        torch's thread count chosen from the machine's load before each block. When no
+        consumer needs them (a checkpoint holds every tile), none are drawn."""
+        if not any(getattr(consumer, "needs_samples", True) for consumer in consumers):
+            for consumer in consumers:
+                consumer.skip(samples)
+            self.samples_drawn += samples
+            bar.update(samples)
+            return
         with load_aware_threads() as threads:
             threads.update()
             for x, y in self.stream.take(samples):
@@ -97,15 +105,16 @@ class Measurement:
             bins = [out_bins] * spec.n_out
         return PairBinning(spec.in_range, in_bins, ranges, bins, self.device)
 
-    def _pair_counts(self, binning, memory_bound, replay):
+    def _pair_counts(self, binning, memory_bound, replay, label):
         return PairCounts(binning, self.spec.n_in, self.spec.n_out, memory_bound, replay=replay,
-                          status=self.show_status, samples=self.settings.samples)
+                          status=self.show_status, samples=self.settings.samples,
+                          tile_store=self.tile_store, tile_label=label)
 
     def pair_counts_with_nulls(self, binning, null_shifts=(), memory_bound=None):
         """pair_counts plus one null PairCounts per shift of null_shifts (the shuffle
         estimator's), all within memory_bound; no shifts: the same counts as pair_counts."""
         return PairCountsWithNulls(
-            lambda bound, replay: self._pair_counts(binning, bound, replay),
+            lambda bound, replay, label: self._pair_counts(binning, bound, replay, label),
             memory_bound or self.settings.memory_bound, self.stream.replay, null_shifts)
 
     def vector_counts(self, groups=None, memory_bound=None, replay=None):

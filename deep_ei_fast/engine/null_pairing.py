@@ -49,13 +49,22 @@ class PairCountsWithNulls:
     def __init__(self, make_counts, memory_bound, replay, null_shifts=()):
         share = memory_bound // (1 + len(null_shifts))
         self.null_shifts = tuple(null_shifts)
-        self.counts = make_counts(share, replay)
-        self.nulls = [make_counts(share, shifted_replay(replay, k)) for k in self.null_shifts]
+        # make_counts(bound, replay, label): label names the counters in a checkpoint.
+        self.counts = make_counts(share, replay, "counts")
+        self.nulls = [make_counts(share, shifted_replay(replay, k), f"null{k}") for k in self.null_shifts]
         self._consumers = [self.counts] + [ShiftedPairing(n, k) for n, k in zip(self.nulls, self.null_shifts)]
 
     def add(self, x, y):
         for consumer in self._consumers:
             consumer.add(x, y)
+
+    @property
+    def needs_samples(self):
+        return any(counts.needs_samples for counts in [self.counts, *self.nulls])
+
+    def skip(self, samples):
+        for counts in [self.counts, *self.nulls]:
+            counts.skip(samples)
 
     def check_cache_fits(self, samples):
         for counts in [self.counts, *self.nulls]:

@@ -190,8 +190,11 @@ class PairCounts:
     them in turn when the MI matrix is asked for.
     """
 
-    def __init__(self, binning, n_in, n_out, memory_bound, replay=None, status=None, samples=None):
+    def __init__(self, binning, n_in, n_out, memory_bound, replay=None, status=None, samples=None,
+                 tile_store=None, tile_label="counts"):
         self.binning, self.n_in, self.n_out = binning, n_in, n_out
+        # A checkpoint's engine/checkpoint.TileStore (None: none), and this counter's name there.
+        self.tile_store, self.tile_label = tile_store, tile_label
         cell_bytes = WIDE_COUNTER_BYTES if samples is not None and samples > FLUSH_SAMPLES else COUNTER_BYTES
         self.tiles = plan_tiles(n_in, n_out, binning.pair_bytes // COUNTER_BYTES * cell_bytes, memory_bound)
         self.replay = replay
@@ -209,6 +212,9 @@ class PairCounts:
             histogram_choice.histogram_op(binning.rows, binning.cols, n_in, n_out), check_codes=False)
         if len(self.tiles) == 1:
             self.counts = Counters(self._zeros(n_in, n_out))
+        # Known before any sample: tiles are saved only after the samples are counted.
+        self._all_stored = tile_store is not None and all(
+            tile_store.finished(tile_label, rect) for rect in self.tiles)
 
     def check_cache_fits(self, samples):
         """Raises now if a tiled pass over `samples` samples would need more cache than allowed."""
@@ -227,9 +233,20 @@ class PairCounts:
         # empty + zero_ fills with all threads (torch.zeros faults a large buffer in on one).
         return torch.empty((na, nb, b.rows, b.cols), dtype=torch.int32, device=b.device).zero_()
 
+    @property
+    def needs_samples(self):
+        """False when the checkpoint holds every tile: the samples need not be counted."""
+        return not self._all_stored
+
+    def skip(self, samples):
+        """Takes note of `samples` samples not drawn (needs_samples is False)."""
+        self.total += samples
+
     def add(self, x, y):
         """Counts a block of samples (neuron-major float values)."""
         self.total += x.shape[1]
+        if not self.needs_samples:
+            return
         codes = self.binning.codes(x, y)
         if self.kept_samples < KEPT_SAMPLES:
             kept = tuple(c[:, :KEPT_SAMPLES - self.kept_samples].clone() for c in codes)
@@ -267,18 +284,51 @@ class PairCounts:
         where ``counts`` int32 (int64 past FLUSH_SAMPLES) [na, nb, RX, RY] holds a tile of pairs
         (all of them when they fit in memory_bound) and ``out_bins`` int32 [nb] their output
         bins; it returns [na, nb] (or [na, nb, K]: K values per pair, giving [n_in, n_out, K])."""
+        def estimated(rect, counts, out_bins):
+            return (estimate(counts, self.binning.in_bins, out_bins).cpu().numpy(),)
+
         result = None  # shaped by the first tile's values: [n_in, n_out] or [n_in, n_out, K]
-        for (a0, a1, b0, b1), counts, out_bins in self.counted_tiles():
-            values = estimate(counts, self.binning.in_bins, out_bins).cpu().numpy()
+        name = f"{estimate.__module__.rsplit('.', 1)[-1]}_{estimate.__name__}"
+        for (a0, a1, b0, b1), (values,) in self.tile_values(name, estimated, leading=(True,)):
             if result is None:
                 result = np.zeros((self.n_in, self.n_out) + values.shape[2:])
             result[a0:a1, b0:b1] = values
         return result
 
-    def counted_tiles(self):
+    def tile_values(self, name, compute, leading):
+        """(rect, compute(rect, counts, out_bins)) of each tile in turn, ``compute`` giving a
+        tuple of numpy arrays (counted_tiles' arguments). With a tile store, finished tiles are
+        loaded (not counted) and each new one saved at once under ``name``; ``leading[i]``: the
+        i-th array starts with the tile's [a1 - a0, b1 - b0] (checked on load)."""
+        store, label = self.tile_store, self.tile_label
+        loaded = {}
+        if store is not None:
+            for rect in self.tiles:
+                shapes = [(rect[1] - rect[0], rect[3] - rect[2]) if pairs else None for pairs in leading]
+                loaded[rect] = store.load(label, name, rect, shapes)
+        counting = None  # started at the first tile to count: no pass over samples otherwise
+        for rect in self.tiles:
+            if loaded.get(rect) is not None:
+                yield rect, loaded[rect]
+                continue
+            if self._all_stored:  # its samples were not counted: the tile cannot be made now
+                raise ValueError(f"checkpoint: {self.tile_label}'s tile {rect} went missing from "
+                                 f"{store.path} during the run; run again")
+            if counting is None:
+                counting = self.counted_tiles(skip={r for r, v in loaded.items() if v is not None})
+            counted_rect, counts, out_bins = next(counting)
+            assert counted_rect == rect
+            arrays = compute(rect, counts, out_bins)
+            if store is not None:
+                store.save(label, name, rect, arrays)
+            yield rect, arrays
+        if counting is not None:
+            next(counting, None)  # its last status line
+
+    def counted_tiles(self, skip=()):
         """((a0, a1, b0, b1), counts [a1 - a0, b1 - b0, RX, RY] (int32, int64 past
-        FLUSH_SAMPLES), out_bins int32 [b1 - b0]) of each tile in turn; a tile's counters are
-        valid until the next one is asked for."""
+        FLUSH_SAMPLES), out_bins int32 [b1 - b0]) of each tile in turn (but those in `skip`);
+        a tile's counters are valid until the next one is asked for."""
         b = self.binning
         if self.counts is not None:
             with load_aware_threads() as threads:
@@ -291,6 +341,8 @@ class PairCounts:
         buffer = self._zeros(a1 - a0, b1 - b0).reshape(-1)
         with load_aware_threads() as threads:
             for done, (a0, a1, b0, b1) in enumerate(self.tiles):
+                if (a0, a1, b0, b1) in skip:
+                    continue
                 self.status(f"pair tiles {done}/{len(self.tiles)}")
                 shape = (a1 - a0, b1 - b0, b.rows, b.cols)
                 counts = Counters(buffer[:math.prod(shape)].view(shape).zero_())

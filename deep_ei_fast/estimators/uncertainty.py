@@ -48,15 +48,20 @@ def pair_tables(pair_counts):
     PairCounts, in one pass over its tiles."""
     summary = np.zeros((pair_counts.n_in, pair_counts.n_out, 6))
     codes = pair_counts.first_codes()
-    phi = torch.zeros(0 if codes is None else codes[0].shape[1], dtype=torch.float64)
     in_bins = pair_counts.binning.in_bins
-    for (a0, a1, b0, b1), counts, out_bins in pair_counts.counted_tiles():
+
+    def tile_tables(rect, counts, out_bins):
+        a0, a1, b0, b1 = rect
         x_codes, y_codes = (None, None) if codes is None else (codes[0][a0:a1], codes[1][b0:b1])
         values, tile_phi = pair_summary(counts, in_bins, out_bins, x_codes, y_codes)
-        summary[a0:a1, b0:b1] = values.cpu().numpy()
-        if codes is not None:
-            phi += tile_phi.cpu()
-    return summary, phi.numpy()
+        return values.cpu().numpy(), tile_phi.cpu().to(torch.float64).numpy()
+
+    phi = None  # the tiles' Phi summed in tile order (a checkpoint's tiles hold theirs)
+    for (a0, a1, b0, b1), (values, tile_phi) in pair_counts.tile_values(
+            "pair_summary", tile_tables, leading=(True, False)):
+        summary[a0:a1, b0:b1] = values
+        phi = tile_phi.copy() if phi is None else phi + tile_phi
+    return summary, np.zeros(0) if phi is None else phi
 
 
 def sum_first_order_variance(phi, samples):

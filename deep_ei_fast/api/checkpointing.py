@@ -1,0 +1,85 @@
+"""``checkpoint=PATH`` of the pairwise functions (ei_parts, ei_parts_matrix, pairwise_stats):
+the argument checks and the metadata that a checkpoint directory must match (docs/long_runs.rst).
+
+Checkpoints need numbers that a restarted run can reproduce tile by tile: a fixed ``samples``
+and counter-based noise (rng="philox"). The philox seed is stored as resolved: with seed=None it
+is drawn from torch's generator, and a restart matches only if it draws the same one.
+"""
+import hashlib
+import os
+
+import torch
+
+from ..engine.checkpoint import TileStore
+from ..engine.version import VERSION
+
+
+def check_checkpoint(checkpoint, settings, extrapolate=False):
+    """TypeError / ValueError naming the argument, before any samples are drawn."""
+    if checkpoint is None:
+        return
+    if not isinstance(checkpoint, (str, os.PathLike)):
+        raise TypeError(f"checkpoint must be a directory path (str or os.PathLike), got {checkpoint!r}")
+    if settings.samples is None:
+        raise ValueError(f"checkpoint={os.fspath(checkpoint)!r} needs a fixed number of samples: "
+                         "samples=None (the convergence rule) recounts every tile each round; "
+                         "give samples")
+    if extrapolate:
+        raise ValueError(f"checkpoint={os.fspath(checkpoint)!r} does not apply to "
+                         "extrapolate=True (20 rounds of every tile); give samples instead")
+    if settings.rng != "philox":
+        raise ValueError(f"checkpoint={os.fspath(checkpoint)!r} needs rng='philox': rng="
+                         f"{settings.rng!r} draws from torch's generator and cannot draw the same "
+                         "samples again after a restart")
+
+
+def _tensor_bytes(tensor):
+    return tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes()
+
+
+def layer_fingerprint(spec):
+    """The layer's modules, shapes and activation, and a SHA-256 of every parameter and buffer
+    on the path in_layer ... layer."""
+    digest = hashlib.sha256()
+    for module in spec.modules:
+        for name, tensor in module.state_dict().items():
+            digest.update(f"{type(module).__name__}.{name}:{tensor.dtype}:{tuple(tensor.shape)}".encode())
+            digest.update(_tensor_bytes(tensor))
+    activation = spec.activation_module
+    return {
+        "modules": [repr(module) for module in spec.modules],
+        "in_shape": list(spec.in_shape),
+        "out_shape": list(spec.out_shape),
+        "activation": type(activation).__name__ if activation is not None
+        else getattr(spec.activation, "__name__", type(spec.activation).__name__),
+        "parameters_sha256": digest.hexdigest(),
+    }
+
+
+def run_metadata(function, m, memory_bound):
+    """Everything that changes a pairwise measurement's tiles; ``memory_bound`` as given (None:
+    the device's default, which on CUDA follows its free memory: tiles are keyed by their
+    rectangles, so a different plan recounts rather than mixes)."""
+    s, spec = m.settings, m.spec
+    return {
+        "library_version": VERSION,
+        "function": function,
+        "layer": layer_fingerprint(spec),
+        "philox_seed": m.philox_seed,
+        "samples": s.samples,
+        "in_range": list(spec.in_range),
+        "in_bins": s.in_bins,
+        "out_range": spec.out_range if isinstance(spec.out_range, str) else list(spec.out_range),
+        "out_bins": s.out_bins,
+        "estimator": s.estimator,
+        "shuffles": s.shuffles,
+        "memory_bound": memory_bound,
+        "device_type": m.device.type,
+    }
+
+
+def open_checkpoint(checkpoint, function, m, memory_bound, extrapolate=False):
+    """Attaches the checkpoint's TileStore to the Measurement ``m`` (nothing when None)."""
+    check_checkpoint(checkpoint, m.settings, extrapolate)
+    if checkpoint is not None:
+        m.tile_store = TileStore(checkpoint, run_metadata(function, m, memory_bound))
