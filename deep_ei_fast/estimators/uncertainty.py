@@ -45,18 +45,22 @@ def pair_summary(counts, in_bins, out_bins, x_codes=None, y_codes=None):
 
 def pair_tables(pair_counts):
     """(pair_summary's [n_in, n_out, 6] numpy, Phi of the first samples [M] numpy) of a
-    PairCounts, in one pass over its tiles."""
-    summary = np.zeros((pair_counts.n_in, pair_counts.n_out, 6))
+    PairCounts, in one pass over its tiles. Sharded, each rank summarizes its region: the
+    regions are gathered and Phi summed over ranks (in rank order: its float can differ from
+    one process's in the last bits, as it does between tilings)."""
+    r0, r1, s0, s1 = pair_counts.region
+    summary = np.zeros((r1 - r0, s1 - s0, 6))
     codes = pair_counts.first_codes()
     phi = torch.zeros(0 if codes is None else codes[0].shape[1], dtype=torch.float64)
     in_bins = pair_counts.binning.in_bins
     for (a0, a1, b0, b1), counts, out_bins in pair_counts.counted_tiles():
         x_codes, y_codes = (None, None) if codes is None else (codes[0][a0:a1], codes[1][b0:b1])
         values, tile_phi = pair_summary(counts, in_bins, out_bins, x_codes, y_codes)
-        summary[a0:a1, b0:b1] = values.cpu().numpy()
+        summary[a0 - r0:a1 - r0, b0 - s0:b1 - s0] = values.cpu().numpy()
         if codes is not None:
             phi += tile_phi.cpu()
-    return summary, phi.numpy()
+    phi = pair_counts.shard.sum_over_ranks(phi, "summing the pairs' Phi")
+    return pair_counts.gather_region(summary), phi.numpy()
 
 
 def sum_first_order_variance(phi, samples):
