@@ -16,6 +16,11 @@ import time
 
 import numpy as np
 import pytest
+import torch
+
+import deep_ei_fast as dei
+
+from helpers import make_net
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 WORKER = os.path.join(ROOT, "tests", "distributed_worker.py")
@@ -118,10 +123,6 @@ def test_bad_group_arguments_are_refused(group_results):
 
 
 def test_without_distributed_a_group_is_refused():
-    import torch
-
-    import deep_ei_fast as dei
-    from helpers import make_net
     net, layer = make_net(3, 2)
     with pytest.raises(ValueError, match="process_group=.*not initialized"):
         dei.ei(layer, dei.topology_of(net, torch.zeros((1, 3))), samples=10, process_group=object(), progress=False)
