@@ -48,7 +48,7 @@ def plane(group):
         for p in model.parameters():
             p.copy_(torch.randn(p.shape, generator=g))
     rows = dei.causal_plane(model, torch.zeros((1, 6)), samples=6000, sensitivity_samples=300,
-                            seed=5, progress=False, process_group=group).to_dataframe()
+                            seed=5, progress=False, standard_errors=True, process_group=group).to_dataframe()
     return rows.drop(columns=["seconds"]).to_dict("list")
 
 
@@ -104,6 +104,12 @@ def refused(group):
     for name, call in {
         "rng_torch": lambda: dei.ei_parts(*TALL, samples=100, rng="torch", process_group=group, **QUIET),
         "not_a_group": lambda: dei.ei(*TALL, samples=100, process_group="world", **QUIET),
+        # 64 rows a pass: 9000 distinct rows need several passes on each rank
+        "partitioned_vector": lambda: dei.ei(*TALL, samples=9000, memory_bound=12288,
+                                             process_group=group, **QUIET),
+        # 2048 rows a pass: rank 0's 2048 rows fit, the merged 2100 do not
+        "merged_over_capacity": lambda: dei.ei(*TALL, samples=2100, memory_bound=2048 * 192,
+                                               process_group=group, **QUIET),
     }.items():
         try:
             call()

@@ -77,7 +77,8 @@ def _differences(expected, got, where="result", close=False):
     if isinstance(expected, dict):
         if set(expected) != set(got):
             return [f"{where}: keys {sorted(expected)} != {sorted(got)}"]
-        return [d for k in expected for d in _differences(expected[k], got[k], f"{where}[{k!r}]", close)]
+        return [d for k in expected for d in _differences(expected[k], got[k], f"{where}[{k!r}]",
+                                                          close or k in SUMMED_OVER_RANKS)]
     if isinstance(expected, (list, tuple)):
         if len(expected) != len(got):
             return [f"{where}: length {len(expected)} != {len(got)}"]
@@ -120,6 +121,9 @@ def test_bad_group_arguments_are_refused(group_results):
         refused = results["refused"]
         assert refused["rng_torch"][0] == "ValueError" and "rng='torch'" in refused["rng_torch"][1]
         assert refused["not_a_group"][0] == "ValueError" and "process_group" in refused["not_a_group"][1]
+        for name, words in [("partitioned_vector", "one pass"), ("merged_over_capacity", "merged vector table")]:
+            assert refused[name][0] == "ValueError" and "memory_bound=" in refused[name][1], refused[name]
+            assert words in refused[name][1], refused[name]
 
 
 def test_without_distributed_a_group_is_refused():
