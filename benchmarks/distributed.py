@@ -107,7 +107,8 @@ def main():
         f"philox seed 0, memory_bound {args.memory_bound_mib} MiB per process; one thread per process "
         "(OMP_NUM_THREADS=1, torch.set_num_threads(1)); a local gloo group",
         f"- uptime before: `{before}`", f"- uptime after: `{after}`", "",
-        "| processes | seconds (wall) | speed-up | efficiency | pair-samples/s per process | CPU seconds of each rank |",
+        "| processes | seconds (wall) | speed-up | efficiency | pair-samples/s per process "
+        "| CPU seconds of each rank |",
         "|---|---|---|---|---|---|",
         f"| 1 | {one_s:.1f} | 1.00 | 1.00 | {pair_samples / one_s:.3g} | {_seconds(one_cpu)} |",
         f"| 2 | {two_s:.1f} | {speedup:.2f} | {speedup / 2:.2f} | {pair_samples / two_s / 2:.3g} | "
