@@ -10,6 +10,7 @@ import torch
 from ..engine.ops import build_info
 from ..engine.pair_counts import MAX_BINS
 from ..engine.settings import default_memory_bound
+from ..engine.sharding import check_process_group
 from ..estimators.registry import check_estimator
 from .sample_rules import FIRST_ROUND
 
@@ -202,6 +203,7 @@ def check_settings(settings, *, dynamic_out=False):
     check_threshold(s.threshold)
     check_max_samples(s.max_samples)
     check_estimator(s.estimator, s.shuffles)
+    check_process_group(s.process_group, s.rng)
     device = check_device(s.device)
     memory_bound = default_memory_bound(device) if s.memory_bound is None else s.memory_bound
     return dataclasses.replace(s, device=device, memory_bound=memory_bound)

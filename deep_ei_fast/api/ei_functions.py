@@ -1,8 +1,9 @@
 """The EI functions of deep-ei 0.7.0: same signatures and defaults, plus keyword-only
 rng / seed / progress / max_samples (and memory_bound for pairwise counts: bytes of pair
 counters and cached codes held at once; None, the default, is the device's: DEFAULT_MEMORY_BOUND =
-2 GiB on the CPU, 3/4 of the free memory on CUDA). ei_parts and ei_parts_matrix also take
-checkpoint=PATH (api/checkpointing.py, docs/long_runs.rst)."""
+2 GiB on the CPU, 3/4 of the free memory on CUDA) and process_group (a torch.distributed group
+sharing the work, every rank returning the one-process result: docs/distributed.rst). ei_parts
+and ei_parts_matrix also take checkpoint=PATH (api/checkpointing.py, docs/long_runs.rst)."""
 import math
 from typing import NamedTuple, Optional
 
@@ -40,13 +41,13 @@ def _pairwise_total(pairs, settings):
 
 def _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device, rng,
               seed, progress, threshold, max_samples, memory_bound=None, estimator="plugin",
-              shuffles=1):
+              shuffles=1, process_group=None):
     """The MeasurementSettings of an EI function's arguments."""
     return MeasurementSettings(
         samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
         out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
         progress=progress, memory_bound=memory_bound, threshold=threshold, max_samples=max_samples,
-        estimator=estimator, shuffles=shuffles)
+        estimator=estimator, shuffles=shuffles, process_group=process_group)
 
 
 def _pairwise_matrix(layer, topology, settings, in_layer, activation, description, checkpoint=None):
@@ -66,7 +67,7 @@ def ei_parts(layer, topology, threshold=0.05, samples=None, extrapolate=False, b
              in_layer=None, in_range=None, in_bins=64, out_range=None, out_bins=64,
              activation=None, device='cpu', *, rng="philox", seed=None, progress=True,
              memory_bound=None, max_samples=DEFAULT_MAX_SAMPLES,
-             estimator="plugin", shuffles=1, checkpoint=None):
+             estimator="plugin", shuffles=1, process_group=None, checkpoint=None):
     r"""EI_parts of ``layer``: the sum over all (input A, output B) pairs of I(t_A; t_B) in bits,
     with the whole input layer firing uniformly at random. Sums below 0.01 are reported as 0.0.
 
@@ -76,7 +77,8 @@ def ei_parts(layer, topology, threshold=0.05, samples=None, extrapolate=False, b
     ei_parts_matrix's.
     """
     settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device, rng,
-                         seed, progress, threshold, max_samples, memory_bound, estimator, shuffles)
+                         seed, progress, threshold, max_samples, memory_bound, estimator, shuffles,
+                         process_group)
     check_extrapolate(extrapolate)
     if not extrapolate:
         return _zero_small(_pairwise_matrix(layer, topology, settings, in_layer, activation, "ei_parts",
@@ -98,7 +100,7 @@ def ei_parts_matrix(layer, topology, samples=None, batch_size=20, in_layer=None,
                     in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
                     rng="philox", seed=None, progress=True, memory_bound=None,
                     threshold=0.05, max_samples=DEFAULT_MAX_SAMPLES,
-                    estimator="plugin", shuffles=1, checkpoint=None):
+                    estimator="plugin", shuffles=1, process_group=None, checkpoint=None):
     r"""Matrix [n_in, n_out] of I(t_A; t_B) in bits for every pair, as a float64 numpy array.
 
     samples=None uses ei_parts' convergence rule (with ``threshold``, up to ``max_samples``) on
@@ -111,7 +113,8 @@ def ei_parts_matrix(layer, topology, samples=None, batch_size=20, in_layer=None,
     difference (docs/long_runs.rst).
     """
     settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device, rng,
-                         seed, progress, threshold, max_samples, memory_bound, estimator, shuffles)
+                         seed, progress, threshold, max_samples, memory_bound, estimator, shuffles,
+                         process_group)
     return _pairwise_matrix(layer, topology, settings, in_layer, activation, "ei_parts_matrix",
                             checkpoint)[1]
 
@@ -120,7 +123,7 @@ def ei_parts_matrix(layer, topology, samples=None, batch_size=20, in_layer=None,
 def ei(layer, topology, threshold=0.05, samples=None, batch_size=20, in_layer=None, in_range=None,
        in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *, rng="philox",
        seed=None, progress=True, memory_bound=None, max_samples=DEFAULT_MAX_SAMPLES,
-       estimator="plugin", shuffles=1):
+       estimator="plugin", shuffles=1, process_group=None):
     r"""Vector EI of ``layer``: I(X; Y) in bits between the whole binned input and output vectors
     under uniform noise. samples=None doubles samples until EI changes by < ``threshold`` bits,
     or until ``max_samples`` (then ConvergenceWarning; None: no cap).
@@ -130,7 +133,7 @@ def ei(layer, topology, threshold=0.05, samples=None, batch_size=20, in_layer=No
     samples each (the same result, bit for bit)."""
     settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
                                 device, rng, seed, progress, threshold, max_samples, memory_bound,
-                                estimator, shuffles)
+                                estimator, shuffles, process_group)
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description="ei")
     vector = VectorWithNulls(m)
@@ -142,7 +145,7 @@ def eis_between_groups(layer, topology, groups, samples=None, batch_size=20, in_
                        in_range=None, in_bins=64, out_range=None, out_bins=64, activation=None,
                        device='cpu', *, rng="philox", seed=None, progress=True, threshold=0.05,
                        memory_bound=None, max_samples=DEFAULT_MAX_SAMPLES,
-                       estimator="plugin", shuffles=1):
+                       estimator="plugin", shuffles=1, process_group=None):
     r"""Vector EI between each (input group, output group) of ``layer``, as a list of floats.
 
     Samples are filtered on the whole vectors first, as in deep-ei. samples=None (a crash in
@@ -152,7 +155,7 @@ def eis_between_groups(layer, topology, groups, samples=None, batch_size=20, in_
     """
     settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
                                 device, rng, seed, progress, threshold, max_samples, memory_bound,
-                                estimator, shuffles)
+                                estimator, shuffles, process_group)
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description="eis_between_groups")
     vector = VectorWithNulls(m, check_groups(groups, m.spec.n_in, m.spec.n_out))
@@ -194,7 +197,7 @@ def vector_and_pairwise_ei(layer, topology, samples=None, batch_size=20, in_laye
                            in_range=None, in_bins=64, out_range=None, out_bins=64, activation=None,
                            device='cpu', *, rng="philox", seed=None, progress=True,
                            memory_bound=None, threshold=0.05, max_samples=DEFAULT_MAX_SAMPLES,
-                           estimator="plugin", shuffles=1):
+                           estimator="plugin", shuffles=1, process_group=None):
     r"""(vector EI, EI_parts) of ``layer`` from the same samples, in bits (no 0.01 zeroing).
 
     samples=None (a crash in deep-ei 0.7.0) uses ei's rule on the vector EI, up to
@@ -202,7 +205,7 @@ def vector_and_pairwise_ei(layer, topology, samples=None, batch_size=20, in_laye
     """
     settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
                                 device, rng, seed, progress, threshold, max_samples, memory_bound,
-                                estimator, shuffles)
+                                estimator, shuffles, process_group)
     result = measure_vector_and_pairwise(layer, topology, settings, in_layer=in_layer,
                                          activation=activation)
     return result.ei, result.ei_parts

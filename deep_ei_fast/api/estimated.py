@@ -9,10 +9,12 @@ def estimator_of(settings):
 
 class VectorWithNulls:
     """A measurement's VectorCounts and one null VectorCounts per shift of its estimator; a
-    consumer of (x, y) blocks."""
+    consumer of (x, y) blocks (with a process group: only of this rank's blocks, the tables
+    being merged over the ranks)."""
 
     def __init__(self, m, groups=None, memory_bound=None):
         self.estimator = estimator_of(m.settings)
+        self.own_blocks_only = m.shard.distributed  # see Measurement.feed
         shifts = self.estimator.null_shifts
         share = (memory_bound or m.settings.memory_bound) // (1 + len(shifts))  # tables share the bound
         self.counts = m.vector_counts(groups, share)

@@ -1,6 +1,11 @@
-"""Sensitivity: pairwise MI when one input neuron fires at a time and the others are 0."""
+"""Sensitivity: pairwise MI when one input neuron fires at a time and the others are 0.
+
+With a process group, each rank measures a contiguous part of the input neurons (each neuron's
+noise is its own philox stream) and the rows are gathered."""
+import dataclasses
 import math
 
+import numpy as np
 import torch
 
 from ..engine.noise_streams import check_no_nan, one_hot_blocks, range_ends_one_hot
@@ -9,6 +14,7 @@ from ..engine.pair_counts import MAX_BINS, RANGE_WIDENING, PairBinning, PairCoun
 from ..engine.settings import MeasurementSettings
 from ..engine.threads import load_aware
 from ..estimators.plugin import sum_in_order
+from ..estimators.registry import PairStatistics
 from .arguments import check_positive_int
 from .estimated import estimator_of
 from .prepare import open_measurement
@@ -62,10 +68,11 @@ def sensitivity_matrix_of(layer, topology, settings, *, in_layer=None, activatio
     bins = sensitivity_out_bins(spec.in_range, settings.in_bins, value_range, settings.out_bins)
     binning = PairBinning(spec.in_range, settings.in_bins, [value_range] * spec.n_out,
                           [bins] * spec.n_out, m.device)
-    matrix = torch.zeros((spec.n_in, spec.n_out), dtype=torch.float64)
+    first, last = m.shard.part(spec.n_in)
+    matrix = torch.zeros((last - first, spec.n_out), dtype=torch.float64)
     estimator, rows = estimator_of(settings), []
-    with m.bar(samples * spec.n_in) as bar:
-        for neuron in range(spec.n_in):
+    with m.bar(samples * (last - first)) as bar:
+        for neuron in range(first, last):
             def draws(total, neuron=neuron):
                 return _one_hot_samples(m, neuron, total)
             # philox one-hot draws can be drawn again, so tiled counters need not cache codes.
@@ -81,8 +88,28 @@ def sensitivity_matrix_of(layer, topology, settings, *, in_layer=None, activatio
             if statistics:
                 rows.append(estimator.pair_statistics(counts))
             else:
-                matrix[neuron] = torch.from_numpy(estimator.pairwise_matrix(counts)[0])
-    return rows if statistics else matrix.numpy()
+                matrix[neuron - first] = torch.from_numpy(estimator.pairwise_matrix(counts)[0])
+    if statistics:
+        return _gathered_statistics(m.shard, rows, spec.n_out)
+    return m.shard.gather_slabs(matrix, 0, "gathering sensitivity rows").numpy()
+
+
+_STATISTICS_ARRAYS = [f.name for f in dataclasses.fields(PairStatistics) if f.name != "sum_variance"]
+
+
+def _gathered_statistics(shard, rows, n_out):
+    """Every rank's PairStatistics rows ([1, n_out] each), in neuron order: packed as float64
+    rows [arrays..., sum_variance] for one gather (a no-op without a process group)."""
+    if not shard.distributed:
+        return rows
+    width = len(_STATISTICS_ARRAYS) * n_out
+    packed = torch.tensor(np.array([np.concatenate([np.ravel(getattr(r, name)) for name in _STATISTICS_ARRAYS]
+                                                   + [[r.sum_variance]]) for r in rows]).reshape(-1, width + 1),
+                          dtype=torch.float64)
+    whole = shard.gather_slabs(packed, 0, "gathering sensitivity statistics").numpy()
+    return [PairStatistics(**{name: row[k * n_out:(k + 1) * n_out].reshape(1, n_out)
+                              for k, name in enumerate(_STATISTICS_ARRAYS)}, sum_variance=float(row[width]))
+            for row in whole]
 
 
 def _one_hot_samples(m, neuron, samples):
@@ -98,24 +125,25 @@ def _one_hot_samples(m, neuron, samples):
 
 
 def _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device, rng, seed,
-              progress, memory_bound, estimator="plugin", shuffles=1):
+              progress, memory_bound, estimator="plugin", shuffles=1, process_group=None):
     return MeasurementSettings(
         samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
         out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
-        progress=progress, memory_bound=memory_bound, estimator=estimator, shuffles=shuffles)
+        progress=progress, memory_bound=memory_bound, estimator=estimator, shuffles=shuffles,
+        process_group=process_group)
 
 
 @load_aware
 def sensitivity(layer, topology, samples=500, batch_size=20, in_layer=None, in_range=None,
                 in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
                 rng="philox", seed=None, progress=True, memory_bound=None,
-                estimator="plugin", shuffles=1):
+                estimator="plugin", shuffles=1, process_group=None):
     r"""Sum over pairs of I(t_A; t_B) in bits when only input A fires (uniformly), others 0.
 
     memory_bound: bytes of one input's pair counters held at once (None: 2 GiB on the CPU, 3/4
     of the device's free memory on CUDA)."""
     settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device,
-                         rng, seed, progress, memory_bound, estimator, shuffles)
+                         rng, seed, progress, memory_bound, estimator, shuffles, process_group)
     return sum_in_order(sensitivity_matrix_of(layer, topology, settings, in_layer=in_layer,
                                               activation=activation, matrix_variant=False))
 
@@ -124,11 +152,11 @@ def sensitivity(layer, topology, samples=500, batch_size=20, in_layer=None, in_r
 def sensitivity_matrix(layer, topology, samples=500, batch_size=20, in_layer=None, in_range=None,
                        in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
                        rng="philox", seed=None, progress=True, memory_bound=None,
-                       estimator="plugin", shuffles=1):
+                       estimator="plugin", shuffles=1, process_group=None):
     r"""Matrix [n_in, n_out] of I(t_A; t_B) in bits when only input A fires, as numpy float64.
 
     memory_bound as in sensitivity."""
     settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device,
-                         rng, seed, progress, memory_bound, estimator, shuffles)
+                         rng, seed, progress, memory_bound, estimator, shuffles, process_group)
     return sensitivity_matrix_of(layer, topology, settings, in_layer=in_layer,
                                  activation=activation, matrix_variant=True)

@@ -69,14 +69,15 @@ def _pairwise_result(estimator, statistics, samples, q):
 def pairwise_stats(layer, topology, samples=100000, batch_size=20, in_layer=None, in_range=None,
                    in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
                    rng="philox", seed=None, progress=True, memory_bound=None,
-                   estimator="shuffle", shuffles=1, q=0.05, checkpoint=None):
+                   estimator="shuffle", shuffles=1, q=0.05, process_group=None, checkpoint=None):
     r"""PairwiseStats of ``layer`` from ``samples`` noise samples (arguments as ei_parts';
     ``checkpoint`` as ei_parts_matrix's, in a directory of its own: its tiles hold the
     statistics' tables)."""
     _check_q(q)
     check_positive_int("samples", samples)
     settings = measurement_settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
-                                    device, rng, seed, progress, memory_bound, estimator, shuffles)
+                                    device, rng, seed, progress, memory_bound, estimator, shuffles,
+                                    process_group)
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description="pairwise_stats", dynamic_out=True)
     open_checkpoint(checkpoint, "pairwise_stats", m, memory_bound)
@@ -90,12 +91,13 @@ def pairwise_stats(layer, topology, samples=100000, batch_size=20, in_layer=None
 def vector_stats(layer, topology, samples=100000, batch_size=20, in_layer=None, in_range=None,
                  in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
                  rng="philox", seed=None, progress=True, estimator="shuffle", shuffles=1,
-                 groups=None):
+                 groups=None, process_group=None):
     r"""A VectorEstimate (value, plug-in value, standard error, samples kept) of the vector EI
     of ``layer``, or a list of them, one per (input group, output group) of ``groups``."""
     check_positive_int("samples", samples)
     settings = measurement_settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
-                                    device, rng, seed, progress, None, estimator, shuffles)
+                                    device, rng, seed, progress, None, estimator, shuffles,
+                                    process_group)
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description="vector_stats")
     # The same group checks as eis_between_groups.
@@ -109,12 +111,13 @@ def vector_stats(layer, topology, samples=100000, batch_size=20, in_layer=None, 
 def sensitivity_stats(layer, topology, samples=500, batch_size=20, in_layer=None, in_range=None,
                       in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
                       rng="philox", seed=None, progress=True, memory_bound=None,
-                      estimator="shuffle", shuffles=1, q=0.05):
+                      estimator="shuffle", shuffles=1, q=0.05, process_group=None):
     r"""PairwiseStats of the sensitivity matrix (one input firing at a time, ``samples`` per
     input; arguments as sensitivity_matrix'); ``ei_parts`` is then the sensitivity."""
     _check_q(q)
     settings = measurement_settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
-                                    device, rng, seed, progress, memory_bound, estimator, shuffles)
+                                    device, rng, seed, progress, memory_bound, estimator, shuffles,
+                                    process_group)
     statistics = sensitivity_matrix_of(layer, topology, settings, in_layer=in_layer,
                                        activation=activation, matrix_variant=True, statistics=True)
     return _pairwise_result(estimator, statistics, samples, q)

@@ -8,6 +8,7 @@ from .noise_streams import open_stream, resolve_seed
 from .null_pairing import PairCountsWithNulls
 from .pair_counts import MAX_BINS, PairBinning, PairCounts
 from .progress import progress_bar
+from .sharding import Shard
 from .threads import load_aware_threads
 from .vector_counts import VectorCounts
 
@@ -25,8 +26,9 @@ class Measurement:
                              "can be counted exactly")
         self.spec, self.settings, self.description = spec, settings, description
         self.device = settings.device
-        # Drawn once: seed=None takes it from torch's global generator.
-        self.philox_seed = resolve_seed(settings.seed) if settings.rng == "philox" else None
+        self.shard = Shard(settings.process_group, self.device)
+        # Drawn once: seed=None takes it from torch's global generator (rank 0's, on every rank).
+        self.philox_seed = self.shard.agree(resolve_seed(settings.seed)) if settings.rng == "philox" else None
         self.stream = open_stream(spec, settings.rng, self.philox_seed, settings.batch_size, self.device)
         self.samples_drawn = 0  # what feed() has handed out so far
         self.converged = None  # set by api/sample_rules: False when max_samples stopped it
@@ -45,7 +47,8 @@ class Measurement:
     def bar(self, total):
         """The measurement's progress bar (one per call, removed when done); the tiled pair
         counts report their passes in it rather than in a bar of their own."""
-        with progress_bar(self.settings.progress, total, f"{self.description} {self.spec.describe()}") as bar:
+        shown = self.settings.progress and self.shard.rank == 0  # one bar for a process group
+        with progress_bar(shown, total, f"{self.description} {self.spec.describe()}") as bar:
             self._open_bar = bar
             try:
                 yield bar
@@ -59,13 +62,17 @@ class Measurement:
     def feed(self, samples, consumers, bar):
         """Draws the next `samples` samples and hands each block to every consumer, with
         torch's thread count chosen from the machine's load before each block. When no
-        consumer needs them (a checkpoint holds every tile), none are drawn."""
+        consumer needs them (a checkpoint holds every tile), none are drawn. Sharded, a
+        consumer whose ``own_blocks_only`` is true gets only this rank's blocks, and a block
+        no consumer here needs is not generated."""
         if not any(getattr(consumer, "needs_samples", True) for consumer in consumers):
             for consumer in consumers:
                 consumer.skip(samples)
             self.samples_drawn += samples
             bar.update(samples)
             return
+        if self.shard.distributed:
+            return self._feed_sharded(samples, consumers, bar)
         with load_aware_threads() as threads:
             threads.update()
             for x, y in self.stream.take(samples):
@@ -73,6 +80,23 @@ class Measurement:
                     consumer.add(x, y)
                 self.samples_drawn += x.shape[1]
                 bar.update(x.shape[1])
+                threads.update()
+
+    def _feed_sharded(self, samples, consumers, bar):
+        own = [c for c in consumers if getattr(c, "own_blocks_only", False)]
+        every = [c for c in consumers if c not in own]
+        stream = self.stream  # a PhiloxStream: sharding refuses rng='torch'
+        with load_aware_threads() as threads:
+            threads.update()
+            for start, end in stream.take_bounds(samples):
+                mine = self.shard.owns_block(start // stream.block)
+                if every or (own and mine):
+                    x, y = stream.generate(start, end)
+                    for consumer in consumers:
+                        if mine or consumer in every:
+                            consumer.add(x, y)
+                self.samples_drawn += end - start
+                bar.update(end - start)
                 threads.update()
 
     def pair_binning(self, first_take):
@@ -108,7 +132,7 @@ class Measurement:
     def _pair_counts(self, binning, memory_bound, replay, label):
         return PairCounts(binning, self.spec.n_in, self.spec.n_out, memory_bound, replay=replay,
                           status=self.show_status, samples=self.settings.samples,
-                          tile_store=self.tile_store, tile_label=label)
+                          tile_store=self.tile_store, tile_label=label, shard=self.shard)
 
     def pair_counts_with_nulls(self, binning, null_shifts=(), memory_bound=None):
         """pair_counts plus one null PairCounts per shift of null_shifts (the shuffle
@@ -125,4 +149,5 @@ class Measurement:
         return VectorCounts(spec.in_range, self.in_bins, spec.out_range, self.out_bins, spec.n_in,
                             spec.n_out, spec.outputs_bounded_below_range(), groups,
                             memory_bound=memory_bound or self.settings.memory_bound,
-                            replay=replay or self.stream.replay, device=self.device)
+                            replay=replay or self.stream.replay, device=self.device,
+                            shard=self.shard)

@@ -128,7 +128,7 @@ class PhiloxStream:
             self.fused = (weight.to(device), None if bias is None else bias.to(device), code)
             self.may_produce_nan = not _fused_layer_is_finite(weight, bias, spec.in_range)
 
-    def _generate(self, start, stop):
+    def generate(self, start, stop):
         spec, (low, high) = self.spec, self.spec.in_range
         count = stop - start
         x = torch.empty((spec.n_in, count), dtype=torch.float32, device=self.device)
@@ -144,12 +144,25 @@ class PhiloxStream:
             check_no_nan(y, spec)
         return x, y
 
-    def blocks(self, start, stop):
-        """Blocks covering samples [start, stop), cut at multiples of the block size."""
+    def block_bounds(self, start, stop):
+        """(start, end) of the blocks covering samples [start, stop), cut at multiples of the
+        block size."""
         while start < stop:
             end = min(stop, (start // self.block + 1) * self.block)
-            yield self._generate(start, end)
+            yield start, end
             start = end
+
+    def blocks(self, start, stop):
+        """The blocks of block_bounds(start, stop), generated."""
+        for begin, end in self.block_bounds(start, stop):
+            yield self.generate(begin, end)
+
+    def take_bounds(self, samples):
+        """take(samples)'s block bounds, without generating them (generate(start, end) makes
+        one): a rank of a process group generates only the blocks it needs."""
+        start = self.position
+        self.position += samples
+        return self.block_bounds(start, start + samples)
 
     def peek_first_chunk(self, samples):
         return self.blocks(self.position, self.position + first_chunk_size(samples, self.spec))

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 
 from . import histogram_choice, ops
+from .sharding import SINGLE
 from .threads import load_aware_threads
 
 MAX_BINS = 65535  # bins of one side: codes and counters are indexed by int32
@@ -188,15 +189,22 @@ class PairCounts:
     Tiled, the codes of every sample added are kept (when they fit in a quarter of the bound)
     or regenerated through `replay(total)` (counter-based noise), and each tile is counted from
     them in turn when the MI matrix is asked for.
+
+    With a distributed ``shard`` (engine/sharding.py) only the shard's region of pairs is
+    counted (tiled inside it), and per_pair gathers every rank's region into the whole matrix.
     """
 
     def __init__(self, binning, n_in, n_out, memory_bound, replay=None, status=None, samples=None,
-                 tile_store=None, tile_label="counts"):
+                 tile_store=None, tile_label="counts", shard=SINGLE):
         self.binning, self.n_in, self.n_out = binning, n_in, n_out
         # A checkpoint's engine/checkpoint.TileStore (None: none), and this counter's name there.
         self.tile_store, self.tile_label = tile_store, tile_label
+        self.shard = shard
+        self.region = a0, a1, b0, b1 = shard.pair_region(n_in, n_out)
         cell_bytes = WIDE_COUNTER_BYTES if samples is not None and samples > FLUSH_SAMPLES else COUNTER_BYTES
-        self.tiles = plan_tiles(n_in, n_out, binning.pair_bytes // COUNTER_BYTES * cell_bytes, memory_bound)
+        self.tiles = [] if a0 == a1 or b0 == b1 else [
+            (t0 + a0, t1 + a0, u0 + b0, u1 + b0) for t0, t1, u0, u1 in
+            plan_tiles(a1 - a0, b1 - b0, binning.pair_bytes // COUNTER_BYTES * cell_bytes, memory_bound)]
         self.replay = replay
         self.status = status or (lambda text: None)  # reports tiled passes (in the caller's bar)
         self.total = 0
@@ -208,10 +216,12 @@ class PairCounts:
         self.kept, self.kept_samples = [], 0  # the first KEPT_SAMPLES samples' codes
         self.batch_limits = histogram_choice.batch_limits(binning.device)
         # The codes are PairBinning's (drop code = last row / column): no range check needed.
+        # A rank without pairs of its own counts nothing.
         self.accumulate = functools.partial(
-            histogram_choice.histogram_op(binning.rows, binning.cols, n_in, n_out), check_codes=False)
+            histogram_choice.histogram_op(binning.rows, binning.cols, a1 - a0, b1 - b0),
+            check_codes=False) if self.tiles else None
         if len(self.tiles) == 1:
-            self.counts = Counters(self._zeros(n_in, n_out))
+            self.counts = Counters(self._zeros(a1 - a0, b1 - b0))
         # Known before any sample: tiles are saved only after the samples are counted.
         self._all_stored = tile_store is not None and all(
             tile_store.finished(tile_label, rect) for rect in self.tiles)
@@ -252,6 +262,8 @@ class PairCounts:
             kept = tuple(c[:, :KEPT_SAMPLES - self.kept_samples].clone() for c in codes)
             self.kept.append(kept)
             self.kept_samples += kept[0].shape[1]
+        if not self.tiles:  # a rank with no pairs of its own
+            return
         if self.counts is not None:
             self.unbinned.append(codes)
             self.unbinned_samples += codes[0].shape[1]
@@ -269,8 +281,12 @@ class PairCounts:
                 self.cache = None
 
     def _count_unbinned(self):
-        for codes in batched(self.unbinned, self.batch_limits):
-            self.counts.add(self.accumulate, *codes)
+        a0, a1, b0, b1 = self.region
+        whole = self.region == (0, self.n_in, 0, self.n_out)
+        for x_codes, y_codes in batched(self.unbinned, self.batch_limits):
+            if not whole:
+                x_codes, y_codes = x_codes[a0:a1], y_codes[b0:b1]
+            self.counts.add(self.accumulate, x_codes, y_codes)
         self.unbinned, self.unbinned_samples, self.unbinned_bytes = [], 0, 0
 
     def _code_blocks(self):
@@ -287,13 +303,23 @@ class PairCounts:
         def estimated(rect, counts, out_bins):
             return (estimate(counts, self.binning.in_bins, out_bins).cpu().numpy(),)
 
-        result = None  # shaped by the first tile's values: [n_in, n_out] or [n_in, n_out, K]
+        r0, r1, s0, s1 = self.region
+        result = None  # shaped by the first tile's values: the region's [na, nb] or [na, nb, K]
         name = f"{estimate.__module__.rsplit('.', 1)[-1]}_{estimate.__name__}"
         for (a0, a1, b0, b1), (values,) in self.tile_values(name, estimated, leading=(True,)):
             if result is None:
-                result = np.zeros((self.n_in, self.n_out) + values.shape[2:])
-            result[a0:a1, b0:b1] = values
-        return result
+                result = np.zeros((r1 - r0, s1 - s0) + values.shape[2:])
+            result[a0 - r0:a1 - r0, b0 - s0:b1 - s0] = values
+        if result is None:  # no pairs here: the estimate of no pairs gives the values' shape
+            b = self.binning
+            empty = torch.zeros((r1 - r0, s1 - s0, b.rows, b.cols), dtype=torch.int32, device=b.device)
+            result = np.zeros(tuple(estimate(empty, b.in_bins, b.out_bins_t[s0:s1].contiguous()).shape))
+        return self.gather_region(result)
+
+    def gather_region(self, local):
+        """The whole [n_in, n_out, ...] array from every rank's [region, ...] part of it (this
+        rank's: ``local``)."""
+        return self.shard.gather_slabs(local, 0 if self.n_in >= self.n_out else 1, "gathering pair results")
 
     def tile_values(self, name, compute, leading):
         """(rect, compute(rect, counts, out_bins)) of each tile in turn, ``compute`` giving a
@@ -334,7 +360,10 @@ class PairCounts:
             with load_aware_threads() as threads:
                 threads.update()
                 self._count_unbinned()
-            yield (0, self.n_in, 0, self.n_out), self.counts.totals(), b.out_bins_t
+            b0, b1 = self.region[2:]
+            yield self.region, self.counts.totals(), b.out_bins_t[b0:b1].contiguous()
+            return
+        if not self.tiles:
             return
         # One buffer for every tile (the first is the largest): never two tiles' counters at once.
         a0, a1, b0, b1 = self.tiles[0]

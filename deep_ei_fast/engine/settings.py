@@ -42,3 +42,4 @@ class MeasurementSettings:
     max_samples: Optional[int] = None  # samples=None stops here (api/sample_rules); None: no cap
     estimator: str = "plugin"  # estimators/registry.py: "plugin", "miller_madow" or "shuffle"
     shuffles: int = 1  # null pairings averaged by estimator="shuffle"
+    process_group: object = None  # a torch.distributed ProcessGroup sharing the work (sharding.py)

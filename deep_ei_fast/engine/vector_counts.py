@@ -9,6 +9,7 @@ import torch
 
 from . import ops
 from .key_ranges import KeyRange
+from .sharding import SINGLE
 from .threads import load_aware_threads
 
 # Sort pending rows into the table once this many are waiting (a bound on memory: 16M rows of
@@ -151,16 +152,20 @@ class JointCodeCounts:
     would not fit ``capacity`` rows it is counted in key ranges, one pass over the samples each
     (``key_blocks`` re-reads them), and the Y counts in ranges of Y words: the count vectors come
     out in the unpartitioned table's order, so the entropies are the same floats.
+
+    With a distributed ``shard`` each rank counts its own samples, and the ranks' tables are
+    merged (gathered and re-sorted: the very table one process would count) before any
+    estimate; the merged table must then fit in one pass (see _merged_table).
     """
 
     def __init__(self, in_index, out_index, in_bits, out_bits, capacity=None, key_blocks=None,
-                 memory_bound=None, device="cpu"):
+                 memory_bound=None, device="cpu", shard=SINGLE):
         # Made once, on the samples' device: vector_keys then copies nothing per block.
         self.in_index = torch.tensor(in_index, dtype=torch.int64, device=device)
         self.out_index = torch.tensor(out_index, dtype=torch.int64, device=device)
         self.x_words = _words(len(in_index), in_bits)
         self.y_words = _words(len(out_index), out_bits)
-        self.key_blocks, self.memory_bound = key_blocks, memory_bound
+        self.key_blocks, self.memory_bound, self.shard = key_blocks, memory_bound, shard
         self.xy = PartitionedTable(capacity, memory_bound)
         self.y_table = PartitionedTable(None if capacity is None else table_capacity_rows(
             capacity, self.x_words + self.y_words, self.y_words), memory_bound, live=False)
@@ -174,6 +179,9 @@ class JointCodeCounts:
         """(kept samples, pieces): the counts of each distinct X, Y and (X, Y) as ("x" / "y" /
         "xy", int64 counts) pieces, each marginal's pieces in table order; None before any
         sample."""
+        if self.shard.distributed:
+            kept, unique, counts = self._merged_table()
+            return None if kept == 0 else (kept, iter(self._whole(unique, counts)))
         if self.kept == 0:
             return None
         with load_aware_threads() as threads:
@@ -187,9 +195,12 @@ class JointCodeCounts:
         """(count of each distinct (X, Y), the count of its X, the count of its Y), int64 and
         aligned row by row (what a variance of the MI needs); None before any sample. Needs the
         whole table at once: a ValueError naming memory_bound when it was counted in parts."""
-        if self.kept == 0:
+        if self.shard.distributed:
+            kept, unique, counts = self._merged_table()
+        else:
+            kept, (unique, counts) = self.kept, self.xy.live.table()
+        if kept == 0:
             return None
-        unique, counts = self.xy.live.table()
         if self.xy.passes > 1:
             raise ValueError(
                 f"memory_bound={self.memory_bound}: the vector EI's standard error needs the whole "
@@ -203,6 +214,32 @@ class JointCodeCounts:
         y_counts = torch.zeros(int(y_index.max()) + 1, dtype=torch.int64, device=unique.device)
         y_counts.index_add_(0, y_index, counts.to(torch.int64))
         return counts.to(torch.int64), x_of_row, y_counts[y_index]
+
+    def _merged_table(self):
+        """(kept samples, sorted distinct rows, counts) of every rank's samples, on every rank.
+        A rank's table that had to be counted in parts, or a merged table over this table's
+        capacity, is refused on every rank alike (ValueError naming memory_bound)."""
+        shard, words = self.shard, self.x_words + self.y_words
+        unique, counts = self.xy.live.table()
+        if unique is None:
+            unique = torch.zeros((0, words), dtype=torch.int64, device=self.in_index.device)
+            counts = torch.zeros(0, dtype=torch.int64, device=unique.device)
+        if shard.any_over_ranks(self.xy.passes > 1, "checking the vector tables"):
+            raise ValueError(
+                f"memory_bound={self.memory_bound}: with a process_group the vector counts must fit "
+                "in one pass over each rank's samples, but a rank's table needs several; raise memory_bound")
+        kept = int(shard.sum_over_ranks(torch.tensor([self.kept]), "summing the kept samples")[0])
+        tables = shard.gather_rows(unique, "gathering the vector tables")
+        totals = shard.gather_rows(counts, "gathering the vector counts")
+        unique, counts = ops.sort_unique_rows(torch.cat(tables), torch.cat(totals))
+        capacity = self.xy.capacity
+        if capacity is not None and unique.shape[0] > capacity:
+            raise ValueError(
+                f"memory_bound={self.memory_bound}: the merged vector table of {unique.shape[0]} "
+                f"distinct rows is over the {capacity} rows it may hold in one pass (a process "
+                f"group merges it whole); raise memory_bound to at least "
+                f"{self.memory_bound * unique.shape[0] // capacity + 1}")
+        return kept, unique, counts
 
     def _whole(self, unique, counts):
         return [("x", ops.prefix_counts(unique, counts, self.x_words)),
@@ -253,7 +290,7 @@ class VectorCounts:
     """
 
     def __init__(self, in_range, in_bins, out_range, out_bins, n_in, n_out, outputs_nonnegative,
-                 groups=None, memory_bound=None, replay=None, device="cpu"):
+                 groups=None, memory_bound=None, replay=None, device="cpu", shard=SINGLE):
         self.in_range, self.in_bins = in_range, int(in_bins)
         self.out_range, self.out_bins = out_range, int(out_bins)
         self.in_bits = _bits_for(in_bins)  # input codes always lie in [0, in_bins)
@@ -277,7 +314,7 @@ class VectorCounts:
                     f"samples; the smallest memory_bound is {smallest}")
             capacities = [table_capacity(memory_bound // len(groups), w) for w in words]
         self.tables = [JointCodeCounts(i, o, self.in_bits, self.out_bits, capacity,
-                                       lambda k=k: self._replayed_keys(k), memory_bound, device)
+                                       lambda k=k: self._replayed_keys(k), memory_bound, device, shard)
                        for k, ((i, o), capacity) in enumerate(zip(groups, capacities))]
 
     def _keys(self, x, y, table):

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..engine.pair_counts import KEPT_SAMPLES
 from . import count_tables, plugin
 from .count_tables import BITS_PER_NAT
 
@@ -45,8 +46,11 @@ def pair_summary(counts, in_bins, out_bins, x_codes=None, y_codes=None):
 
 def pair_tables(pair_counts):
     """(pair_summary's [n_in, n_out, 6] numpy, Phi of the first samples [M] numpy) of a
-    PairCounts, in one pass over its tiles."""
-    summary = np.zeros((pair_counts.n_in, pair_counts.n_out, 6))
+    PairCounts, in one pass over its tiles. Sharded, each rank summarizes its region: the
+    regions are gathered and Phi summed over ranks (in rank order: its float can differ from
+    one process's in the last bits, as it does between tilings)."""
+    r0, r1, s0, s1 = pair_counts.region
+    summary = np.zeros((r1 - r0, s1 - s0, 6))
     codes = pair_counts.first_codes()
     in_bins = pair_counts.binning.in_bins
 
@@ -59,9 +63,12 @@ def pair_tables(pair_counts):
     phi = None  # the tiles' Phi summed in tile order (a checkpoint's tiles hold theirs)
     for (a0, a1, b0, b1), (values, tile_phi) in pair_counts.tile_values(
             "pair_summary", tile_tables, leading=(True, False)):
-        summary[a0:a1, b0:b1] = values
+        summary[a0 - r0:a1 - r0, b0 - s0:b1 - s0] = values
         phi = tile_phi.copy() if phi is None else phi + tile_phi
-    return summary, np.zeros(0) if phi is None else phi
+    if phi is None:  # no tiles here (a rank without pairs): Phi of the first samples is 0
+        phi = np.zeros(min(KEPT_SAMPLES, pair_counts.total))
+    phi = pair_counts.shard.sum_over_ranks(torch.from_numpy(phi), "summing the pairs' Phi")
+    return pair_counts.gather_region(summary), phi.numpy()
 
 
 def sum_first_order_variance(phi, samples):

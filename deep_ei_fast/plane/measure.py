@@ -22,6 +22,7 @@ from ..api.tables import VALID_ACTIVATIONS, VALID_MODULES
 from ..api.topology import topology_of
 from ..engine.noise_streams import resolve_seed
 from ..engine.settings import MeasurementSettings
+from ..engine.sharding import Shard
 from ..engine.threads import load_aware
 from ..estimators.plugin import sum_in_order
 from .rows import CausalPlane, PlaneRow
@@ -160,7 +161,7 @@ def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples
                  in_range=None, out_range=None, in_bins=64, out_bins=64, batch_size=20,
                  device='cpu', rng="philox", seed=None, progress=True,
                  memory_bound=None, threshold=0.05, max_samples=DEFAULT_MAX_SAMPLES,
-                 estimator="plugin", shuffles=1, standard_errors=False):
+                 estimator="plugin", shuffles=1, standard_errors=False, process_group=None):
     r"""Measures every weight layer (Linear, Conv2d) of ``model`` for the causal plane.
 
     ``input`` is an example input (batch dimension included), as for topology_of. Each layer
@@ -182,13 +183,17 @@ def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples
     (ValueError otherwise: move them with ``.to(device)``). Pair counters stay under
     ``memory_bound`` bytes (None: 2 GiB on the CPU, 3/4 of the device's free memory on CUDA).
     Returns a CausalPlane: a list of rows with to_dataframe() and to_csv().
+
+    ``process_group`` (a torch.distributed group) shares each layer's measurement among its
+    ranks; every rank returns the one-process plane (docs/distributed.rst).
     """
     check_positive_int("sensitivity_samples", sensitivity_samples)
     settings = check_settings(MeasurementSettings(
         samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
         out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
         progress=progress, memory_bound=memory_bound, threshold=threshold,
-        max_samples=max_samples, estimator=estimator, shuffles=shuffles))
+        max_samples=max_samples, estimator=estimator, shuffles=shuffles,
+        process_group=process_group))
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     check_modules_on([model], settings.device, "model")
@@ -201,7 +206,7 @@ def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples
         specs = [resolve_layer(layer, topology, None, in_range, out_range) for layer in chosen]
         _check_chain(model, input, topology)
         if rng == "philox" and seed is None:
-            seed = resolve_seed(None)
+            seed = Shard(process_group).agree(resolve_seed(None))  # rank 0's, on every rank
             settings = dataclasses.replace(settings, seed=seed)
         names = _module_names(model)
         sensitivity_settings = dataclasses.replace(settings, samples=sensitivity_samples)

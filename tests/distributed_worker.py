@@ -1,0 +1,158 @@
+"""One rank of tests/test_distributed.py's gloo process group (run as a script, not collected).
+
+    python3 tests/distributed_worker.py MODE RANK WORLD PORT OUT_DIR [TIMEOUT_S]
+
+MODE "cases": every case of CASES is measured with process_group=WORLD and, on the same rank,
+with process_group=None (the one-process reference); {name: (sharded, reference)} is pickled to
+OUT_DIR/rank<RANK>.pkl. MODE "killed": rank 1 exits inside the measurement; "stalled": rank 1
+stops taking part (sleeps). Rank 0 then pickles the error it got and the seconds it took.
+"""
+import datetime
+import os
+import pickle
+import sys
+import time
+
+import torch
+import torch.nn as nn
+
+import deep_ei_fast as dei
+from deep_ei_fast.engine import noise_streams, pair_counts
+
+# Small blocks (2048 samples), so that a few thousand samples already make several blocks for
+# the ranks to deal (results never depend on the block size; the reference runs with it too).
+noise_streams.BLOCK_LIMITS["cpu"] = (16 * 2**20, 2048)
+
+
+def net(n_in, n_out, seed):
+    g = torch.Generator().manual_seed(seed)
+    layer = nn.Linear(n_in, n_out)
+    with torch.no_grad():
+        layer.weight.copy_(torch.randn(n_out, n_in, generator=g) * 1.5)
+        layer.bias.copy_(torch.randn(n_out, generator=g) * 0.3)
+    model = nn.Sequential(layer, nn.Sigmoid())
+    return layer, dei.topology_of(model, torch.zeros((1, n_in)))
+
+
+TALL = net(8, 6, 0)  # pairs split by input rows
+WIDE = net(5, 9, 1)  # pairs split by output columns
+SINGLE_PAIR = net(1, 1, 2)  # rank 1 gets no pair and no input neuron
+QUIET = dict(progress=False)
+TILED = 4 * 65 * 65 * 4  # bytes: tiles of 3 pairs, codes regenerated (not cached)
+
+
+def plane(group):
+    g = torch.Generator().manual_seed(4)
+    model = nn.Sequential(nn.Linear(6, 5), nn.Sigmoid(), nn.Linear(5, 3), nn.Tanh())
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.randn(p.shape, generator=g))
+    rows = dei.causal_plane(model, torch.zeros((1, 6)), samples=6000, sensitivity_samples=300,
+                            seed=5, progress=False, standard_errors=True, process_group=group).to_dataframe()
+    return rows.drop(columns=["seconds"]).to_dict("list")
+
+
+def seedless(group):
+    # Each rank's generator differs; the reference alone draws from rank 0's.
+    torch.manual_seed(100 + (0 if group is None else RANK))
+    return dei.ei_parts_matrix(*TALL, samples=3000, progress=False, process_group=group)
+
+
+GROUPS = [((0, 1, 2), (0, 1)), ((3, 4, 5, 6, 7), (2, 3, 4, 5))]
+CASES = {
+    "ei_parts_matrix": lambda g: dei.ei_parts_matrix(*TALL, samples=9000, seed=1, process_group=g, **QUIET),
+    "ei_parts_matrix_columns_shuffle": lambda g: dei.ei_parts_matrix(
+        *WIDE, samples=9000, seed=2, estimator="shuffle", shuffles=2, process_group=g, **QUIET),
+    "ei_parts_matrix_tiled": lambda g: dei.ei_parts_matrix(
+        *TALL, samples=5000, seed=3, memory_bound=TILED, process_group=g, **QUIET),
+    "ei_parts_matrix_miller_madow": lambda g: dei.ei_parts_matrix(
+        *WIDE, samples=5000, seed=3, estimator="miller_madow", process_group=g, **QUIET),
+    "ei_parts_matrix_seed_none": seedless,
+    "ei_parts_matrix_single_pair": lambda g: dei.ei_parts_matrix(*SINGLE_PAIR, samples=4000, seed=4,
+                                                                 process_group=g, **QUIET),
+    "ei_parts_converged": lambda g: dei.ei_parts(*TALL, seed=5, process_group=g, **QUIET),
+    "ei_parts_dynamic_tiled_shuffle": lambda g: dei.ei_parts(
+        *WIDE, samples=5000, seed=6, out_range="dynamic", out_bins="dynamic", memory_bound=TILED,
+        estimator="shuffle", process_group=g, **QUIET),
+    "ei": lambda g: dei.ei(*TALL, samples=9000, seed=7, process_group=g, **QUIET),
+    "ei_converged": lambda g: dei.ei(*net(3, 2, 3), seed=8, in_bins=4, out_bins=4, process_group=g, **QUIET),
+    "ei_shuffle": lambda g: dei.ei(*WIDE, samples=9000, seed=9, estimator="shuffle", process_group=g, **QUIET),
+    "eis_between_groups": lambda g: dei.eis_between_groups(
+        *TALL, GROUPS, samples=9000, seed=10, in_bins=8, out_bins=8, process_group=g, **QUIET),
+    "vector_and_pairwise_ei": lambda g: dei.vector_and_pairwise_ei(*TALL, samples=9000, seed=11,
+                                                                   process_group=g, **QUIET),
+    "vector_and_pairwise_ei_converged_miller_madow": lambda g: dei.vector_and_pairwise_ei(
+        *net(3, 2, 5), seed=12, in_bins=4, out_bins=4, estimator="miller_madow", process_group=g, **QUIET),
+    "sensitivity": lambda g: dei.sensitivity(*TALL, samples=400, seed=13, process_group=g, **QUIET),
+    "sensitivity_matrix_shuffle_dynamic": lambda g: dei.sensitivity_matrix(
+        *WIDE, samples=400, seed=14, out_range="dynamic", estimator="shuffle", process_group=g, **QUIET),
+    "sensitivity_single_input": lambda g: dei.sensitivity_matrix(*SINGLE_PAIR, samples=400, seed=15,
+                                                                 process_group=g, **QUIET),
+    "pairwise_stats": lambda g: dei.pairwise_stats(*TALL, samples=6000, seed=16, process_group=g, **QUIET),
+    "vector_stats": lambda g: dei.vector_stats(*WIDE, samples=6000, seed=17, in_bins=6, out_bins=6,
+                                               process_group=g, **QUIET),
+    "vector_stats_groups": lambda g: dei.vector_stats(*TALL, samples=6000, seed=18, groups=GROUPS,
+                                                      process_group=g, **QUIET),
+    "sensitivity_stats": lambda g: dei.sensitivity_stats(*WIDE, samples=300, seed=19, process_group=g, **QUIET),
+    "causal_plane": plane,
+}
+
+
+def refused(group):
+    """The ValueErrors of bad process-group arguments, as (type name, message)."""
+    found = {}
+    for name, call in {
+        "rng_torch": lambda: dei.ei_parts(*TALL, samples=100, rng="torch", process_group=group, **QUIET),
+        "not_a_group": lambda: dei.ei(*TALL, samples=100, process_group="world", **QUIET),
+        # 64 rows a pass: 9000 distinct rows need several passes on each rank
+        "partitioned_vector": lambda: dei.ei(*TALL, samples=9000, memory_bound=12288,
+                                             process_group=group, **QUIET),
+        # 2048 rows a pass: rank 0's 2048 rows fit, the merged 2100 do not
+        "merged_over_capacity": lambda: dei.ei(*TALL, samples=2100, memory_bound=2048 * 192,
+                                               process_group=group, **QUIET),
+    }.items():
+        try:
+            call()
+            found[name] = None
+        except Exception as error:
+            found[name] = (type(error).__name__, str(error))
+    return found
+
+
+def run_cases(group, out):
+    results = {name: (case(group), case(None)) for name, case in CASES.items()}
+    results["refused"] = refused(group)
+    with open(os.path.join(out, f"rank{RANK}.pkl"), "wb") as f:
+        pickle.dump(results, f)
+
+
+def run_failing_peer(group, out, mode):
+    if RANK == 1:
+        def leave(*args, **kwargs):
+            if mode == "killed":
+                os._exit(3)  # dies inside the measurement, without a word to its peers
+            time.sleep(3600)  # stalled: alive, never reaching the next collective
+        pair_counts.PairCounts.add = leave
+    start = time.perf_counter()
+    try:
+        dei.ei_parts_matrix(*TALL, samples=200000, seed=1, process_group=group, **QUIET)
+        outcome = None
+    except Exception as error:
+        outcome = (type(error).__name__, str(error))
+    with open(os.path.join(out, f"rank{RANK}.pkl"), "wb") as f:
+        pickle.dump({"error": outcome, "seconds": time.perf_counter() - start}, f)
+
+
+if __name__ == "__main__":
+    MODE, RANK, WORLD, PORT, OUT = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4], sys.argv[5]
+    TIMEOUT = float(sys.argv[6]) if len(sys.argv) > 6 else 120.0
+    torch.set_num_threads(1)
+    torch.distributed.init_process_group(
+        "gloo", init_method=f"tcp://127.0.0.1:{PORT}", rank=RANK, world_size=WORLD,
+        timeout=datetime.timedelta(seconds=TIMEOUT))
+    if MODE == "cases":
+        run_cases(torch.distributed.group.WORLD, OUT)
+        torch.distributed.destroy_process_group()
+    else:
+        run_failing_peer(torch.distributed.group.WORLD, OUT, MODE)
+        os._exit(0)  # a group with a lost peer may hang in its teardown
