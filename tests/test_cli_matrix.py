@@ -1,7 +1,6 @@
 """`deep-ei-fast matrix`: the files it writes hold pairwise_stats' numbers exactly, a run
 interrupted mid-way resumes from its checkpoint, bad arguments exit 2 before measuring, and
 under torchrun only rank 0 writes the same numbers."""
-import inspect
 import json
 import os
 import subprocess
@@ -24,7 +23,6 @@ ARCH = (6, 4, 3)
 # 2000 bytes of counters: layer 0's 6 x 4 pairs split into several tiles.
 OPTIONS = ["--arch", "6,4,3", "--samples", "3000", "--memory-bound", "2000", "--quiet"]
 HUGE = ["--samples", "1000000000000"]  # never finishes: errors must come before measuring
-HAS_PROCESS_GROUP = "process_group" in inspect.signature(deep_ei.pairwise_stats).parameters
 
 
 @pytest.fixture(scope="module")
@@ -133,15 +131,6 @@ def test_missing_model_exits_3(capsys, tmp_path):
     assert code == EXIT_MODEL and "no such file" in err
 
 
-@pytest.mark.skipif(HAS_PROCESS_GROUP, reason="pairwise_stats takes process_group")
-def test_torchrun_without_process_group_support_exits_2(capsys, model, tmp_path, monkeypatch):
-    net, path = model
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    code, _, err = run(capsys, "matrix", path, "--layer", 0, "--out", tmp_path / "o", *OPTIONS)
-    assert code == EXIT_USAGE and "WORLD_SIZE=2" in err and "process_group" in err
-
-
-@pytest.mark.skipif(not HAS_PROCESS_GROUP, reason="pairwise_stats has no process_group yet")
 def test_torchrun_two_ranks_write_the_single_process_numbers(model, tmp_path):
     net, path = model
     out = tmp_path / "out"

@@ -284,8 +284,6 @@ def _run_matrix(args):
         problem = f"--checkpoint {args.checkpoint!r} exists and is not a folder"
     if problem is None and not 0 < args.q < 1:
         problem = f"--q must be in (0, 1), got {args.q:g}"
-    if problem is None and matrix_command.world_size() > 1:
-        problem = matrix_command.distributed_problem()
     if problem:
         raise UsageError(problem)
     device = _device(args)

@@ -6,7 +6,6 @@ Files (docs/cli.rst): ei_parts_matrix.npy (the estimator's MI per pair, bits), p
 standard_error.npy, p_value.npy, significant.npy, metadata.json. Each is written atomically;
 metadata.json is written last, so its presence means the others are whole.
 """
-import inspect
 import json
 import os
 import time
@@ -64,14 +63,6 @@ def world_size():
         return 1
 
 
-def distributed_problem():
-    """Why a torchrun launch cannot be sharded by this build (None when it can)."""
-    if "process_group" not in inspect.signature(pairwise_stats).parameters:
-        return (f"launched with WORLD_SIZE={world_size()}, but this build's pairwise_stats has no "
-                "process_group argument to share the pairs between ranks; run one process")
-    return None
-
-
 def start_process_group(device):
     """The default process group (nccl for CUDA, else gloo) and this rank's device."""
     import torch.distributed as dist
@@ -84,12 +75,12 @@ def start_process_group(device):
 
 def measure(layer, top, args, device, process_group=None):
     """pairwise_stats of the layer under the command's arguments."""
-    extra = {} if process_group is None else {"process_group": process_group}
     return pairwise_stats(layer, top, samples=args.samples, in_range=args.in_range,
                           in_bins=args.bins, out_range=args.out_range, out_bins=args.bins,
                           device=device, rng="philox", seed=args.seed, progress=not args.quiet,
                           memory_bound=args.memory_bound, estimator=args.estimator,
-                          shuffles=args.shuffles, q=args.q, checkpoint=args.checkpoint, **extra)
+                          shuffles=args.shuffles, q=args.q, checkpoint=args.checkpoint,
+                          process_group=process_group)
 
 
 def _json_ready(value):
