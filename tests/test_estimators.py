@@ -13,7 +13,7 @@ import torch.nn as nn
 
 import deep_ei_fast as dei
 from deep_ei_fast.engine.null_pairing import block_shift
-from deep_ei_fast.estimators import miller_madow, plugin, uncertainty
+from deep_ei_fast.estimators import count_tables, miller_madow, plugin, uncertainty
 from deep_ei_fast.estimators.registry import ESTIMATORS
 
 BINS = 8
@@ -184,8 +184,8 @@ def test_pair_formulas_match_numpy(seed):
     counts = _random_tables(seed)
     in_bins, out_bins = _bins_of(counts)
     x, y = _sample_codes(counts, seed)
-    summary, phi = uncertainty.pair_summary(counts, in_bins, out_bins, torch.from_numpy(x).to(torch.uint8),
-                                            torch.from_numpy(y).to(torch.uint8))
+    summary, phi = count_tables.pair_summaries(counts, in_bins, out_bins, torch.from_numpy(x).to(torch.uint8),
+                                               torch.from_numpy(y).to(torch.uint8))
     summary, phi = summary.numpy(), phi.numpy()
     mm = miller_madow.pairwise_mi_bits(counts, in_bins, out_bins).numpy()
     expected_phi = np.zeros(x.shape[1])

@@ -26,33 +26,20 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from . import count_tables, plugin
-from .count_tables import BITS_PER_NAT
-
-# Columns of pair_summary's values: plug-in MI (bits), then count_tables.pair_summaries' columns.
-MI = 0
-N, RX, RY, RXY, L_VARIANCE = (1 + c for c in (count_tables.N, count_tables.RX, count_tables.RY,
-                                              count_tables.RXY, count_tables.L_VARIANCE))
-
-
-def pair_summary(counts, in_bins, out_bins, x_codes=None, y_codes=None):
-    """([na, nb, 6] float64 of the columns named above, Phi [M] of the samples whose codes
-    are given) of a tile of pair counts."""
-    summary, phi = count_tables.pair_summaries(counts, x_codes, y_codes)
-    mi = plugin.pairwise_mi_bits(counts, in_bins, out_bins).to(torch.float64)
-    return torch.cat([mi.unsqueeze(2), summary], dim=2), phi
+from . import count_tables
+from .count_tables import BITS_PER_NAT, L_VARIANCE, MI, RX, RXY, RY, N  # noqa: F401  (pair_tables' columns)
 
 
 def pair_tables(pair_counts):
-    """(pair_summary's [n_in, n_out, 6] numpy, Phi of the first samples [M] numpy) of a
-    PairCounts, in one pass over its tiles."""
+    """(count_tables.pair_summaries' [n_in, n_out, 6] numpy, Phi of the first samples [M]
+    numpy) of a PairCounts, in one pass over its tiles."""
     summary = np.zeros((pair_counts.n_in, pair_counts.n_out, 6))
     codes = pair_counts.first_codes()
     phi = torch.zeros(0 if codes is None else codes[0].shape[1], dtype=torch.float64)
     in_bins = pair_counts.binning.in_bins
     for (a0, a1, b0, b1), counts, out_bins in pair_counts.counted_tiles():
         x_codes, y_codes = (None, None) if codes is None else (codes[0][a0:a1], codes[1][b0:b1])
-        values, tile_phi = pair_summary(counts, in_bins, out_bins, x_codes, y_codes)
+        values, tile_phi = count_tables.pair_summaries(counts, in_bins, out_bins, x_codes, y_codes)
         summary[a0:a1, b0:b1] = values.cpu().numpy()
         if codes is not None:
             phi += tile_phi.cpu()
@@ -68,6 +55,19 @@ def first_order_variance(l_variance, n):
     """Var(L) / N in bits^2 (0 where N = 0), elementwise numpy."""
     n = np.asarray(n, dtype=np.float64)
     return np.where(n > 0, l_variance / np.maximum(n, 1.0), 0.0)
+
+
+def difference_standard_error(error_a, error_b, weight=1.0):
+    """A bound on the standard error of A - weight * B from theirs (None if either is None):
+    error_a + |weight| error_b. By Cauchy-Schwarz, sd(A - wB) <= sd(A) + |w| sd(B) for any
+    correlation of A and B, and the plane's differences are of correlated estimates whose
+    correlation no run estimates: EI and EI_parts come from the same samples, and with one philox
+    seed the sensitivity's input noise at (sample, neuron) is EI's. Adding variances (independence)
+    would understate the error under a negative correlation; the bound never does, at the cost of
+    overstating it up to sqrt(2)-fold for independent estimates of equal error."""
+    if error_a is None or error_b is None:
+        return None
+    return error_a + abs(weight) * error_b
 
 
 def degrees_of_freedom(rx, ry):
