@@ -6,10 +6,12 @@
 
 #include <algorithm>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 #include "cpu_common.h"
 #include "deep_ei_fast/mutual_information.h"
+#include "deep_ei_fast/op_checks.h"
 
 namespace deep_ei_fast {
 namespace cpu {
@@ -42,6 +44,18 @@ std::vector<double> count_log_table(const Count* counts, int64_t numel) {
   std::vector<double> table((size_t)size, 0.0);
   for (int64_t k = 1; k < size; ++k) table[(size_t)k] = log_f64((double)k);
   return table;
+}
+
+// out_bins on the CPU, checked against RY, and their largest value (1 when none).
+inline std::pair<at::Tensor, int64_t> checked_out_bins(const at::Tensor& out_bins, int64_t RY) {
+  at::Tensor ob = out_bins.contiguous().cpu();
+  const int32_t* obp = ob.data_ptr<int32_t>();
+  int64_t max_out = 1;
+  for (int64_t b = 0; b < ob.numel(); ++b) {
+    check_out_bins(obp[b], obp[b], RY);
+    max_out = std::max<int64_t>(max_out, obp[b]);
+  }
+  return {ob, max_out};
 }
 
 // sum[k] += the term of cell k of a full chunk of kMiPartials columns.

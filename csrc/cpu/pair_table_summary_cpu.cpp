@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "deep_ei_fast/op_checks.h"
+#include "deep_ei_fast/pair_table_summary_call.h"
 #include "pair_table_cpu.h"
 
 namespace deep_ei_fast {
@@ -61,23 +62,16 @@ std::tuple<at::Tensor, at::Tensor> pair_table_summary_cpu(const at::Tensor& coun
                                                           const at::Tensor& y_codes) {
   check_pair_table_summary(counts, in_bins, out_bins, x_codes, y_codes, c10::DeviceType::CPU);
   const int64_t na = counts.size(0), nb = counts.size(1), RY = counts.size(3);
-  at::Tensor ob = out_bins.contiguous().cpu();
+  const auto [ob, max_out] = checked_out_bins(out_bins, RY);
   const int32_t* obp = ob.data_ptr<int32_t>();
-  int64_t max_out = 1;
-  for (int64_t b = 0; b < nb; ++b) {
-    check_out_bins(obp[b], obp[b], RY);
-    max_out = std::max<int64_t>(max_out, obp[b]);
-  }
   at::Tensor summary = at::empty({na, nb, 5}, counts.options().dtype(at::kDouble));
   at::Tensor log_ratios = at::empty({na, nb, x_codes.size(1)}, counts.options().dtype(at::kFloat));
   const at::Tensor c = counts.contiguous(), xc = x_codes.contiguous(), yc = y_codes.contiguous();
   double* sp = summary.data_ptr<double>();
   float* lp = log_ratios.data_ptr<float>();
-  const bool wide = c.scalar_type() == at::kLong, bytes = xc.scalar_type() == at::kByte;
-  if (wide && bytes) summarize<int64_t, uint8_t>(c, in_bins, obp, max_out, xc, yc, sp, lp);
-  else if (wide) summarize<int64_t, int32_t>(c, in_bins, obp, max_out, xc, yc, sp, lp);
-  else if (bytes) summarize<int32_t, uint8_t>(c, in_bins, obp, max_out, xc, yc, sp, lp);
-  else summarize<int32_t, int32_t>(c, in_bins, obp, max_out, xc, yc, sp, lp);
+  with_summary_types(c, xc, [&](auto count, auto code) {
+    summarize<decltype(count), decltype(code)>(c, in_bins, obp, max_out, xc, yc, sp, lp);
+  });
   return {summary, log_ratios};
 }
 

@@ -17,13 +17,8 @@ at::Tensor pairwise_mi_typed(const at::Tensor& counts, int64_t in_bins,
                              const at::Tensor& out_bins) {
   const int64_t na = counts.size(0), nb = counts.size(1), RX = counts.size(2),
                 RY = counts.size(3);
-  at::Tensor ob = out_bins.contiguous().cpu();
+  const auto [ob, max_out] = checked_out_bins(out_bins, RY);
   const int32_t* obp = ob.data_ptr<int32_t>();
-  int64_t max_out = 1;
-  for (int64_t b = 0; b < nb; ++b) {
-    check_out_bins(obp[b], obp[b], RY);
-    max_out = std::max<int64_t>(max_out, obp[b]);
-  }
   at::Tensor c = counts.contiguous();
   const Count* cp = c.data_ptr<Count>();
   at::Tensor result = at::zeros({na, nb}, counts.options().dtype(at::kDouble));

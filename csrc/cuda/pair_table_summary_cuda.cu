@@ -4,6 +4,7 @@
 #include <torch/library.h>
 
 #include "cuda_common.cuh"
+#include "deep_ei_fast/pair_table_summary_call.h"
 #include "pair_table_warp.cuh"
 
 namespace deep_ei_fast {
@@ -18,12 +19,11 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
                               int64_t pairs, int64_t nb, int64_t RX, int64_t RY, int64_t in_bins,
                               int64_t max_out, int64_t M, int64_t* __restrict scratch_rows,
                               double* __restrict scratch_cols) {
-  const int lane = threadIdx.x & 31;
-  const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
-  const int64_t nwarps = ((int64_t)gridDim.x * blockDim.x) >> 5;
-  int64_t* pi = scratch_rows + warp * in_bins;
-  double* log_pj = scratch_cols + warp * max_out;
-  for (int64_t p = warp; p < pairs; p += nwarps) {
+  const WarpSlot w(scratch_rows, scratch_cols, in_bins, max_out);
+  const int lane = w.lane;
+  int64_t* pi = w.pi;
+  double* log_pj = w.log_pj;
+  for (int64_t p = w.warp; p < pairs; p += w.warps) {
     const int64_t a = p / nb, b = p % nb, ob = out_bins[b];
     const Count* tab = counts + p * RX * RY;
     const WarpPairTable t = warp_pair_table(tab, in_bins, ob, RY, pi, log_pj, lane);
@@ -77,11 +77,9 @@ std::tuple<at::Tensor, at::Tensor> pair_table_summary_cuda(const at::Tensor& cou
   at::Tensor log_ratios = at::empty({na, nb, x_codes.size(1)}, counts.options().dtype(at::kFloat));
   if (na * nb == 0) return {summary, log_ratios};
   const at::Tensor c = counts.contiguous(), xc = x_codes.contiguous(), yc = y_codes.contiguous();
-  const bool wide = c.scalar_type() == at::kLong, bytes = xc.scalar_type() == at::kByte;
-  if (wide && bytes) launch<int64_t, uint8_t>(c, ob, xc, yc, summary, log_ratios, in_bins, max_out);
-  else if (wide) launch<int64_t, int32_t>(c, ob, xc, yc, summary, log_ratios, in_bins, max_out);
-  else if (bytes) launch<int32_t, uint8_t>(c, ob, xc, yc, summary, log_ratios, in_bins, max_out);
-  else launch<int32_t, int32_t>(c, ob, xc, yc, summary, log_ratios, in_bins, max_out);
+  with_summary_types(c, xc, [&](auto count, auto code) {
+    launch<decltype(count), decltype(code)>(c, ob, xc, yc, summary, log_ratios, in_bins, max_out);
+  });
   return {summary, log_ratios};
 }
 

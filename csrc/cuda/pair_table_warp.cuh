@@ -23,6 +23,23 @@ __device__ __forceinline__ int64_t warp_sum(int64_t s) {
   return s;
 }
 
+// A thread's place in a persistent-warp kernel (warp w handles pairs w, w +
+// warps, ...) and its warp's scratch: row sums int64 [in_bins], column logs
+// float64 [max_out].
+struct WarpSlot {
+  int lane;
+  int64_t warp, warps;
+  int64_t* pi;
+  double* log_pj;
+
+  __device__ WarpSlot(int64_t* rows, double* cols, int64_t in_bins, int64_t max_out)
+      : lane(threadIdx.x & 31),
+        warp(((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5),
+        warps(((int64_t)gridDim.x * blockDim.x) >> 5),
+        pi(rows + warp * in_bins),
+        log_pj(cols + warp * max_out) {}
+};
+
 // What every lane gets back; the warp's scratch `pi` (int64 [in_bins]) then
 // holds the row sums and `log_pj` (float64 [ob]) the column sums' logs.
 struct WarpPairTable {

@@ -17,12 +17,11 @@ __global__ void __launch_bounds__(kWarpsPerBlock * 32)
                        double* __restrict result, int64_t pairs, int64_t nb, int64_t RX,
                        int64_t RY, int64_t in_bins, int64_t max_out,
                        int64_t* __restrict scratch_rows, double* __restrict scratch_cols) {
-  const int lane = threadIdx.x & 31;
-  const int64_t warp = ((int64_t)blockIdx.x * blockDim.x + threadIdx.x) >> 5;
-  const int64_t nwarps = ((int64_t)gridDim.x * blockDim.x) >> 5;
-  int64_t* pi = scratch_rows + warp * in_bins;
-  double* log_pj = scratch_cols + warp * max_out;
-  for (int64_t p = warp; p < pairs; p += nwarps) {
+  const WarpSlot w(scratch_rows, scratch_cols, in_bins, max_out);
+  const int lane = w.lane;
+  int64_t* pi = w.pi;
+  double* log_pj = w.log_pj;
+  for (int64_t p = w.warp; p < pairs; p += w.warps) {
     const int64_t ob = out_bins[p % nb];
     if (in_bins == 1 || ob == 1) {
       if (lane == 0) result[p] = 0.0;
