@@ -16,6 +16,7 @@ import math
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -62,6 +63,31 @@ def second_order_fit(points):
     inverse = np.array([1.0 / p[0] for p in points])
     design = np.stack([np.ones_like(inverse), inverse, inverse**2], axis=1)
     return np.linalg.lstsq(design, np.array([p[1] for p in points]), rcond=None)[0]
+
+
+def estimate_step_times(layer, top, n, rounds):
+    """{step: (best, median) CPU s} of each estimate from one set of pair counts at n samples:
+    the part of ei_parts / pairwise_stats that differs between estimators (whole-call times
+    swing by +-20% on a shared machine, more than the differences measured here)."""
+    from deep_ei_fast.api.estimated import pair_counts
+    from deep_ei_fast.api.prepare import open_measurement
+    from deep_ei_fast.engine.settings import MeasurementSettings
+    from deep_ei_fast.estimators import miller_madow, plugin, uncertainty
+
+    settings = MeasurementSettings(samples=n, batch_size=20, in_range=(0, 1), in_bins=64, out_range=(0, 1),
+                                   out_bins=64, device="cpu", rng="philox", seed=SEED, progress=False)
+    m = open_measurement(layer, top, settings, description="benchmark", dynamic_out=True)
+    pairs = pair_counts(m, m.pair_binning(n))
+    with m.bar(n) as bar:
+        m.feed(n, [pairs], bar)
+    steps = {"plug-in MI (pairwise_mi)": lambda: pairs.counts.per_pair(plugin.pairwise_mi_bits),
+             "Miller-Madow MI (pair_table_summary)": lambda: pairs.counts.per_pair(miller_madow.pairwise_mi_bits),
+             "error-bar summaries (pair_table_summary + L)": lambda: uncertainty.pair_tables(pairs.counts)}
+    times = {name: [] for name in steps}
+    for _ in range(rounds):
+        for name, step in steps.items():
+            times[name].append(timed(step)[1])
+    return {name: (min(t), statistics.median(t)) for name, t in times.items()}
 
 
 def main():
@@ -138,6 +164,14 @@ def main():
                      f"| {stats.significant_pairs} of {stats.mi.size} | {seconds:.1f} | "
                      f"{seconds / times['plugin']:.2f}x "
                      f"| {stats_seconds:.1f} | {stats_seconds / seconds:.2f}x |")
+
+    steps = estimate_step_times(layer, top, n, 2 * args.repeats + 1)
+    plain = steps["plug-in MI (pairwise_mi)"]
+    lines += ["", f"The estimate steps alone, on one set of counts at {n:,} samples (CPU s, best and median "
+              f"of {2 * args.repeats + 1} interleaved rounds; plug-in and Miller-Madow count the same):", "",
+              "| step | best | median | median vs plug-in MI |", "|---|---|---|---|"]
+    lines += [f"| {name} | {best:.3f} | {median:.3f} | {median / plain[1]:.2f}x |"
+              for name, (best, median) in steps.items()]
 
     # The shuffle with its two counter sets (2 x 277 MB) under a 400 MB bound: tiled.
     bound = 400 * 2**20
