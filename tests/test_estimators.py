@@ -13,7 +13,7 @@ import torch.nn as nn
 
 import deep_ei_fast as dei
 from deep_ei_fast.engine.null_pairing import block_shift
-from deep_ei_fast.estimators import miller_madow, plugin, uncertainty
+from deep_ei_fast.estimators import count_tables, miller_madow, plugin, uncertainty
 from deep_ei_fast.estimators.registry import ESTIMATORS
 
 BINS = 8
@@ -184,8 +184,8 @@ def test_pair_formulas_match_numpy(seed):
     counts = _random_tables(seed)
     in_bins, out_bins = _bins_of(counts)
     x, y = _sample_codes(counts, seed)
-    summary, phi = uncertainty.pair_summary(counts, in_bins, out_bins, torch.from_numpy(x).to(torch.uint8),
-                                            torch.from_numpy(y).to(torch.uint8))
+    summary, phi = count_tables.pair_summaries(counts, in_bins, out_bins, torch.from_numpy(x).to(torch.uint8),
+                                               torch.from_numpy(y).to(torch.uint8))
     summary, phi = summary.numpy(), phi.numpy()
     mm = miller_madow.pairwise_mi_bits(counts, in_bins, out_bins).numpy()
     expected_phi = np.zeros(x.shape[1])
@@ -199,7 +199,8 @@ def test_pair_formulas_match_numpy(seed):
                 (ref["n"], ref["rx"], ref["ry"], ref["rxy"])
             log_ratios = [_numpy_log_ratio(table, x[a, k], y[b, k]) for k in range(x.shape[1])]
             expected_phi += log_ratios
-            # L is computed in float32 (per-sample values for a variance): relative 1e-5.
+            # L is computed in float64 and rounded to float32 (per-sample values for a
+            # variance): relative 1e-5 (float32's 6e-8, with margin for the variance's cancellation).
             assert s[uncertainty.L_VARIANCE] == pytest.approx(np.var(log_ratios, ddof=1), rel=1e-5, abs=1e-9)
             correction = (((ref["rx"] - 1) + (ref["ry"] - 1) - (ref["rxy"] - 1)) / (2 * ref["n"] * LN2)
                           if ref["n"] else 0.0)
@@ -359,6 +360,11 @@ def test_causal_plane_rows_carry_estimator_and_standard_errors():
     assert row.ei_parts_standard_error == pytest.approx(stats.ei_parts_standard_error, rel=1e-12)
     for value in (row.ei_standard_error, row.sensitivity_standard_error):
         assert 0 < value < 0.5
+    # The differences' errors: the sums of their terms' (a bound for correlated terms).
+    assert row.degeneracy_standard_error == row.sensitivity_standard_error + row.ei_standard_error
+    assert row.degeneracy_parts_standard_error == row.sensitivity_standard_error + row.ei_parts_standard_error
+    assert row.integration_standard_error == row.ei_standard_error + row.ei_parts_standard_error
+    assert plain.degeneracy_standard_error is None and plain.integration_standard_error is None
 
 
 def test_recorder_csv_round_trips_the_new_columns(tmp_path):
@@ -369,7 +375,10 @@ def test_recorder_csv_round_trips_the_new_columns(tmp_path):
     written = recorder.record(0, loss=1.0)[0]
     again = dei.CausalPlaneRecorder(_plane_net(), torch.zeros(1, 3), str(path), **kw).rows[0]
     assert again["estimator"] == "miller_madow"
-    assert again["ei_parts_standard_error"] == pytest.approx(written["ei_parts_standard_error"], rel=1e-12)
+    for column in ("ei_parts_standard_error", "degeneracy_standard_error", "degeneracy_parts_standard_error",
+                   "integration_standard_error"):
+        assert written[column] > 0
+        assert again[column] == pytest.approx(written[column], rel=1e-12)
 
 
 def test_cli_measure_takes_the_estimator(tmp_path, capsys):
@@ -402,7 +411,14 @@ def test_plots_draw_bands_and_error_bars(tmp_path):
     pytest.importorskip("matplotlib")
     from deep_ei_fast.plane import plots
     recording = plots._Recording(_synthetic_rows(True))
-    assert recording.error(0, "degeneracy") == pytest.approx(np.full(3, math.hypot(0.1, 0.2)))
+    # Differences without recorded errors: the bound from their terms' (sum of the errors).
+    assert recording.error(0, "degeneracy") == pytest.approx(np.full(3, 0.1 + 0.2))
+    assert recording.error(0, "integration") == pytest.approx(np.full(3, 0.1 + 0.05))
+    recorded = _synthetic_rows(True)
+    for row in recorded:
+        row.update(degeneracy_standard_error=0.7, integration_standard_error=0.4)
+    assert plots._Recording(recorded).error(1, "degeneracy") == pytest.approx(np.full(3, 0.7))
+    assert plots._Recording(recorded).error(1, "integration") == pytest.approx(np.full(3, 0.4))
     assert plots._Recording(_synthetic_rows(False)).error(0, "ei") is None
     images = {}
     for with_errors in (False, True):

@@ -588,6 +588,72 @@ def test_pairwise_mi_tables(device, na, nb, in_bins, max_out, scale, sparse):
     assert_mi_matches_sklearn(mi, counts, in_bins, out_bins)
 
 
+def summary_oracle(counts, in_bins, out_bins, x_codes, y_codes):
+    """pair_table_summary's values in numpy float64: [na, nb, 4] (N, Rx, Ry, Rxy) and the L of
+    each kept sample [na, nb, M] (0 for a code past its bins or an empty cell)."""
+    na, nb = counts.shape[:2]
+    m = x_codes.shape[1]
+    counts_ = np.empty((na, nb, 4))
+    log_ratios = np.zeros((na, nb, m))
+    x, y = x_codes.long().numpy(), y_codes.long().numpy()
+    for a in range(na):
+        for b in range(nb):
+            ob = int(out_bins[b])
+            t = counts[a, b, :in_bins, :ob].numpy().astype(np.float64)
+            n, pi, pj = t.sum(), t.sum(axis=1), t.sum(axis=0)
+            counts_[a, b] = n, (pi > 0).sum(), (pj > 0).sum(), (t > 0).sum()
+            for k in range(m):
+                i, j = x[a, k], y[b, k]
+                if 0 <= i < in_bins and 0 <= j < ob and t[i, j] > 0:
+                    log_ratios[a, b, k] = math.log2(t[i, j] * n / (pi[i] * pj[j]))
+    return counts_, log_ratios
+
+
+def check_pair_table_summary(device, counts, in_bins, out_bins, x_codes, y_codes):
+    _, (summary, log_ratios) = run_op(device, ops.pair_table_summary, counts, in_bins, out_bins,
+                                      x_codes, y_codes)
+    _, mi = run_op(device, ops.pairwise_mi, counts, in_bins, out_bins)
+    assert summary.dtype == torch.float64 and summary.shape == counts.shape[:2] + (5,)
+    assert log_ratios.dtype == torch.float32 and log_ratios.shape == counts.shape[:2] + (x_codes.shape[1],)
+    assert torch.equal(summary[..., 0], mi)  # the same routine: bit for bit
+    expect_counts, expect_l = summary_oracle(counts, in_bins, out_bins, x_codes, y_codes)
+    np.testing.assert_array_equal(summary[..., 1:].numpy(), expect_counts)  # exact integers
+    # L in double, rounded once to float32: within float32's half ulp (6e-8 relative) of the
+    # float64 log2, plus a few double ulps of log N for the logs' own rounding.
+    np.testing.assert_allclose(log_ratios.numpy(), expect_l, rtol=1.2e-7, atol=1e-12)
+
+
+@on_each_device
+@settings(max_examples=40)
+@given(count_tables(), st.integers(0, 40), st.sampled_from([torch.uint8, torch.int32]), st.integers(0, 10**6))
+def test_pair_table_summary_vs_numpy(device, case, m, dtype, seed):
+    """Kept samples anywhere in the tables, drop codes and (int32) negative or huge codes
+    included: those give L = 0 and read nothing."""
+    counts, in_bins, out_bins = case
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randint(0, counts.shape[2], (counts.shape[0], m), generator=g)
+    y = torch.randint(0, counts.shape[3], (counts.shape[1], m), generator=g)
+    if dtype == torch.int32 and m:
+        x[0, 0], y[-1, -1] = -3, 2**31 - 1
+    check_pair_table_summary(device, counts, in_bins, out_bins, x.to(dtype), y.to(dtype))
+
+
+@on_each_device
+def test_pair_table_summary_wide_counts_and_rejects_bad_codes(device):
+    g = torch.Generator().manual_seed(5)
+    counts = torch.randint(0, 3_000_000_000, (2, 3, 6, 5), generator=g, dtype=torch.int64)
+    x = torch.randint(0, 6, (2, 20), generator=g, dtype=torch.uint8)
+    y = torch.randint(0, 5, (3, 20), generator=g, dtype=torch.uint8)
+    check_pair_table_summary(device, counts, 5, torch.tensor([4, 4, 2], dtype=torch.int32), x, y)
+    narrow = counts.to(torch.int32)
+    with pytest.raises(RuntimeError, match="both be uint8 or both int32"):
+        ops.pair_table_summary(narrow.to(device), 5, torch.full((3,), 4, dtype=torch.int32),
+                               x.to(device), y.to(torch.int32).to(device))
+    with pytest.raises(RuntimeError, match=r"x_codes and y_codes must be \[na, M\]"):
+        ops.pair_table_summary(narrow.to(device), 5, torch.full((3,), 4, dtype=torch.int32),
+                               x[:1].to(device), y.to(device))
+
+
 # ------------------------------------------------------------------------------------------
 # vector_codes_
 # ------------------------------------------------------------------------------------------

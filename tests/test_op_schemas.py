@@ -7,11 +7,11 @@ opcheck sub-tests, all four run on every op:
 - test_autograd_registration: with floating inputs that require grad (weights, values), the
   op is not silently differentiable through a backend kernel (none of the ops is meant to be);
 - test_faketensor and test_aot_dispatch_dynamic: pass on the ops that return nothing (torch
-  handles a pure mutation without a fake kernel); the five ops that return tensors
-  (pairwise_mi, pack_code_rows, sort_unique_rows, prefix_counts, vector_keys) have no fake
+  handles a pure mutation without a fake kernel); the six ops that return tensors
+  (pairwise_mi, pair_table_summary, pack_code_rows, sort_unique_rows, prefix_counts, vector_keys) have no fake
   (meta) kernel, so both fail with UnsupportedOperatorException, and the test asserts exactly
   that. Decision: no fake kernels for now. The engine calls the ops eagerly only (nothing
-  traces them: no torch.compile / export path), three of the five have data-dependent output
+  traces them: no torch.compile / export path), three of the six have data-dependent output
   sizes (distinct rows, kept samples) that would need unbacked symbolic sizes, and a fake kernel
   kept beside each C++ schema would be code that no use exercises. If tracing becomes a goal,
   torch.library.register_fake in engine/ops.py is the fix, and these assertions flip to passes.
@@ -40,8 +40,8 @@ TENSORLESS_SCHEMAS = {
 OPCHECK_TESTS = ["test_schema", "test_autograd_registration", "test_faketensor",
                  "test_aot_dispatch_dynamic"]
 NEEDS_FAKE_KERNEL = {"test_faketensor", "test_aot_dispatch_dynamic"}
-RETURNS_TENSORS = {"pairwise_mi", "pack_code_rows", "sort_unique_rows", "prefix_counts",
-                   "vector_keys"}
+RETURNS_TENSORS = {"pairwise_mi", "pair_table_summary", "pack_code_rows", "sort_unique_rows",
+                   "prefix_counts", "vector_keys"}
 
 
 def documented_schemas():
@@ -68,7 +68,7 @@ def registered_schemas():
 
 def test_registered_schemas_are_the_documented_ones():
     documented = documented_schemas()
-    assert len(tensor_op_schemas()) == 11, sorted(documented)  # the headings were parsed at all
+    assert len(tensor_op_schemas()) == 12, sorted(documented)  # the headings were parsed at all
     assert {name: documented[name] for name in TENSORLESS_SCHEMAS} == TENSORLESS_SCHEMAS
     assert registered_schemas() == documented
 
@@ -103,6 +103,10 @@ def _inputs(name):
     if name == "pairwise_mi":
         return [torch.randint(0, 9, (2, 3, 4, 5), generator=g, dtype=I32), 3,
                 torch.tensor([4, 2, 1], dtype=I32)], []
+    if name == "pair_table_summary":
+        return [torch.randint(0, 9, (2, 3, 4, 5), generator=g, dtype=I32), 3, torch.tensor([4, 2, 1], dtype=I32),
+                torch.randint(0, 4, (2, 6), generator=g, dtype=torch.uint8),
+                torch.randint(0, 5, (3, 6), generator=g, dtype=torch.uint8)], []
     if name == "vector_codes_":
         return [torch.empty(2, 5, dtype=I32), torch.rand(2, 5, generator=g), 0.0, 1.0, 4], [1]
     if name == "pack_code_rows":

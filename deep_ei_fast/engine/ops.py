@@ -91,6 +91,17 @@ def pairwise_mi(counts: torch.Tensor, in_bins: int, out_bins: torch.Tensor) -> t
     return _ops.pairwise_mi(counts, in_bins, out_bins)
 
 
+def pair_table_summary(counts: torch.Tensor, in_bins: int, out_bins: torch.Tensor,
+                       x_codes: torch.Tensor, y_codes: torch.Tensor
+                       ) -> Tuple[torch.Tensor, torch.Tensor]:
+    """One pass over each pair table of ``counts`` (as pairwise_mi's): float64 ``[na, nb, 5]``
+    (plug-in MI in bits, bit-identical to pairwise_mi; samples; occupied input bins, output
+    bins, cells) and float32 ``[na, nb, M]``: L = log2(n N / (pi pj)) at the cell of each kept
+    sample (codes uint8 or int32 ``x_codes [na, M]``, ``y_codes [nb, M]``; 0 where a code is
+    past its bins)."""
+    return _ops.pair_table_summary(counts, in_bins, out_bins, x_codes, y_codes)
+
+
 def vector_codes_(codes: torch.Tensor, values: torch.Tensor, low: float, high: float,
                   bins: int) -> None:
     """deep-ei's vector binning (float32 floor formula): int32 ``codes [n, S]`` from float32

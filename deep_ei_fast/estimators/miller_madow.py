@@ -7,7 +7,7 @@ reached, so it under-corrects when many cells are empty or rare.
 import torch
 
 from . import plugin
-from .count_tables import BITS_PER_NAT, RX, RXY, RY, N, pair_summaries
+from .count_tables import BITS_PER_NAT, MI, RX, RXY, RY, N, pair_summaries
 
 
 def mi_correction_bits(n, rx, ry, rxy):
@@ -15,11 +15,16 @@ def mi_correction_bits(n, rx, ry, rxy):
     return torch.where(n > 0, (rx + ry - rxy - 1) / (2 * n.clamp_min(1)) * BITS_PER_NAT, 0.0)
 
 
-def pairwise_mi_bits(counts, in_bins, out_bins):
-    """Miller-Madow MI in bits of every pair table of a tile (PairCounts.per_pair's estimate)."""
-    summary = pair_summaries(counts)[0]
+def corrected_bits(summary):
+    """Miller-Madow MI in bits from pair_summaries' columns (plug-in MI plus the correction)."""
     n, rx, ry, rxy = (summary[..., column] for column in (N, RX, RY, RXY))
-    return plugin.pairwise_mi_bits(counts, in_bins, out_bins) + mi_correction_bits(n, rx, ry, rxy)
+    return summary[..., MI] + mi_correction_bits(n, rx, ry, rxy)
+
+
+def pairwise_mi_bits(counts, in_bins, out_bins):
+    """Miller-Madow MI in bits of every pair table of a tile (PairCounts.per_pair's estimate),
+    from one pass over each table."""
+    return corrected_bits(pair_summaries(counts, in_bins, out_bins)[0])
 
 
 def vector_mi_bits(marginals):

@@ -27,28 +27,15 @@ import numpy as np
 import torch
 
 from ..engine.pair_counts import KEPT_SAMPLES
-from . import count_tables, plugin
-from .count_tables import BITS_PER_NAT
-
-# Columns of pair_summary's values: plug-in MI (bits), then count_tables.pair_summaries' columns.
-MI = 0
-N, RX, RY, RXY, L_VARIANCE = (1 + c for c in (count_tables.N, count_tables.RX, count_tables.RY,
-                                              count_tables.RXY, count_tables.L_VARIANCE))
-
-
-def pair_summary(counts, in_bins, out_bins, x_codes=None, y_codes=None):
-    """([na, nb, 6] float64 of the columns named above, Phi [M] of the samples whose codes
-    are given) of a tile of pair counts."""
-    summary, phi = count_tables.pair_summaries(counts, x_codes, y_codes)
-    mi = plugin.pairwise_mi_bits(counts, in_bins, out_bins).to(torch.float64)
-    return torch.cat([mi.unsqueeze(2), summary], dim=2), phi
+from . import count_tables
+from .count_tables import BITS_PER_NAT, L_VARIANCE, MI, RX, RXY, RY, N  # noqa: F401  (pair_tables' columns)
 
 
 def pair_tables(pair_counts):
-    """(pair_summary's [n_in, n_out, 6] numpy, Phi of the first samples [M] numpy) of a
-    PairCounts, in one pass over its tiles. Sharded, each rank summarizes its region: the
-    regions are gathered and Phi summed over ranks (in rank order: its float can differ from
-    one process's in the last bits, as it does between tilings)."""
+    """(count_tables.pair_summaries' [n_in, n_out, 6] numpy, Phi of the first samples [M]
+    numpy) of a PairCounts, in one pass over its tiles. Sharded, each rank summarizes its
+    region: the regions are gathered and Phi summed over ranks (in rank order: its float can
+    differ from one process's in the last bits, as it does between tilings)."""
     r0, r1, s0, s1 = pair_counts.region
     summary = np.zeros((r1 - r0, s1 - s0, 6))
     codes = pair_counts.first_codes()
@@ -57,7 +44,7 @@ def pair_tables(pair_counts):
     def tile_tables(rect, counts, out_bins):
         a0, a1, b0, b1 = rect
         x_codes, y_codes = (None, None) if codes is None else (codes[0][a0:a1], codes[1][b0:b1])
-        values, tile_phi = pair_summary(counts, in_bins, out_bins, x_codes, y_codes)
+        values, tile_phi = count_tables.pair_summaries(counts, in_bins, out_bins, x_codes, y_codes)
         return values.cpu().numpy(), tile_phi.cpu().to(torch.float64).numpy()
 
     phi = None  # the tiles' Phi summed in tile order (a checkpoint's tiles hold theirs)
@@ -80,6 +67,19 @@ def first_order_variance(l_variance, n):
     """Var(L) / N in bits^2 (0 where N = 0), elementwise numpy."""
     n = np.asarray(n, dtype=np.float64)
     return np.where(n > 0, l_variance / np.maximum(n, 1.0), 0.0)
+
+
+def difference_standard_error(error_a, error_b, weight=1.0):
+    """A bound on the standard error of A - weight * B from theirs (None if either is None):
+    error_a + |weight| error_b. By Cauchy-Schwarz, sd(A - wB) <= sd(A) + |w| sd(B) for any
+    correlation of A and B, and the plane's differences are of correlated estimates whose
+    correlation no run estimates: EI and EI_parts come from the same samples, and with one philox
+    seed the sensitivity's input noise at (sample, neuron) is EI's. Adding variances (independence)
+    would understate the error under a negative correlation; the bound never does, at the cost of
+    overstating it up to sqrt(2)-fold for independent estimates of equal error."""
+    if error_a is None or error_b is None:
+        return None
+    return error_a + abs(weight) * error_b
 
 
 def degrees_of_freedom(rx, ry):

@@ -25,6 +25,7 @@ from ..engine.settings import MeasurementSettings
 from ..engine.sharding import Shard
 from ..engine.threads import load_aware
 from ..estimators.plugin import sum_in_order
+from ..estimators.uncertainty import difference_standard_error
 from .rows import CausalPlane, PlaneRow
 
 # Modules with weights, whose EI the plane shows. Pooling and Flatten nodes of the topology are
@@ -156,6 +157,16 @@ def plane_sensitivity(layer, topology, settings, standard_errors):
             math.sqrt(sum(r.sum_variance for r in rows)))
 
 
+def _standard_errors(ei, ei_parts, sensitivity):
+    """PlaneRow's standard-error fields (all None without standard_errors=True); the
+    differences' are bounds (difference_standard_error)."""
+    return dict(ei_standard_error=ei, ei_parts_standard_error=ei_parts,
+                sensitivity_standard_error=sensitivity,
+                degeneracy_standard_error=difference_standard_error(sensitivity, ei),
+                degeneracy_parts_standard_error=difference_standard_error(sensitivity, ei_parts),
+                integration_standard_error=difference_standard_error(ei, ei_parts))
+
+
 @load_aware
 def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples=500,
                  in_range=None, out_range=None, in_bins=64, out_bins=64, batch_size=20,
@@ -226,7 +237,6 @@ def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples
                 in_high=float(spec.in_range[1]), out_low=float(spec.out_range[0]),
                 out_high=float(spec.out_range[1]),
                 rng=rng, seed=seed if seed is not None else "", seconds=time.perf_counter() - start,
-                estimator=estimator, ei_standard_error=measured.ei_standard_error,
-                ei_parts_standard_error=measured.ei_parts_standard_error,
-                sensitivity_standard_error=sens_error))
+                estimator=estimator, **_standard_errors(measured.ei_standard_error,
+                                                        measured.ei_parts_standard_error, sens_error)))
     return CausalPlane(rows)

@@ -13,6 +13,7 @@ import os
 
 import numpy as np
 
+from ..estimators.uncertainty import difference_standard_error
 from .rows import PLANE_COLUMNS
 
 PLANE_MEASURES = ("ei", "ei_parts", "sensitivity", "degeneracy", "integration")
@@ -21,7 +22,10 @@ MEASURE_LABELS = {"ei": "EI", "ei_parts": "EI_parts", "sensitivity": "sensitivit
 
 # Standard-error columns of rows measured with standard_errors=True (plane/rows.py).
 ERROR_COLUMNS = {"ei": "ei_standard_error", "ei_parts": "ei_parts_standard_error",
-                 "sensitivity": "sensitivity_standard_error"}
+                 "sensitivity": "sensitivity_standard_error",
+                 "degeneracy": "degeneracy_standard_error", "integration": "integration_standard_error"}
+# A difference's terms, for recordings made before the rows carried its error: (A, B) of A - B.
+DIFFERENCE_TERMS = {"degeneracy": ("sensitivity", "ei"), "integration": ("ei", "ei_parts")}
 INTERVAL_Z = 1.959963984540054  # bands and error bars are 95% normal intervals
 
 
@@ -80,8 +84,9 @@ class _Recording:
 
 
 def _standard_errors(rows, unit, index, layers):
-    """(layer, measure) -> standard errors over steps, for the recorded ERROR_COLUMNS; also
-    degeneracy = sensitivity - EI (from two independent passes: variances add)."""
+    """(layer, measure) -> standard errors over steps, for the recorded ERROR_COLUMNS; a
+    difference whose error was not recorded gets the bound of difference_standard_error from
+    its terms' errors."""
     present = [m for m, column in ERROR_COLUMNS.items() if any(r.get(column) not in (None, "") for r in rows)]
     errors = {}
     for measure in present:
@@ -91,9 +96,10 @@ def _standard_errors(rows, unit, index, layers):
             value = r.get(ERROR_COLUMNS[measure])
             if value not in (None, ""):
                 errors[int(float(r["layer"])), measure][index[float(r[unit])]] = float(value)
-    if "ei" in present and "sensitivity" in present:
-        for layer in layers:
-            errors[layer, "degeneracy"] = np.hypot(errors[layer, "ei"], errors[layer, "sensitivity"])
+    for measure, (a, b) in DIFFERENCE_TERMS.items():
+        if measure not in present and a in present and b in present:
+            for layer in layers:
+                errors[layer, measure] = difference_standard_error(errors[layer, a], errors[layer, b])
     return errors
 
 
@@ -180,7 +186,7 @@ def _plane_errors(recording, layer, rotated, upto):
     if ei is None or sens is None:
         return None, None
     if rotated:  # x = EI, y = (sensitivity + degeneracy) / 2 = sensitivity - EI / 2
-        x_error, y_error = ei, np.hypot(sens, ei / 2.0)
+        x_error, y_error = ei, difference_standard_error(sens, ei, 0.5)
     else:
         x_error, y_error = sens, recording.error(layer, "degeneracy")
     if upto is not None:

@@ -37,6 +37,11 @@ class PlaneRow:
     ei_standard_error: Optional[float] = None  # bits; None unless standard_errors=True
     ei_parts_standard_error: Optional[float] = None
     sensitivity_standard_error: Optional[float] = None
+    # Of the differences: sums of their terms' standard errors, a bound that holds however the
+    # terms are correlated (estimators/uncertainty.py, difference_standard_error).
+    degeneracy_standard_error: Optional[float] = None
+    degeneracy_parts_standard_error: Optional[float] = None
+    integration_standard_error: Optional[float] = None
 
 
 PLANE_COLUMNS = tuple(f.name for f in fields(PlaneRow))

@@ -98,4 +98,12 @@ DEI_HD DEI_INLINE double mi_bits_from_sum(double sum_times_total, double total) 
   return d_div(s > 0.0 ? s : 0.0, kLn2);
 }
 
+// L = log2(n N / (pi pj)) of a cell holding a sample (pair_table_summary):
+// the sample's term of the plug-in MI, whose variance over samples gives the
+// MI's delta-method standard error. The same grouping as the cell term.
+DEI_HD DEI_INLINE float log_ratio_bits(double log_n, double log_total, double log_pi,
+                                       double log_pj) {
+  return (float)d_div(d_sub(d_sub(log_n, log_pi), d_sub(log_pj, log_total)), kLn2);
+}
+
 }  // namespace deep_ei_fast

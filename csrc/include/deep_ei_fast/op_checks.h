@@ -117,6 +117,23 @@ inline void check_pairwise_mi(const at::Tensor& counts, int64_t in_bins,
   TORCH_CHECK(in_bins >= 1 && in_bins <= counts.size(2), "in_bins must be in [1, RX]");
 }
 
+// pair_table_summary: pairwise_mi's arguments and the kept samples' codes
+// (uint8 or int32 [na, M] / [nb, M]; any values: out-of-range codes read nothing).
+inline void check_pair_table_summary(const at::Tensor& counts, int64_t in_bins,
+                                     const at::Tensor& out_bins, const at::Tensor& x_codes,
+                                     const at::Tensor& y_codes, c10::DeviceType dev) {
+  check_pairwise_mi(counts, in_bins, out_bins, dev);
+  check_on(x_codes, dev, "x_codes");
+  check_on(y_codes, dev, "y_codes");
+  TORCH_CHECK(x_codes.scalar_type() == y_codes.scalar_type() &&
+                  (x_codes.scalar_type() == at::kByte || x_codes.scalar_type() == at::kInt),
+              "x_codes and y_codes must both be uint8 or both int32");
+  TORCH_CHECK(x_codes.dim() == 2 && y_codes.dim() == 2 && x_codes.size(0) == counts.size(0) &&
+                  y_codes.size(0) == counts.size(1) && x_codes.size(1) == y_codes.size(1),
+              "x_codes and y_codes must be [na, M] and [nb, M] for counts [na, nb, ...], got ",
+              x_codes.sizes(), " and ", y_codes.sizes());
+}
+
 inline void check_out_bins(int64_t min_bins, int64_t max_bins, int64_t RY) {
   TORCH_CHECK(min_bins >= 1 && max_bins <= RY, "out_bins must be in [1, RY], got values in [",
               min_bins, ", ", max_bins, "]");
