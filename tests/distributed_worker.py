@@ -179,6 +179,54 @@ def passes_made(call):
         vector_counts.JointCodeCounts.marginal_counts = original
 
 
+def tiles_counted(call):
+    """(call(), how many pair tiles it counted)."""
+    counted, original = [0], pair_counts.PairCounts.counted_tiles
+
+    def counting(self, skip=()):
+        for tile in original(self, skip):
+            counted[0] += 1
+            yield tile
+
+    pair_counts.PairCounts.counted_tiles = counting
+    try:
+        return call(), counted[0]
+    finally:
+        pair_counts.PairCounts.counted_tiles = original
+
+
+def tile_mtimes(folder):
+    return {name: os.stat(os.path.join(folder, name)).st_mtime_ns
+            for name in sorted(os.listdir(folder)) if name.startswith("tile.")}
+
+
+CHECKPOINTED = {
+    "ei_parts_matrix": lambda g, path: dei.ei_parts_matrix(
+        *TALL, samples=5000, seed=3, memory_bound=TILED, checkpoint=path, process_group=g, **QUIET),
+    "pairwise_stats": lambda g, path: dei.pairwise_stats(
+        *WIDE, samples=4000, seed=20, memory_bound=TILED, checkpoint=path, process_group=g, **QUIET),
+}
+
+
+def checkpointed(group, out):
+    """Each CHECKPOINTED call by the group into a directory the ranks share, then again from it
+    (every tile finished), the one-process result without a checkpoint, and a one-process
+    call on the group's directory (refused: its tiles are planned by region)."""
+    found = {}
+    for name, call in CHECKPOINTED.items():
+        folder = os.path.join(out, f"checkpoint_{name}")
+        first, counted_first = tiles_counted(lambda: call(group, folder))
+        torch.distributed.barrier(group)  # every rank's tiles are on disk
+        mtimes_first = tile_mtimes(folder)
+        again, counted_again = tiles_counted(lambda: call(group, folder))
+        torch.distributed.barrier(group)
+        found[name] = {"first": first, "again": again, "alone": call(None, None),
+                       "counted": (counted_first, counted_again),
+                       "mtimes": (mtimes_first, tile_mtimes(folder)),
+                       "alone_resumed": outcome(lambda: call(None, folder))}
+    return found
+
+
 def run_cases(group, out):
     results, passes = {}, {}
     for name, case in CASES.items():
@@ -187,6 +235,7 @@ def run_cases(group, out):
         results[name], passes[name] = (sharded, alone), (passes_sharded, passes_alone)
     results["passes"] = passes
     results["refused"] = refused(group)
+    results["checkpoint"] = checkpointed(group, out)
     with open(os.path.join(out, f"rank{RANK}.pkl"), "wb") as f:
         pickle.dump(results, f)
 
