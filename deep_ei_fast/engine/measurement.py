@@ -159,5 +159,5 @@ class Measurement:
         if not self.shard.distributed:
             return self.stream.replay(stop)
         stream = self.stream
-        return (stream.generate(start, end) for start, end in stream.block_bounds(0, stream.position)
+        return (stream.generate(start, end) for start, end in stream.taken_bounds(stream.position)
                 if self.shard.owns_block(start // stream.block))
