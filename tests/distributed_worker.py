@@ -4,7 +4,8 @@
 
 MODE "cases": every case of CASES is measured with process_group=WORLD and, on the same rank,
 with process_group=None (the one-process reference); {name: (sharded, reference)} is pickled to
-OUT_DIR/rank<RANK>.pkl. MODE "killed": rank 1 exits inside the measurement; "stalled": rank 1
+OUT_DIR/rank<RANK>.pkl, with "passes" (the vector tables' most passes, sharded and alone, per
+case), "refused" and "checkpoint" (checkpointed(): runs sharing OUT_DIR/checkpoint_*). MODE "killed": rank 1 exits inside the measurement; "stalled": rank 1
 stops taking part (sleeps). Rank 0 then pickles the error it got and the seconds it took.
 """
 import contextlib
@@ -84,10 +85,10 @@ def vector_stats_bounded(group, rows):
                                                 process_group=group, **QUIET))
 
 
-def outcome(call):
-    """call()'s result, or the (type name, message) of the error it raised."""
+def outcome(call, *args):
+    """call(*args)'s result, or the (type name, message) of the error it raised."""
     try:
-        return call()
+        return call(*args)
     except Exception as error:
         return type(error).__name__, str(error)
 CASES = {
@@ -147,21 +148,14 @@ CASES = {
 
 def refused(group):
     """The ValueErrors of bad process-group arguments, as (type name, message)."""
-    found = {}
-    for name, call in {
-        "rng_torch": lambda: dei.ei_parts(*TALL, samples=100, rng="torch", process_group=group, **QUIET),
-        "not_a_group": lambda: dei.ei(*TALL, samples=100, process_group="world", **QUIET),
-    }.items():
-        try:
-            call()
-            found[name] = None
-        except Exception as error:
-            found[name] = (type(error).__name__, str(error))
-    return found
+    return {
+        "rng_torch": outcome(lambda: dei.ei_parts(*TALL, samples=100, rng="torch", process_group=group, **QUIET)),
+        "not_a_group": outcome(lambda: dei.ei(*TALL, samples=100, process_group="world", **QUIET)),
+    }
 
 
-def passes_made(call):
-    """(call(), the most passes over the samples any vector table made in it)."""
+def passes_made(call, *args):
+    """(call(*args), the most passes over the samples any vector table made in it)."""
     made, original = [0], vector_counts.JointCodeCounts.marginal_counts
 
     def counted(self):
@@ -174,13 +168,13 @@ def passes_made(call):
 
     vector_counts.JointCodeCounts.marginal_counts = counted
     try:
-        return call(), made[0]
+        return call(*args), made[0]
     finally:
         vector_counts.JointCodeCounts.marginal_counts = original
 
 
-def tiles_counted(call):
-    """(call(), how many pair tiles it counted)."""
+def tiles_counted(call, *args):
+    """(call(*args), how many pair tiles it counted)."""
     counted, original = [0], pair_counts.PairCounts.counted_tiles
 
     def counting(self, skip=()):
@@ -190,7 +184,7 @@ def tiles_counted(call):
 
     pair_counts.PairCounts.counted_tiles = counting
     try:
-        return call(), counted[0]
+        return call(*args), counted[0]
     finally:
         pair_counts.PairCounts.counted_tiles = original
 
@@ -215,23 +209,23 @@ def checkpointed(group, out):
     found = {}
     for name, call in CHECKPOINTED.items():
         folder = os.path.join(out, f"checkpoint_{name}")
-        first, counted_first = tiles_counted(lambda: call(group, folder))
+        first, counted_first = tiles_counted(call, group, folder)
         torch.distributed.barrier(group)  # every rank's tiles are on disk
         mtimes_first = tile_mtimes(folder)
-        again, counted_again = tiles_counted(lambda: call(group, folder))
+        again, counted_again = tiles_counted(call, group, folder)
         torch.distributed.barrier(group)
         found[name] = {"first": first, "again": again, "alone": call(None, None),
                        "counted": (counted_first, counted_again),
                        "mtimes": (mtimes_first, tile_mtimes(folder)),
-                       "alone_resumed": outcome(lambda: call(None, folder))}
+                       "alone_resumed": outcome(call, None, folder)}
     return found
 
 
 def run_cases(group, out):
     results, passes = {}, {}
     for name, case in CASES.items():
-        sharded, passes_sharded = passes_made(lambda: case(group))
-        alone, passes_alone = passes_made(lambda: case(None))
+        sharded, passes_sharded = passes_made(case, group)
+        alone, passes_alone = passes_made(case, None)
         results[name], passes[name] = (sharded, alone), (passes_sharded, passes_alone)
     results["passes"] = passes
     results["refused"] = refused(group)
