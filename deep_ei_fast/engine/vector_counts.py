@@ -263,13 +263,7 @@ class JointCodeCounts:
         """((sorted distinct rows, counts), None) of every rank's samples when the merged table
         fits one process's capacity (the one-process table, on every rank), else (None, its
         merged pieces in order: those merged so far, then the rest as they are counted)."""
-        def own_rows_from(low):
-            rows = DistinctRows(everything_from(low), self.own_xy, _beyond_this_pass)
-            for keys in self.key_blocks():
-                rows.add(keys)
-            return rows
-
-        pieces = self.merged_xy.pieces(own_rows_from, self.live)
+        pieces = self.merged_xy.pieces(lambda low: _own_rows(low, self.own_xy, self.key_blocks), self.live)
         held, rows = [], 0
         for piece in pieces:
             held.append(piece)
@@ -284,14 +278,7 @@ class JointCodeCounts:
         with load_aware_threads() as threads:
             threads.update()
             yield from self._x_and_xy(pieces)
-
-            def own_y_from(low):
-                rows = DistinctRows(everything_from(low), self.own_y, _beyond_this_pass)
-                for keys in self._y_blocks():
-                    rows.add(keys)
-                return rows
-
-            for _, counts in self.merged_y.pieces(own_y_from):
+            for _, counts in self.merged_y.pieces(lambda low: _own_rows(low, self.own_y, self._y_blocks)):
                 if counts.numel():
                     yield "y", counts
 
@@ -330,6 +317,14 @@ class JointCodeCounts:
             yield "x", x_counts[:-1]
         if carry is not None:
             yield "x", carry[1].reshape(1)
+
+
+def _own_rows(low, capacity, key_blocks):
+    """A sharded rank's DistinctRows of its keys >= low, counted in one pass over key_blocks()."""
+    rows = DistinctRows(everything_from(low), capacity, _beyond_this_pass)
+    for keys in key_blocks():
+        rows.add(keys)
+    return rows
 
 
 def _beyond_this_pass(ranges):
