@@ -4,9 +4,11 @@
 
 MODE "cases": every case of CASES is measured with process_group=WORLD and, on the same rank,
 with process_group=None (the one-process reference); {name: (sharded, reference)} is pickled to
-OUT_DIR/rank<RANK>.pkl. MODE "killed": rank 1 exits inside the measurement; "stalled": rank 1
+OUT_DIR/rank<RANK>.pkl, with "passes" (the vector tables' most passes, sharded and alone, per
+case), "refused" and "checkpoint" (checkpointed(): runs sharing OUT_DIR/checkpoint_*). MODE "killed": rank 1 exits inside the measurement; "stalled": rank 1
 stops taking part (sleeps). Rank 0 then pickles the error it got and the seconds it took.
 """
+import contextlib
 import datetime
 import os
 import pickle
@@ -17,7 +19,7 @@ import torch
 import torch.nn as nn
 
 import deep_ei_fast as dei
-from deep_ei_fast.engine import noise_streams, pair_counts
+from deep_ei_fast.engine import noise_streams, pair_counts, settings, vector_counts
 
 # Small blocks (2048 samples), so that a few thousand samples already make several blocks for
 # the ranks to deal (results never depend on the block size; the reference runs with it too).
@@ -59,6 +61,36 @@ def seedless(group):
 
 
 GROUPS = [((0, 1, 2), (0, 1)), ((3, 4, 5, 6, 7), (2, 3, 4, 5))]
+ROW_BYTES = vector_counts.ROW_COST * 8 * 3  # a table row's share of memory_bound (2-word keys)
+# Vector tables of 500 rows a pass (a quarter of the ~2000-9000 distinct rows) force several
+# passes: one process counts ranges of 500 rows, each rank its own of 145 rows
+# (engine/merged_ranges.py); vector_and_pairwise_ei gives the vector table half its bound.
+VECTOR_PASSES = 500 * ROW_BYTES
+
+
+@contextlib.contextmanager
+def default_memory_bound(bound):
+    """vector_stats takes no memory_bound: the device's default bound is lowered instead."""
+    saved, settings.DEFAULT_MEMORY_BOUND = settings.DEFAULT_MEMORY_BOUND, bound
+    try:
+        yield
+    finally:
+        settings.DEFAULT_MEMORY_BOUND = saved
+
+
+def vector_stats_bounded(group, rows):
+    # shuffle: the real and the null table share the bound
+    with default_memory_bound(2 * rows * ROW_BYTES):
+        return outcome(lambda: dei.vector_stats(*WIDE, samples=6000, seed=17, in_bins=6, out_bins=6,
+                                                process_group=group, **QUIET))
+
+
+def outcome(call, *args):
+    """call(*args)'s result, or the (type name, message) of the error it raised."""
+    try:
+        return call(*args)
+    except Exception as error:
+        return type(error).__name__, str(error)
 CASES = {
     "ei_parts_matrix": lambda g: dei.ei_parts_matrix(*TALL, samples=9000, seed=1, process_group=g, **QUIET),
     "ei_parts_matrix_columns_shuffle": lambda g: dei.ei_parts_matrix(
@@ -95,33 +127,109 @@ CASES = {
                                                       process_group=g, **QUIET),
     "sensitivity_stats": lambda g: dei.sensitivity_stats(*WIDE, samples=300, seed=19, process_group=g, **QUIET),
     "causal_plane": plane,
+    # The vector cases above again, counted in several passes (BOUNDED_TWINS in the test).
+    "ei_vector_passes": lambda g: dei.ei(*TALL, samples=9000, seed=7, memory_bound=VECTOR_PASSES,
+                                         process_group=g, **QUIET),
+    "ei_shuffle_vector_passes": lambda g: dei.ei(*WIDE, samples=9000, seed=9, estimator="shuffle",
+                                                 memory_bound=2 * VECTOR_PASSES, process_group=g, **QUIET),
+    "eis_between_groups_vector_passes": lambda g: dei.eis_between_groups(
+        *TALL, GROUPS, samples=9000, seed=10, in_bins=8, out_bins=8, memory_bound=len(GROUPS) * VECTOR_PASSES,
+        process_group=g, **QUIET),
+    "vector_and_pairwise_ei_vector_passes": lambda g: dei.vector_and_pairwise_ei(
+        *TALL, samples=9000, seed=11, memory_bound=2 * VECTOR_PASSES, process_group=g, **QUIET),
+    "ei_converged_vector_passes": lambda g: dei.ei(*net(3, 2, 3), seed=8, in_bins=4, out_bins=4,
+                                                   memory_bound=64 * ROW_BYTES, process_group=g, **QUIET),
+    # 5400 (null: 5978) distinct rows: 6000 fit one pass of one process (the standard error needs
+    # the whole table), though each rank counts 1750 rows a pass; 1000 do not (refused alike).
+    "vector_stats_vector_passes": lambda g: vector_stats_bounded(g, 6000),
+    "vector_stats_over_capacity": lambda g: vector_stats_bounded(g, 1000),
 }
 
 
 def refused(group):
     """The ValueErrors of bad process-group arguments, as (type name, message)."""
+    return {
+        "rng_torch": outcome(lambda: dei.ei_parts(*TALL, samples=100, rng="torch", process_group=group, **QUIET)),
+        "not_a_group": outcome(lambda: dei.ei(*TALL, samples=100, process_group="world", **QUIET)),
+    }
+
+
+def passes_made(call, *args):
+    """(call(*args), the most passes over the samples any vector table made in it)."""
+    made, original = [0], vector_counts.JointCodeCounts.marginal_counts
+
+    def counted(self):
+        marginals = original(self)
+        if marginals is None:
+            return None
+        pieces = list(marginals[1])  # passes are known once the pieces are taken
+        made[0] = max(made[0], self.passes)
+        return marginals[0], iter(pieces)
+
+    vector_counts.JointCodeCounts.marginal_counts = counted
+    try:
+        return call(*args), made[0]
+    finally:
+        vector_counts.JointCodeCounts.marginal_counts = original
+
+
+def tiles_counted(call, *args):
+    """(call(*args), how many pair tiles it counted)."""
+    counted, original = [0], pair_counts.PairCounts.counted_tiles
+
+    def counting(self, skip=()):
+        for tile in original(self, skip):
+            counted[0] += 1
+            yield tile
+
+    pair_counts.PairCounts.counted_tiles = counting
+    try:
+        return call(*args), counted[0]
+    finally:
+        pair_counts.PairCounts.counted_tiles = original
+
+
+def tile_mtimes(folder):
+    return {name: os.stat(os.path.join(folder, name)).st_mtime_ns
+            for name in sorted(os.listdir(folder)) if name.startswith("tile.")}
+
+
+CHECKPOINTED = {
+    "ei_parts_matrix": lambda g, path: dei.ei_parts_matrix(
+        *TALL, samples=5000, seed=3, memory_bound=TILED, checkpoint=path, process_group=g, **QUIET),
+    "pairwise_stats": lambda g, path: dei.pairwise_stats(
+        *WIDE, samples=4000, seed=20, memory_bound=TILED, checkpoint=path, process_group=g, **QUIET),
+}
+
+
+def checkpointed(group, out):
+    """Each CHECKPOINTED call by the group into a directory the ranks share, then again from it
+    (every tile finished), the one-process result without a checkpoint, and a one-process
+    call on the group's directory (refused: its tiles are planned by region)."""
     found = {}
-    for name, call in {
-        "rng_torch": lambda: dei.ei_parts(*TALL, samples=100, rng="torch", process_group=group, **QUIET),
-        "not_a_group": lambda: dei.ei(*TALL, samples=100, process_group="world", **QUIET),
-        # 64 rows a pass: 9000 distinct rows need several passes on each rank
-        "partitioned_vector": lambda: dei.ei(*TALL, samples=9000, memory_bound=12288,
-                                             process_group=group, **QUIET),
-        # 2048 rows a pass: rank 0's 2048 rows fit, the merged 2100 do not
-        "merged_over_capacity": lambda: dei.ei(*TALL, samples=2100, memory_bound=2048 * 192,
-                                               process_group=group, **QUIET),
-    }.items():
-        try:
-            call()
-            found[name] = None
-        except Exception as error:
-            found[name] = (type(error).__name__, str(error))
+    for name, call in CHECKPOINTED.items():
+        folder = os.path.join(out, f"checkpoint_{name}")
+        first, counted_first = tiles_counted(call, group, folder)
+        torch.distributed.barrier(group)  # every rank's tiles are on disk
+        mtimes_first = tile_mtimes(folder)
+        again, counted_again = tiles_counted(call, group, folder)
+        torch.distributed.barrier(group)
+        found[name] = {"first": first, "again": again, "alone": call(None, None),
+                       "counted": (counted_first, counted_again),
+                       "mtimes": (mtimes_first, tile_mtimes(folder)),
+                       "alone_resumed": outcome(call, None, folder)}
     return found
 
 
 def run_cases(group, out):
-    results = {name: (case(group), case(None)) for name, case in CASES.items()}
+    results, passes = {}, {}
+    for name, case in CASES.items():
+        sharded, passes_sharded = passes_made(case, group)
+        alone, passes_alone = passes_made(case, None)
+        results[name], passes[name] = (sharded, alone), (passes_sharded, passes_alone)
+    results["passes"] = passes
     results["refused"] = refused(group)
+    results["checkpoint"] = checkpointed(group, out)
     with open(os.path.join(out, f"rank{RANK}.pkl"), "wb") as f:
         pickle.dump(results, f)
 

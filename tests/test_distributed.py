@@ -97,7 +97,16 @@ CASES = ["ei_parts_matrix", "ei_parts_matrix_columns_shuffle", "ei_parts_matrix_
          "ei_parts_converged", "ei_parts_dynamic_tiled_shuffle", "ei", "ei_converged", "ei_shuffle",
          "eis_between_groups", "vector_and_pairwise_ei", "vector_and_pairwise_ei_converged_miller_madow",
          "sensitivity", "sensitivity_matrix_shuffle_dynamic", "sensitivity_single_input",
-         "pairwise_stats", "vector_stats", "vector_stats_groups", "sensitivity_stats", "causal_plane"]
+         "pairwise_stats", "vector_stats", "vector_stats_groups", "sensitivity_stats", "causal_plane",
+         "ei_vector_passes", "ei_shuffle_vector_passes", "eis_between_groups_vector_passes",
+         "vector_and_pairwise_ei_vector_passes", "ei_converged_vector_passes",
+         "vector_stats_vector_passes", "vector_stats_over_capacity"]
+# Each case counted in several passes over the samples (a small memory_bound) and its case
+# without a bound: the same numbers, bit for bit.
+BOUNDED_TWINS = {"ei_vector_passes": "ei", "ei_shuffle_vector_passes": "ei_shuffle",
+                 "eis_between_groups_vector_passes": "eis_between_groups",
+                 "vector_and_pairwise_ei_vector_passes": "vector_and_pairwise_ei",
+                 "ei_converged_vector_passes": "ei_converged", "vector_stats_vector_passes": "vector_stats"}
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -113,7 +122,46 @@ def test_the_cases_measure_something(group_results):
     assert np.asarray(rank0["ei_parts_matrix"][1]).min() > 0
     assert rank0["ei"][1] > 0 and all(v > 0 for v in rank0["eis_between_groups"][1])
     assert rank0["sensitivity"][1] > 0 and rank0["pairwise_stats"][1].ei_parts_standard_error > 0
-    assert set(CASES) == set(rank0) - {"refused"}
+    assert set(CASES) == set(rank0) - {"refused", "passes", "checkpoint"}
+
+
+@pytest.mark.parametrize("bounded", sorted(BOUNDED_TWINS))
+def test_vector_tables_in_several_passes_give_the_unbounded_result(group_results, bounded):
+    """Sharded, the tables are counted in key ranges merged over the ranks
+    (engine/merged_ranges.py); each rank's own table holds fewer rows a pass than one
+    process's, so it makes more passes, yet every count vector is the one-process one."""
+    for rank, results in enumerate(group_results):
+        sharded, alone = results[bounded]
+        unbounded = results[BOUNDED_TWINS[bounded]][1]
+        assert _differences(unbounded, sharded) == [] and _differences(unbounded, alone) == [], f"rank {rank}"
+        passes_sharded, passes_alone = results["passes"][bounded]
+        assert passes_sharded > 2 and passes_sharded >= passes_alone, (rank, passes_sharded, passes_alone)
+        # vector_stats needs its table whole: its bound fits one process's table in one pass
+        assert passes_alone == 1 if bounded.startswith("vector_stats") else passes_alone > 2
+
+
+def test_a_standard_error_of_a_table_over_one_pass_is_refused_alike(group_results):
+    for results in group_results:
+        sharded, alone = results["vector_stats_over_capacity"]
+        assert sharded == alone and sharded[0] == "ValueError", sharded
+        assert "memory_bound=" in sharded[1] and "standard error needs the whole" in sharded[1]
+
+
+@pytest.mark.parametrize("function", ["ei_parts_matrix", "pairwise_stats"])
+def test_a_shared_checkpoint_resumes_every_rank_without_counting(group_results, function):
+    """Two ranks save their own regions' tiles in one directory; the same call again loads
+    them (no tile counted, no file rewritten) and returns the identical result, equal to one
+    process's; one process is refused that directory (its tiles would be planned otherwise)."""
+    for rank, results in enumerate(group_results):
+        run = results["checkpoint"][function]
+        assert _differences(run["alone"], run["first"]) == [], f"rank {rank}"
+        assert pickle.dumps(run["first"]) == pickle.dumps(run["again"]), f"rank {rank}"  # every bit
+        counted_first, counted_again = run["counted"]
+        assert counted_first > 1 and counted_again == 0, (rank, run["counted"])
+        before, after = run["mtimes"]
+        assert len(before) > counted_first and before == after  # both ranks' tiles, untouched
+        kind, message = run["alone_resumed"]
+        assert kind == "ValueError" and "process_group_size is 2 there and 1 in this run" in message
 
 
 def test_bad_group_arguments_are_refused(group_results):
@@ -121,9 +169,7 @@ def test_bad_group_arguments_are_refused(group_results):
         refused = results["refused"]
         assert refused["rng_torch"][0] == "ValueError" and "rng='torch'" in refused["rng_torch"][1]
         assert refused["not_a_group"][0] == "ValueError" and "process_group" in refused["not_a_group"][1]
-        for name, words in [("partitioned_vector", "one pass"), ("merged_over_capacity", "merged vector table")]:
-            assert refused[name][0] == "ValueError" and "memory_bound=" in refused[name][1], refused[name]
-            assert words in refused[name][1], refused[name]
+        assert set(refused) == {"rng_torch", "not_a_group"}
 
 
 def test_without_distributed_a_group_is_refused():

@@ -77,6 +77,19 @@ def test_partitioned_convergence_rounds(dei, small_tables, rng):
     assert got == whole and torch.equal(after, after_whole)
 
 
+def test_partitioned_shuffle_null_across_rounds(dei, small_tables, monkeypatch):
+    # The null pairs samples within a block; with blocks of 2048 samples the convergence
+    # rounds' takes (10k, 10k, 20k, ...) end inside blocks, and the passes over the samples
+    # must re-read them cut the same way (they once re-read whole blocks: 1.8471481 here).
+    from deep_ei_fast.engine import noise_streams
+    monkeypatch.setitem(noise_streams.BLOCK_LIMITS, "cpu", (16 * 2**20, 2048))
+    net, lin = make_net(3, 2, "sigmoid", seed=3)
+    top = dei.topology_of(net, torch.zeros((1, 3)))
+    values = [dei.ei(lin, top, in_bins=4, out_bins=4, seed=8, estimator="shuffle", progress=False,
+                     memory_bound=bound) for bound in (None, 2 * _bound(16))]
+    assert values[0] == values[1] and values[0] > 0
+
+
 def test_too_small_bound_is_refused_before_work(dei):
     lin, top = _layer(dei)
     with pytest.raises(ValueError, match=r"memory_bound=1000 is too small .* smallest memory_bound is \d+"):

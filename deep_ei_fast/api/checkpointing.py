@@ -57,7 +57,7 @@ def layer_fingerprint(spec):
 
 
 def run_metadata(function, m, memory_bound):
-    """Everything that changes a pairwise measurement's tiles; ``memory_bound`` as given (None:
+    """Everything that changes a pairwise measurement's tiles (or their plan); ``memory_bound`` as given (None:
     the device's default, which on CUDA follows its free memory: tiles are keyed by their
     rectangles, so a different plan recounts rather than mixes)."""
     s, spec = m.settings, m.spec
@@ -75,6 +75,9 @@ def run_metadata(function, m, memory_bound):
         "shuffles": s.shuffles,
         "memory_bound": memory_bound,
         "device_type": m.device.type,
+        # Each rank plans its tiles inside its own region of pairs: another group size plans
+        # other rectangles, and would recount them all beside these rather than resume.
+        "process_group_size": m.shard.world,
     }
 
 

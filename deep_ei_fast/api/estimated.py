@@ -18,7 +18,7 @@ class VectorWithNulls:
         shifts = self.estimator.null_shifts
         share = (memory_bound or m.settings.memory_bound) // (1 + len(shifts))  # tables share the bound
         self.counts = m.vector_counts(groups, share)
-        self.nulls = [m.vector_counts(groups, share, shifted_replay(m.stream.replay, k)) for k in shifts]
+        self.nulls = [m.vector_counts(groups, share, shifted_replay(m.vector_replay, k)) for k in shifts]
         self._consumers = [self.counts] + [ShiftedPairing(n, k) for n, k in
                                            zip(self.nulls, self.estimator.null_shifts)]
 

@@ -144,10 +144,20 @@ class Measurement:
     def vector_counts(self, groups=None, memory_bound=None, replay=None):
         """VectorCounts of the whole vectors (or of `groups`) under memory_bound (default: the
         settings'), re-reading the samples when it must count in parts through ``replay``
-        (default: the stream's; a null pairing passes its shifted replay)."""
+        (default: vector_replay; a null pairing passes its shifted replay)."""
         spec = self.spec
         return VectorCounts(spec.in_range, self.in_bins, spec.out_range, self.out_bins, spec.n_in,
                             spec.n_out, spec.outputs_bounded_below_range(), groups,
                             memory_bound=memory_bound or self.settings.memory_bound,
-                            replay=replay or self.stream.replay, device=self.device,
+                            replay=replay or self.vector_replay, device=self.device,
                             shard=self.shard)
+
+    def vector_replay(self, stop):
+        """The blocks a VectorCounts was fed, re-read: the stream's replay(stop); sharded, this
+        rank's blocks of the stream's replay of every sample taken so far (a rank's vector
+        tables are fed only its own blocks, so `stop`, what it was fed, is not the end)."""
+        if not self.shard.distributed:
+            return self.stream.replay(stop)
+        stream = self.stream
+        return (stream.generate(start, end) for start, end in stream.taken_bounds(stream.position)
+                if self.shard.owns_block(start // stream.block))

@@ -120,6 +120,7 @@ class PhiloxStream:
     def __init__(self, spec, seed, device):
         self.spec, self.seed, self.device = spec, seed, device
         self.position = 0
+        self._takes = []  # (start, stop) of each take: the blocks' cuts, for replay
         self.block = block_samples(spec.n_in, spec.n_out, device)
         self.fused = spec.fused_linear()
         self.may_produce_nan = True
@@ -162,19 +163,28 @@ class PhiloxStream:
         one): a rank of a process group generates only the blocks it needs."""
         start = self.position
         self.position += samples
+        self._takes.append((start, self.position))
         return self.block_bounds(start, start + samples)
 
     def peek_first_chunk(self, samples):
         return self.blocks(self.position, self.position + first_chunk_size(samples, self.spec))
 
     def take(self, samples):
-        start = self.position
-        self.position += samples
-        return self.blocks(start, start + samples)
+        return (self.generate(start, end) for start, end in self.take_bounds(samples))
+
+    def taken_bounds(self, stop):
+        """The bounds of the blocks taken so far that cover samples [0, stop), cut as they were
+        taken (a take that ends inside a block cuts it): the shuffle estimator's null pairs
+        samples within a block, so a re-read must cut them alike."""
+        for start, end in self._takes:
+            if start >= stop:
+                return
+            yield from self.block_bounds(start, min(end, stop))
 
     def replay(self, stop):
-        """Regenerates samples [0, stop): what a tiled pass over pairs re-reads."""
-        return self.blocks(0, stop)
+        """Regenerates samples [0, stop) in the blocks they were taken in: what a tiled pass
+        over pairs, or a vector table counted in parts, re-reads."""
+        return (self.generate(start, end) for start, end in self.taken_bounds(stop))
 
 
 def _fused_layer_is_finite(weight, bias, in_range):

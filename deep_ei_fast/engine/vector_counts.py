@@ -9,6 +9,7 @@ import torch
 
 from . import ops
 from .key_ranges import KeyRange
+from .merged_ranges import MergedRanges, everything_from, own_capacity
 from .sharding import SINGLE
 from .threads import load_aware_threads
 
@@ -21,6 +22,14 @@ ROW_COST = 8
 MIN_TABLE_ROWS = 64  # a bound that holds fewer rows per part is refused before any work
 MAX_PASSES = 1024  # a table that would need more passes over the samples is refused
 SPLIT_PARTS = 4  # a part that outgrows its capacity is cut into this many
+
+
+def refuse_passes(memory_bound, passes):
+    """The ValueError of a table that would need `passes` (> MAX_PASSES) passes."""
+    needed = memory_bound * passes // MAX_PASSES + 1
+    raise ValueError(
+        f"memory_bound={memory_bound}: the vector counts would need more than {MAX_PASSES} "
+        f"passes over the samples; use a memory_bound of at least {needed}")
 
 
 def table_capacity(share, words):
@@ -116,10 +125,7 @@ class PartitionedTable:
 
     def _check_passes(self):
         if len(self.ranges) > MAX_PASSES:
-            needed = self.memory_bound * len(self.ranges) // MAX_PASSES + 1
-            raise ValueError(
-                f"memory_bound={self.memory_bound}: the vector counts would need more than "
-                f"{MAX_PASSES} passes over the samples; use a memory_bound of at least {needed}")
+            refuse_passes(self.memory_bound, len(self.ranges))
 
     def tables(self, key_blocks):
         """(sorted distinct rows, counts) of every range in order: range 0 from the live
@@ -153,9 +159,9 @@ class JointCodeCounts:
     (``key_blocks`` re-reads them), and the Y counts in ranges of Y words: the count vectors come
     out in the unpartitioned table's order, so the entropies are the same floats.
 
-    With a distributed ``shard`` each rank counts its own samples, and the ranks' tables are
-    merged (gathered and re-sorted: the very table one process would count) before any
-    estimate; the merged table must then fit in one pass (see _merged_table).
+    With a distributed ``shard`` each rank counts its own samples (``key_blocks`` re-reads only
+    those) and the ranks' tables are merged range by range (engine/merged_ranges.py): the same
+    count vectors in the same order as one process, within the same memory bound.
     """
 
     def __init__(self, in_index, out_index, in_bits, out_bits, capacity=None, key_blocks=None,
@@ -166,22 +172,40 @@ class JointCodeCounts:
         self.x_words = _words(len(in_index), in_bits)
         self.y_words = _words(len(out_index), out_bits)
         self.key_blocks, self.memory_bound, self.shard = key_blocks, memory_bound, shard
-        self.xy = PartitionedTable(capacity, memory_bound)
-        self.y_table = PartitionedTable(None if capacity is None else table_capacity_rows(
-            capacity, self.x_words + self.y_words, self.y_words), memory_bound, live=False)
+        self.capacity = capacity
+        y_capacity = None if capacity is None else table_capacity_rows(
+            capacity, self.x_words + self.y_words, self.y_words)
+        if shard.distributed:
+            self.own_xy = own_capacity(capacity, shard.world, ROW_COST)
+            self.own_y = own_capacity(y_capacity, shard.world, ROW_COST)
+            self.live = DistinctRows(KeyRange(), self.own_xy, _beyond_this_pass)
+            self.merged_xy, self.merged_y = (
+                MergedRanges(shard, words, device, MAX_PASSES,
+                             lambda passes: refuse_passes(memory_bound, passes))
+                for words in (self.x_words + self.y_words, self.y_words))
+        else:
+            self.xy = PartitionedTable(capacity, memory_bound)
+            self.y_table = PartitionedTable(y_capacity, memory_bound, live=False)
+            self.live = self.xy.live
         self.kept = 0
 
     def add(self, keys):
         self.kept += keys.shape[0]
-        self.xy.live.add(keys)
+        self.live.add(keys)
+
+    @property
+    def passes(self):
+        """Passes over the samples the last estimate made (1: counted as they came)."""
+        if self.shard.distributed:
+            return self.merged_xy.passes + self.merged_y.passes
+        return self.xy.passes + (self.y_table.passes if self.xy.passes > 1 else 0)
 
     def marginal_counts(self):
         """(kept samples, pieces): the counts of each distinct X, Y and (X, Y) as ("x" / "y" /
         "xy", int64 counts) pieces, each marginal's pieces in table order; None before any
         sample."""
         if self.shard.distributed:
-            kept, unique, counts = self._merged_table()
-            return None if kept == 0 else (kept, iter(self._whole(unique, counts)))
+            return self._sharded_marginal_counts()
         if self.kept == 0:
             return None
         with load_aware_threads() as threads:
@@ -194,17 +218,22 @@ class JointCodeCounts:
     def row_marginal_counts(self):
         """(count of each distinct (X, Y), the count of its X, the count of its Y), int64 and
         aligned row by row (what a variance of the MI needs); None before any sample. Needs the
-        whole table at once: a ValueError naming memory_bound when it was counted in parts."""
+        whole table at once: a ValueError naming memory_bound when it is over capacity (then
+        counted in parts)."""
         if self.shard.distributed:
-            kept, unique, counts = self._merged_table()
+            kept = self._kept_over_ranks()
+            whole = self._merged_whole()[0] if kept else None
         else:
-            kept, (unique, counts) = self.kept, self.xy.live.table()
+            kept, whole = self.kept, self.xy.live.table()
+            whole = whole if self.xy.passes == 1 else None
         if kept == 0:
             return None
-        if self.xy.passes > 1:
+        if whole is None:
             raise ValueError(
                 f"memory_bound={self.memory_bound}: the vector EI's standard error needs the whole "
-                f"(X, Y) table in memory, but it is counted in {self.xy.passes} parts; raise memory_bound")
+                f"(X, Y) table in memory, but it has more than the {self.capacity} distinct rows "
+                "one pass may hold, so it is counted in parts; raise memory_bound")
+        unique, counts = whole
         x_counts = ops.prefix_counts(unique, counts, self.x_words)
         # Rows are sorted with the X words first: each new run of X words is the next X.
         new_x = torch.ones(unique.shape[0], dtype=torch.bool, device=unique.device)
@@ -215,31 +244,43 @@ class JointCodeCounts:
         y_counts.index_add_(0, y_index, counts.to(torch.int64))
         return counts.to(torch.int64), x_of_row, y_counts[y_index]
 
-    def _merged_table(self):
-        """(kept samples, sorted distinct rows, counts) of every rank's samples, on every rank.
-        A rank's table that had to be counted in parts, or a merged table over this table's
-        capacity, is refused on every rank alike (ValueError naming memory_bound)."""
-        shard, words = self.shard, self.x_words + self.y_words
-        unique, counts = self.xy.live.table()
-        if unique is None:
-            unique = torch.zeros((0, words), dtype=torch.int64, device=self.in_index.device)
-            counts = torch.zeros(0, dtype=torch.int64, device=unique.device)
-        if shard.any_over_ranks(self.xy.passes > 1, "checking the vector tables"):
-            raise ValueError(
-                f"memory_bound={self.memory_bound}: with a process_group the vector counts must fit "
-                "in one pass over each rank's samples, but a rank's table needs several; raise memory_bound")
-        kept = int(shard.sum_over_ranks(torch.tensor([self.kept]), "summing the kept samples")[0])
-        tables = shard.gather_rows(unique, "gathering the vector tables")
-        totals = shard.gather_rows(counts, "gathering the vector counts")
-        unique, counts = ops.sort_unique_rows(torch.cat(tables), torch.cat(totals))
-        capacity = self.xy.capacity
-        if capacity is not None and unique.shape[0] > capacity:
-            raise ValueError(
-                f"memory_bound={self.memory_bound}: the merged vector table of {unique.shape[0]} "
-                f"distinct rows is over the {capacity} rows it may hold in one pass (a process "
-                f"group merges it whole); raise memory_bound to at least "
-                f"{self.memory_bound * unique.shape[0] // capacity + 1}")
-        return kept, unique, counts
+    def _kept_over_ranks(self):
+        return int(self.shard.sum_over_ranks(torch.tensor([self.kept]), "summing the kept samples")[0])
+
+    def _sharded_marginal_counts(self):
+        kept = self._kept_over_ranks()  # the same on every rank: all return None, or none do
+        if kept == 0:
+            return None
+        with load_aware_threads() as threads:
+            threads.update()
+            whole, pieces = self._merged_whole()
+            if whole is not None:
+                self.merged_y.passes = 0
+                return kept, iter(self._whole(*whole))
+        return kept, self._sharded_partitioned(pieces)
+
+    def _merged_whole(self):
+        """((sorted distinct rows, counts), None) of every rank's samples when the merged table
+        fits one process's capacity (the one-process table, on every rank), else (None, its
+        merged pieces in order: those merged so far, then the rest as they are counted)."""
+        pieces = self.merged_xy.pieces(lambda low: _own_rows(low, self.own_xy, self.key_blocks), self.live)
+        held, rows = [], 0
+        for piece in pieces:
+            held.append(piece)
+            rows += piece[0].shape[0]
+            if self.capacity is not None and rows > self.capacity:
+                return None, _drained(held, pieces)
+        if len(held) == 1:
+            return held[0], None
+        return (torch.cat([u for u, _ in held]), torch.cat([c for _, c in held])), None
+
+    def _sharded_partitioned(self, pieces):
+        with load_aware_threads() as threads:
+            threads.update()
+            yield from self._x_and_xy(pieces)
+            for _, counts in self.merged_y.pieces(lambda low: _own_rows(low, self.own_y, self._y_blocks)):
+                if counts.numel():
+                    yield "y", counts
 
     def _whole(self, unique, counts):
         return [("x", ops.prefix_counts(unique, counts, self.x_words)),
@@ -248,11 +289,19 @@ class JointCodeCounts:
     def _partitioned(self):
         with load_aware_threads() as threads:
             threads.update()
-            yield from self._ranges()
+            yield from self._x_and_xy(self.xy.tables(self.key_blocks))
+            for unique, counts in self.y_table.tables(self._y_blocks):
+                if unique is not None:
+                    yield "y", counts
 
-    def _ranges(self):
+    def _y_blocks(self):
+        return (keys[:, self.x_words:].contiguous() for keys in self.key_blocks())
+
+    def _x_and_xy(self, tables):
+        """The "xy" and "x" pieces of consecutive (sorted rows, counts) ranges of the table: an
+        X run cut by a range's end goes on in the next range."""
         carry = None  # (X words, count) of the last X run so far: it may go on in the next range
-        for unique, counts in self.xy.tables(self.key_blocks):
+        for unique, counts in tables:
             if unique is None or unique.shape[0] == 0:
                 continue
             yield "xy", counts
@@ -268,12 +317,26 @@ class JointCodeCounts:
             yield "x", x_counts[:-1]
         if carry is not None:
             yield "x", carry[1].reshape(1)
-        def y_blocks():
-            return (keys[:, self.x_words:].contiguous() for keys in self.key_blocks())
 
-        for unique, counts in self.y_table.tables(y_blocks):
-            if unique is not None:
-                yield "y", counts
+
+def _own_rows(low, capacity, key_blocks):
+    """A sharded rank's DistinctRows of its keys >= low, counted in one pass over key_blocks()."""
+    rows = DistinctRows(everything_from(low), capacity, _beyond_this_pass)
+    for keys in key_blocks():
+        rows.add(keys)
+    return rows
+
+
+def _beyond_this_pass(ranges):
+    """A sharded rank's table drops the rows above its cut: a later pass counts them (the ranks
+    agree on the ranges afterwards, engine/merged_ranges.py)."""
+
+
+def _drained(held, rest):
+    """The pieces of `held` (released as handed out), then those of `rest`."""
+    while held:
+        yield held.pop(0)
+    yield from rest
 
 
 def table_capacity_rows(rows, words, fewer_words):
@@ -335,7 +398,7 @@ class VectorCounts:
     @property
     def passes(self):
         """Passes over the samples the last estimate made (1: counted as they came)."""
-        return max(t.xy.passes + (t.y_table.passes if t.xy.passes > 1 else 0) for t in self.tables)
+        return max(t.passes for t in self.tables)
 
     def marginal_counts(self):
         """JointCodeCounts.marginal_counts of every group, in order."""
