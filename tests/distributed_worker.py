@@ -6,7 +6,8 @@ MODE "cases": every case of CASES is measured with process_group=WORLD and, on t
 with process_group=None (the one-process reference); {name: (sharded, reference)} is pickled to
 OUT_DIR/rank<RANK>.pkl, with "passes" (the vector tables' most passes, sharded and alone, per
 case), "refused" and "checkpoint" (checkpointed(): runs sharing OUT_DIR/checkpoint_*).
-MODE "killed": rank 1 exits inside the measurement; "stalled": rank 1 stops taking part (sleeps). Rank 0 then pickles the error it got and the seconds it took.
+MODE "killed": rank 1 exits inside the measurement; "stalled": rank 1 stops taking part (sleeps).
+Rank 0 then pickles the error it got and the seconds it took.
 """
 import contextlib
 import datetime
