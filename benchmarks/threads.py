@@ -3,10 +3,12 @@ vector_and_pairwise_ei (25->6 sigmoid, 1e6 samples, 8 bins), idle and with one c
 CPU-bound process (a spinning subprocess started and stopped here), with 1 thread and with the
 default, for one or more checkouts side by side ("before": e.g. /work/main's build).
 
-    python3 benchmarks/threads.py [--checkout . --checkout /work/main] [--repeats 3]
+    python3 benchmarks/threads.py [--checkout . --checkout /work/main] [--repeats 3] [--rounds 1]
 
 Each timing runs in a fresh subprocess with PYTHONPATH=<checkout> (philox, seed 0, progress
-off; the median of --repeats calls after one warm-up call). Writes
+off; the median of --repeats calls after one warm-up call). With --rounds R the 1-thread and
+default processes alternate R times, and each cell is the median of the R timings with their
+range: on a shared virtual machine one process's figure swings by 20-40%. Writes
 benchmarks/results/threads_cpu_<cores>core_<date>.md with the machine, the command and the
 `uptime` load before and after: on a shared machine other sessions' load enters every figure.
 """
@@ -14,6 +16,7 @@ import argparse
 import datetime
 import os
 import platform
+import statistics
 import subprocess
 import sys
 
@@ -59,10 +62,19 @@ def time_case(checkout, case, threads, repeats):
     return float(out[0]), out[1].strip()
 
 
+def _cell(timings):
+    """'median' of one timing, 'median (low-high)' of several."""
+    middle = statistics.median(timings)
+    if len(timings) == 1:
+        return f"{middle:.2f}"
+    return f"{middle:.2f} ({min(timings):.2f}-{max(timings):.2f})"
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--checkout", action="append", help="repository roots to compare (default: .)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--output")
     args = parser.parse_args()
     checkouts = args.checkout or ["."]
@@ -77,7 +89,8 @@ def main():
         f"- uptime before: `{uptime()}`",
         "- NOTE: the machine is shared with other sessions; their load (uptime above/below) is in",
         "  every figure, so 'idle' means 'no spinner of ours', not an idle machine.",
-        f"- seconds, median of {args.repeats} calls after a warm-up, each configuration in a fresh process",
+        f"- seconds, median of {args.repeats} calls after a warm-up, each configuration in a fresh process"
+        + (f"; median (range) of {args.rounds} alternating rounds" if args.rounds > 1 else ""),
         "", "| case | checkout | load | 1 thread | default threads | value |", "|---|---|---|---|---|---|",
     ]
     for load in ("idle", "1 spinner"):
@@ -87,10 +100,16 @@ def main():
         try:
             for label, case in CASES.items():
                 for checkout in checkouts:
-                    one, value = time_case(checkout, case, "1", args.repeats)
-                    default, value_default = time_case(checkout, case, "default", args.repeats)
-                    same = "" if value == value_default else f" (default gave {value_default})"
-                    lines.append(f"| {label} | {checkout} | {load} | {one:.2f} | {default:.2f} | {value}{same} |")
+                    timings = {"1": [], "default": []}
+                    values = set()
+                    for _ in range(args.rounds):
+                        for threads in timings:
+                            seconds, value = time_case(checkout, case, threads, args.repeats)
+                            timings[threads].append(seconds)
+                            values.add(value)
+                    value = " / ".join(sorted(values))  # one value unless threads changed it
+                    one, default = (_cell(timings[t]) for t in ("1", "default"))
+                    lines.append(f"| {label} | {checkout} | {load} | {one} | {default} | {value} |")
                     print(lines[-1], flush=True)
         finally:
             if spinner is not None:
