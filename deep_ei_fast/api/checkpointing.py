@@ -81,8 +81,8 @@ def run_metadata(function, m, memory_bound):
     }
 
 
-def open_checkpoint(checkpoint, function, m, memory_bound, extrapolate=False):
+def open_checkpoint(checkpoint, function, m, memory_bound):
     """Attaches the checkpoint's TileStore to the Measurement ``m`` (nothing when None)."""
-    check_checkpoint(checkpoint, m.settings, extrapolate)
+    check_checkpoint(checkpoint, m.settings)
     if checkpoint is not None:
         m.tile_store = TileStore(checkpoint, run_metadata(function, m, memory_bound))

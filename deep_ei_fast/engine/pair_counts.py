@@ -281,12 +281,9 @@ class PairCounts:
                 self.cache = None
 
     def _count_unbinned(self):
-        a0, a1, b0, b1 = self.region
-        whole = self.region == (0, self.n_in, 0, self.n_out)
+        a0, a1, b0, b1 = self.region  # row slices of neuron-major codes: contiguous views
         for x_codes, y_codes in batched(self.unbinned, self.batch_limits):
-            if not whole:
-                x_codes, y_codes = x_codes[a0:a1], y_codes[b0:b1]
-            self.counts.add(self.accumulate, x_codes, y_codes)
+            self.counts.add(self.accumulate, x_codes[a0:a1], y_codes[b0:b1])
         self.unbinned, self.unbinned_samples, self.unbinned_bytes = [], 0, 0
 
     def _code_blocks(self):
@@ -319,7 +316,8 @@ class PairCounts:
     def gather_region(self, local):
         """The whole [n_in, n_out, ...] array from every rank's [region, ...] part of it (this
         rank's: ``local``)."""
-        return self.shard.gather_slabs(local, 0 if self.n_in >= self.n_out else 1, "gathering pair results")
+        return self.shard.gather_slabs(local, self.shard.pair_axis(self.n_in, self.n_out),
+                                       "gathering pair results")
 
     def tile_values(self, name, compute, leading):
         """(rect, compute(rect, counts, out_bins)) of each tile in turn, ``compute`` giving a

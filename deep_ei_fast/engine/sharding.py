@@ -81,9 +81,14 @@ class Shard:
         """(start, stop) of this rank's part of range(n)."""
         return split(n, self.world, self.rank)
 
+    @staticmethod
+    def pair_axis(n_in, n_out):
+        """The axis of n_in x n_out that the ranks' pair slabs cut: the longer side (0: inputs)."""
+        return 0 if n_in >= n_out else 1
+
     def pair_region(self, n_in, n_out):
-        """(a0, a1, b0, b1): this rank's pairs, a slab along the longer side of n_in x n_out."""
-        if n_in >= n_out:
+        """(a0, a1, b0, b1): this rank's pairs, a slab along pair_axis of n_in x n_out."""
+        if self.pair_axis(n_in, n_out) == 0:
             return (*self.part(n_in), 0, n_out)
         return (0, n_in, *self.part(n_out))
 
