@@ -147,3 +147,18 @@ def test_sensitivity_shuffle_same_bits_for_every_batch_size():
         torch.manual_seed(0)
         results[batch_size] = dei.sensitivity_stats(layer, top, batch_size=batch_size, **kw)
     _assert_all_equal(results, ["plugin_mi", "mi", "standard_error", "ei_parts_standard_error"])
+
+
+def test_causal_plane_shuffle_with_errors_same_bits_under_every_block_size(monkeypatch):
+    # samples=None (the vector EI's rounds) with standard errors: EI, EI_parts, sensitivity and
+    # every standard error of each row.
+    torch.manual_seed(2)
+    model = nn.Sequential(nn.Linear(6, 5), nn.Sigmoid(), nn.Linear(5, 3), nn.Sigmoid())
+    kw = dict(seed=9, estimator="shuffle", shuffles=2, standard_errors=True, in_bins=8, out_bins=8,
+              sensitivity_samples=700, threshold=0.2, progress=False)
+    results = _under_each_block_size(monkeypatch, lambda: dei.causal_plane(model, torch.zeros(1, 6), **kw))
+    columns = ["ei", "ei_parts", "sensitivity", "samples", "ei_standard_error", "ei_parts_standard_error",
+               "sensitivity_standard_error"]
+    first = [[getattr(row, c) for c in columns] for row in results["cpu"]]
+    for name, plane in results.items():
+        assert [[getattr(row, c) for c in columns] for row in plane] == first, name
