@@ -24,12 +24,14 @@ is the layer's, tiled. Samples per call: --pair-samples / pairs, clamped to [--m
 Per cell: each kernel's first call goes into zeroed counters and is compared with the atomic
 kernel's (torch.equal: any difference fails the run, exit status 1); it is also the warm-up.
 Then --repeats rounds call each kernel once in turn (interleaved, so a change of load hits all
-of them), timed by CUDA events on CUDA and perf_counter on the CPU; the rate is from the median
+of them), more rounds (up to MAX_ROUNDS) while the timed calls have taken less than --min-time
+seconds (on the CPU: short calls repeated until the best is not a preempted one); each call is
+timed by CUDA events on CUDA, by perf_counter on the CPU, and the rate is from the median
 (CUDA) or the best (CPU: a shared machine's load only adds time) of them. A kernel whose first
 call took more than --slow seconds is timed by that call alone. Rates are pair-samples per
-second. The rule's pick
-(histogram_choice.choose) and the estimated time ratios (onehot_cost_ratio, int8mm_cost_ratio,
-datasheet-based GPU estimates) stand beside the measured winner.
+second. The rule's pick (histogram_choice.choose) and the estimated time ratios
+(onehot_cost_ratio, int8mm_cost_ratio, datasheet-based GPU estimates) stand beside the
+measured winner.
 """
 import argparse
 import datetime
@@ -58,12 +60,13 @@ BINS = (4, 8, 16, 32, 64, 128)
 LAYERS = ((25, 6), (64, 64), (256, 256), (1024, 1024), (4096, 4096))
 QUICK_LAYERS = LAYERS[:3]
 KINDS = ("uniform", "saturated")
+MAX_ROUNDS = 200
 SHORT = {hc.ATOMIC: "atomic", hc.ONEHOT: "one-hot", hc.INT8MM: "int8 GEMM"}
 DEFAULTS = {  # per device: counters cap, pair-samples per call, samples per call (min, max)
     "cuda": dict(cap=8 * 2**30, pair_samples=1e10, min_samples=4096, max_samples=2**20,
-                 workspace=2**30, repeats=5, slow=0.5),
+                 workspace=2**30, repeats=5, slow=0.5, min_time=0.0),
     "cpu": dict(cap=256 * 2**20, pair_samples=1e8, min_samples=8192, max_samples=65536,
-                workspace=256 * 2**20, repeats=5, slow=1.5),
+                workspace=256 * 2**20, repeats=5, slow=1.5, min_time=1.0),
 }
 
 
@@ -148,11 +151,18 @@ def measure_cell(n_in, n_out, bins, kind, cfg, device, gen, timer, log):
         if seconds[name][0] > cfg.slow:
             row["timing"][name] = "1 call"
         else:
-            seconds[name], row["timing"][name] = [], f"{cfg.repeats} calls"
+            seconds[name] = []
             timed.append(name)
-    for _ in range(cfg.repeats):  # the kernels in turn, round after round
+    rounds, spent = 0, 0.0
+    # the kernels in turn, round after round: --repeats rounds, more (up to MAX_ROUNDS) while
+    # the timed calls have taken less than --min-time seconds (short calls on a loaded machine)
+    while timed and (rounds < cfg.repeats or (spent < cfg.min_time and rounds < MAX_ROUNDS)):
         for name in timed:
             seconds[name].append(timer.once(lambda call=calls[name]: call(counts, x, y)))
+            spent += seconds[name][-1]
+        rounds += 1
+    for name in timed:
+        row["timing"][name] = f"{rounds} calls"
     for name, times in seconds.items():
         row["rate"][name] = pairs * S / timer.summary(times)
     rates = row["rate"]
@@ -236,13 +246,19 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--device", default="cuda", help="cuda (default) or cpu")
     ap.add_argument("--quick", action="store_true", help="layers up to 256x256 only")
+    ap.add_argument("--threads", type=int, default=0,
+                    help="torch CPU threads (default: torch's); 1 on a loaded shared machine, where a "
+                         "parallel region waits for its descheduled threads")
     ap.add_argument("--out", default=None, help="markdown file (default: benchmarks/results/"
                                                 "kernel_table_<machine>_<date>.md; rates beside it as .json)")
     for key in DEFAULTS["cpu"]:
-        ap.add_argument("--" + key.replace("_", "-"), type=float if key in ("pair_samples", "slow") else int,
+        floats = ("pair_samples", "slow", "min_time")
+        ap.add_argument("--" + key.replace("_", "-"), type=float if key in floats else int,
                         default=None, help=f"default: {DEFAULTS['cuda'][key]} (cuda), {DEFAULTS['cpu'][key]} (cpu)")
     args = ap.parse_args()
     kind = torch.device(args.device).type
+    if args.threads:
+        torch.set_num_threads(args.threads)
     if kind == "cuda" and not torch.cuda.is_available():
         sys.exit("kernel_table.py: no CUDA GPU here (torch.cuda.is_available() is False); "
                  "use --device cpu, or run it on a GPU machine (benchmarks/run_on_gpu.sh)")

@@ -159,7 +159,7 @@ def profile_epoch(calls, device, cuda):
     runtime = collections.Counter(e.name for e in events if e.name in SYNC_RUNTIME or e.name == "cudaLaunchKernel")
     device_events = [e for e in events if e.device_type == torch.autograd.DeviceType.CUDA]
     device_time = sum(e.self_device_time_total for e in device_events) / 1e6 if cuda else None
-    sort_by = "self_cuda_time_total" if cuda else "self_cpu_time_total"
+    sort_by = "self_device_time_total" if cuda else "self_cpu_time_total"
     table = prof.key_averages().table(sort_by=sort_by, row_limit=25, max_name_column_width=50)
     ops_per_name = collections.Counter(e.name for e in top_level)
     sync(device)
