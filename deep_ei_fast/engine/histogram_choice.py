@@ -29,18 +29,20 @@ benchmark measures both on uniform and on saturated codes.
 
 PROVISIONAL: the two rates are estimates, not measurements: TENSOR_RATE is half the H100 SXM
 datasheet's dense int8 rate (1979 TOPS = 2 ops per multiply-add) and ATOMIC_RATE a guess at the
-shared-memory atomic throughput of 132 SMs. The one measurement so far (H200,
-/work/shared/measurements/h200_2026-12-04/compare.log, gpu_compare.py --quick) agrees with the
-rule's choice (a won all 12 cells) but not with its rates (b at 2-20% of its estimate).
-The int8 GEMM path is never picked yet: ``int8mm_cost_ratio`` is its estimate, unmeasured
-(8 bins, 1024 x 1024: 0.33 with these constants, 0.11 against the atomic rate measured on
-the H200, 1.3e12 pair-samples/s; 16 bins: 1.2; 64 bins: 17). benchmarks/kernel_table.py measures all three kernels over
-bins 4..128 and layers 25x6..4096x4096 (uniform and saturated codes) in one call and prints, per
-cell, the measured winner beside this rule's choice and both estimates: the rule and these
-constants are to be derived from that table when it has been run on a GPU.
+shared-memory atomic throughput of 132 SMs. The one measurement so far (the first H200 run,
+2026-12-04, gpu_compare.py --quick: 25x6 and 256x256, 8-64 bins) agrees with the rule's choice
+(a won all 12 cells) but not with its rates: a ran at 1-35% of ATOMIC_RATE (25x6 layers fill
+few blocks), b at 1-8% of its estimate. The int8 GEMM path is never picked yet:
+``int8mm_cost_ratio`` is its estimate, unmeasured (8 bins, 1024 x 1024: 0.33 with these
+constants, 0.11 against the atomic rate measured on the H200, 1.3e12 pair-samples/s; 16 bins:
+1.2; 64 bins: 17). benchmarks/kernel_table.py measures all three kernels over bins 4..128 and
+layers 25x6..4096x4096 (uniform and saturated codes) in one call and writes, per cell, the
+measured winner beside this rule's choice and both estimates: the rule and these constants are
+to be derived from that table once it has been run on a GPU.
 
 On the CPU kernels a and b run the same loop and the rule does not matter; the int8 GEMM path
-runs on oneDNN's int8 GEMM (slower than the loop but at a few bins; see the CPU kernel table).
+runs on oneDNN's int8 GEMM, slower than the loop except at 4 bins on large layers
+(benchmarks/results/kernel_table_cpu_2core_2026-12-04.md), and is not picked there either.
 """
 import functools
 

@@ -21,8 +21,9 @@ below 2^31 as for the atomic kernel (engine/pair_counts.Counters: at most FLUSH_
 
 torch._int_mm's shapes on CUDA (aten/src/ATen/native/cuda/Blas.cpp, _int_mm_out_cuda): A [M, K]
 with M > 16 and K a positive multiple of 8, B [K, N] with N a positive multiple of 8; A row-major
-and B column-major (cuBLASLt's "TN" int8 form; torch notes other transpositions as broken in
-cuBLAS). Here A = X1 and B = Y1^T, a view of the row-major Y1; M and N are padded with zero rows
+and B column-major (cuBLASLt's "TN" int8 form: torch's own test, test_matmul_cuda.py's
+test__int_mm, expects CUBLAS_STATUS_NOT_SUPPORTED for a transposed A and skips a row-major B on
+CUDA 13 as failing). Here A = X1 and B = Y1^T, a view of the row-major Y1; M and N are padded with zero rows
 and K with zero columns to multiples of ALIGN (and M to at least MIN_ROWS): zero one-hot entries
 add nothing, so the padding is exact. On the CPU (torch 2.13) _int_mm takes any shapes; the
 same padding is used there, so the CPU tests cover the CUDA path's tiling and padding.
