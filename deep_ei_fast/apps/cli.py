@@ -4,6 +4,7 @@
     deep-ei-fast measure MODEL.pt [...]            the causal plane of a saved model
     deep-ei-fast matrix MODEL.pt --layer N --out DIR   one layer's EI_parts matrix and statistics
     deep-ei-fast benchmark [--quick] [...]         causal_plane against layer-by-layer calls
+    deep-ei-fast experiment NAME [--full] ...      one of the paper's open questions (experiment_command.py)
 
 Exit codes: 0 success; 2 bad arguments; 3 a model file that is missing, unreadable or not a
 model this tool can measure; 130 interrupted (Ctrl-C).
@@ -13,6 +14,7 @@ import os
 import sys
 
 from ..estimators.registry import ESTIMATORS
+from . import experiment_command
 
 EXIT_OK, EXIT_USAGE, EXIT_MODEL, EXIT_INTERRUPTED = 0, 2, 3, 130
 
@@ -187,6 +189,7 @@ def build_parser():
     bench.add_argument("--output", help="also write the markdown report to this file")
     _add_measure_options(bench, 1_000_000)
     _add_matrix_parser(sub)
+    experiment_command.add_parser(sub, _positive_int)
     return parser
 
 
@@ -315,7 +318,7 @@ def _run_benchmark(args):
 
 
 COMMANDS = {"demo": _run_demo, "measure": _run_measure, "benchmark": _run_benchmark,
-            "matrix": _run_matrix}
+            "matrix": _run_matrix, "experiment": lambda args: experiment_command.run(args, UsageError)}
 
 
 def main(argv=None):

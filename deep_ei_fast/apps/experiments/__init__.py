@@ -8,12 +8,14 @@ Each experiment trains several seeds of its networks, records every layer's caus
 training (shuffle estimator with standard errors) and writes a folder: rows.csv, summary.csv,
 PNG figures, a GIF and report.md (docs/experiments.rst).
 """
+from .depth import PLAN as DEPTH, run_depth  # noqa: F401
 from .driver import Result  # noqa: F401
 from .dropout import PLAN as DROPOUT, run_dropout  # noqa: F401
+from .memorization import PLAN as MEMORIZATION, run_memorization  # noqa: F401
 from .options import Options, Scale  # noqa: F401
 from .paper import PLAN as PAPER, run_paper  # noqa: F401
 
-PLANS = {plan.name: plan for plan in (PAPER, DROPOUT)}
+PLANS = {plan.name: plan for plan in (PAPER, DROPOUT, MEMORIZATION, DEPTH)}
 
 
 def run_experiment(name, out_dir, options=None, log=print):

@@ -11,11 +11,14 @@ from .training import classifier_metrics, classifier_trainer
 
 
 def classifier_run(config, seed, *, data, sizes, activation, epochs, batch_size, optimizer,
-                   scale, options, dropout=0.0, relabel=None):
+                   scale, options, dropout=0.0, train_examples=None, relabel=None):
     """A Run of paper_network(sizes, seed, activation, dropout) on data set ``data`` split by
-    ``seed``; ``optimizer`` is a function of the parameters; ``relabel`` (a function of the
-    training labels) replaces them, e.g. by shuffled ones. Batches are drawn from seed + 1."""
+    ``seed``; ``optimizer`` is a function of the parameters; ``train_examples`` keeps the first
+    that many training examples; ``relabel`` (a function of the training labels) replaces them,
+    e.g. by shuffled ones. Batches are drawn from seed + 1."""
     x_train, y_train, x_test, y_test = load(data, seed, options.device)
+    if train_examples is not None:
+        x_train, y_train = x_train[:train_examples], y_train[:train_examples]
     if relabel is not None:
         y_train = relabel(y_train)
     net = paper_network(sizes, seed, activation, dropout).to(options.device)

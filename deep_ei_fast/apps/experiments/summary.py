@@ -12,7 +12,6 @@ import math
 from collections import defaultdict
 
 import numpy as np
-from scipy import stats
 
 from ...plane.plots import ERROR_COLUMNS, INTERVAL_Z
 from ...plane.rows import MEASURE_COLUMNS
@@ -33,6 +32,7 @@ def interval(values):
     if n < 2:
         return mean, math.nan, math.nan, n
     error = float(values.std(ddof=1) / math.sqrt(n))
+    from scipy import stats  # imported here: the command line loads this module for every command
     return mean, error, float(stats.t.ppf(0.975, n - 1) * error), n
 
 
