@@ -14,8 +14,9 @@ from .dropout import PLAN as DROPOUT, run_dropout  # noqa: F401
 from .memorization import PLAN as MEMORIZATION, run_memorization  # noqa: F401
 from .options import Options, Scale  # noqa: F401
 from .paper import PLAN as PAPER, run_paper  # noqa: F401
+from .recurrent import PLAN as RECURRENT, run_recurrent  # noqa: F401
 
-PLANS = {plan.name: plan for plan in (PAPER, DROPOUT, MEMORIZATION, DEPTH)}
+PLANS = {plan.name: plan for plan in (PAPER, DROPOUT, MEMORIZATION, DEPTH, RECURRENT)}
 
 
 def run_experiment(name, out_dir, options=None, log=print):

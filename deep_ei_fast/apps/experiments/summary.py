@@ -65,12 +65,13 @@ def aggregate(rows, keys, quantities=QUANTITIES):
     for (config, epoch, layer), members in groups.items():
         first = members[0]
         entry = {**dict(zip(keys, config)), "epoch": epoch, "layer": layer, "name": first["name"],
-                 "module": first["module"], "seeds": len(members)}
+                 "module": first["module"], "n_in": first["n_in"], "seeds": len(members)}
         for q in quantities:
             mean, error, half, _ = interval(m.get(q) for m in members)
             entry[q], entry[f"{q}_sem"], entry[f"{q}_ci95"] = mean, error, half
-        for column in MEASUREMENT_ERRORS:
-            entry[f"mean_{column}"] = float(np.mean([m[column] for m in members if m[column] is not None]))
+        for column in MEASUREMENT_ERRORS:  # nan where the rows carry none
+            known = [m[column] for m in members if m[column] is not None]
+            entry[f"mean_{column}"] = float(np.mean(known)) if known else math.nan
         result.append(entry)
     return result
 

@@ -71,8 +71,7 @@ def vector_ei_note(entries, samples, bins):
     """Which layers' vector EI cannot be resolved at this sample count: with n_in inputs of
     ``bins`` bins there are bins**n_in input cells; with fewer samples than cells almost every
     sample is a distinct input and the shuffle estimate of EI falls towards 0 (docs/estimators)."""
-    widths = sorted({int(e["module"].split()[-1].split("->")[0]) for e in entries
-                     if e["module"].startswith("Linear")})
+    widths = sorted({e["n_in"] for e in entries})
     under = [w for w in widths if bins ** w > samples]
     if not under:
         return (f"Every layer has at most {samples:,} input cells ({bins} bins per input): vector EI "
