@@ -30,7 +30,7 @@ LEARNING_RATE = 0.01
 KEYS = ("hidden_layers",)
 SPREAD_QUANTITIES = ("ei_parts", "sensitivity", "degeneracy")
 
-DEFAULT = Scale(seeds=3, epochs=60, recordings=6, samples=100_000, sensitivity_samples=1000)
+DEFAULT = Scale(seeds=3, epochs=60, recordings=7, samples=100_000, sensitivity_samples=1000)
 FULL = Scale(seeds=5, epochs=200, recordings=21, samples=10_000_000, sensitivity_samples=5000)
 DEPTHS = (2, 3, 4, 5, 6)
 

@@ -31,9 +31,9 @@ LEARNING_RATE = 0.1
 KEYS = ("dropout",)
 QUANTITIES = ("ei", "ei_parts", "sensitivity", "degeneracy")
 
-DEFAULT = Scale(seeds=3, epochs=300, recordings=9, samples=100_000, sensitivity_samples=2000)
+DEFAULT = Scale(seeds=5, epochs=200, recordings=11, samples=100_000, sensitivity_samples=2000)
 FULL = Scale(seeds=5, epochs=500, recordings=26, samples=10_000_000, sensitivity_samples=5000)
-RATES = {False: (0.0, 0.1, 0.3), True: (0.0, 0.1, 0.2, 0.3, 0.5)}  # by options.full
+RATES = {False: (0.0, 0.1, 0.2, 0.3), True: (0.0, 0.1, 0.2, 0.3, 0.5)}  # by options.full
 
 
 def _runs(scale, options):

@@ -28,7 +28,7 @@ LABEL_SEED_OFFSET = 100
 KEYS = ("labels",)
 QUANTITIES = ("ei_parts", "sensitivity", "degeneracy", "ei")
 
-DEFAULT = Scale(seeds=4, epochs=300, recordings=9, samples=100_000, sensitivity_samples=2000)
+DEFAULT = Scale(seeds=5, epochs=300, recordings=11, samples=100_000, sensitivity_samples=2000)
 FULL = Scale(seeds=5, epochs=1000, recordings=26, samples=10_000_000, sensitivity_samples=5000)
 
 

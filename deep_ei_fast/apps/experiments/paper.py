@@ -24,7 +24,7 @@ LEARNING_RATES = {"sigmoid": 0.1, "tanh": 0.01, "relu": 0.003}
 KEYS = ("task", "activation")
 PLANE_QUANTITIES = ("ei", "ei_parts", "sensitivity", "degeneracy")
 
-DEFAULT = Scale(seeds=3, epochs=300, recordings=9, samples=100_000, sensitivity_samples=2000)
+DEFAULT = Scale(seeds=5, epochs=200, recordings=11, samples=100_000, sensitivity_samples=2000)
 FULL = Scale(seeds=5, epochs=500, recordings=51, samples=10_000_000, sensitivity_samples=5000)
 
 
@@ -106,7 +106,7 @@ def _outputs(out):
         "a 95% interval that excludes 0. The layers of one network end at different places in the plane "
         "(the tables give each layer's position), and the activations give different planes.",
         "Does not show: that the pattern holds beyond these two small tasks, these learning rates and "
-        "these seeds (a 95% t interval from 3 seeds is wide, and one seed that fails to learn, as relu "
+        f"these seeds (a 95% t interval from {scale.seeds} seeds is wide, and one seed that fails to learn, as relu "
         "does on some seeds, moves a mean). Values across activations are on different scales: the "
         "output ranges differ (relu's (0, 10) at 8 bins is coarse next to its trained activations, "
         "mostly below 3), so compare trajectories within an activation. "

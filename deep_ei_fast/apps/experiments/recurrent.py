@@ -28,7 +28,7 @@ TEST_SEED_OFFSET = 100
 KEYS = ("network",)
 QUANTITIES = ("ei", "ei_parts", "sensitivity", "degeneracy")
 
-DEFAULT = Scale(seeds=4, epochs=60, recordings=7, samples=100_000, sensitivity_samples=2000)
+DEFAULT = Scale(seeds=5, epochs=60, recordings=11, samples=100_000, sensitivity_samples=2000)
 FULL = Scale(seeds=5, epochs=200, recordings=21, samples=10_000_000, sensitivity_samples=5000)
 
 

@@ -66,7 +66,8 @@ class Report:
             f"- date (UTC): {self.started:%Y-%m-%d %H:%M}; wall time {wall_seconds / 60:.1f} min; load "
             f"average (1, 5, 15 min) before {self.load_before}, after {load_average()}",
             f"- scale ({'full' if o.full else 'default'}{' with overrides' if _overridden(o) else ''}): "
-            f"{s.seeds} seeds, {s.epochs} epochs, {s.recordings} recordings per run, {s.samples:,} "
+            f"{s.seeds} seeds, {s.epochs} epochs, {s.recordings} recordings per run (epochs spaced "
+            f"quadratically, denser early), {s.samples:,} "
             f"samples per layer, {s.sensitivity_samples:,} sensitivity samples per input neuron, "
             f"{o.bins} bins, shuffle estimator",
         ]

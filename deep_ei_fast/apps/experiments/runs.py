@@ -23,8 +23,9 @@ class Run:
 
 
 def recording_epochs(epochs, recordings):
-    """``recordings`` epochs spread evenly from 0 to ``epochs`` (fewer when epochs is small)."""
-    return sorted({round(k * epochs / (recordings - 1)) for k in range(recordings)})
+    """``recordings`` epochs from 0 to ``epochs``, spaced quadratically: denser early, where the
+    plane moves most (fewer when two would round to the same epoch)."""
+    return sorted({round(epochs * (k / (recordings - 1)) ** 2) for k in range(recordings)})
 
 
 def record_run(run, recordings, measure_seed, progress=True, description="training"):
