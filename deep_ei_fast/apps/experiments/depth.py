@@ -52,7 +52,7 @@ def spreads(rows, depth, quantity, epoch):
     by_seed = {}
     for r in rows:
         if r["hidden_layers"] == depth and r["epoch"] == epoch and r["layer"] in layers:
-            by_seed.setdefault(r["seed"], []).append(r[quantity])
+            by_seed.setdefault(r["training_seed"], []).append(r[quantity])
     return {seed: float(np.std(v, ddof=1)) for seed, v in by_seed.items() if len(v) == len(layers)}
 
 

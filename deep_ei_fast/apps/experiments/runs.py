@@ -3,8 +3,8 @@
 A Run is what differs between experiments (how to train one epoch, what to evaluate, what to
 measure); record_run is what they share: train epoch by epoch under a progress bar, and at the
 recording epochs evaluate the metrics and measure the plane. Every row is one layer at one
-recorded epoch: the configuration's columns, seed, epoch, the metrics, then causal_plane's
-columns (plane/rows.py).
+recorded epoch: the configuration's columns, training_seed, epoch, the metrics, then
+causal_plane's columns (plane/rows.py; their ``seed`` is the measurement's philox seed).
 """
 from dataclasses import dataclass
 from typing import Callable
@@ -41,7 +41,11 @@ def record_run(run, recordings, measure_seed, progress=True, description="traini
                 continue
             metrics = run.evaluate()
             plane = run.measure(measure_seed)
-            rows.extend({**run.config, "seed": run.seed, "epoch": epoch, **metrics, **vars(row)}
-                        for row in plane)
+            for row in plane:
+                columns = vars(row)
+                clash = set(columns) & {*run.config, *metrics, "training_seed", "epoch"}
+                if clash:
+                    raise ValueError(f"record_run: columns {sorted(clash)} of the run clash with the plane's")
+                rows.append({**run.config, "training_seed": run.seed, "epoch": epoch, **metrics, **columns})
             bar.set_postfix({k: f"{v:.3g}" for k, v in metrics.items()}, refresh=False)
     return rows

@@ -98,7 +98,7 @@ def plane_rows(entries):
 
 def per_seed(rows, keys_values, quantity, epoch, layer):
     """{seed: value} of one configuration's quantity at one epoch and layer."""
-    return {r["seed"]: r[quantity] for r in rows if r["epoch"] == epoch and r["layer"] == layer
+    return {r["training_seed"]: r[quantity] for r in rows if r["epoch"] == epoch and r["layer"] == layer
             and all(r[k] == v for k, v in keys_values.items())}
 
 
