@@ -16,9 +16,9 @@ import numpy as np
 import torch
 
 from .classifier_runs import classifier_run
-from .driver import Plan, conduct
-from .figures import against, animation, metric_bands, plane
-from .options import Options, Scale
+from .driver import Plan
+from .figures import against, metric_bands
+from .options import Scale
 from .report import table
 from .summary import final_epoch, format_interval, interval, paired_difference, select
 from .tables import final_values, vector_ei_note
@@ -102,9 +102,7 @@ def _outputs(out):
                                   "spread of EI_parts across the 16->16 layers (95% t bars)", "hidden layers")
     for d in depths:
         chosen, title = select(entries, hidden_layers=d), f"digits 0-9, {d} hidden layers of {WIDTH}, tanh"
-        files[f"plane_{d}"] = plane(chosen, out.path(f"plane_depth_{d}.png"), title)
-        if out.options.gif:
-            files[f"gif_{d}"] = animation(chosen, out.path(f"plane_depth_{d}.gif"), title)
+        out.plane_figures(f"depth_{d}", chosen, title, f"{d} hidden layers")
 
     report.section(
         "What was measured",
@@ -163,7 +161,3 @@ def _outputs(out):
 PLAN = Plan("depth", "Depth: do hidden layers differentiate in the causal plane?", DEFAULT, FULL, KEYS,
             _runs, _outputs)
 
-
-def run_depth(out_dir, options=None, log=print):
-    """Trains and records the depth experiment into ``out_dir``; returns a driver.Result."""
-    return conduct(PLAN, out_dir, options if options is not None else Options(), log)

@@ -5,6 +5,7 @@ import os
 import time
 from dataclasses import dataclass, field
 
+from .figures import animation, plane
 from .options import Options, check_options
 from .report import Report, load_average, now, write_csv
 from .runs import record_run
@@ -51,6 +52,13 @@ class ExperimentOutput:
 
     def path(self, name):
         return os.path.join(self.folder, name)
+
+    def plane_figures(self, name, entries, title, gif_title=None):
+        """plane_<name>.png and (unless --no-gif) plane_<name>.gif of one configuration's entries;
+        the GIF's frames are titled "<gif_title or title>: epoch N" (short enough to fit)."""
+        self.files[f"plane_{name}"] = plane(entries, self.path(f"plane_{name}.png"), title)
+        if self.options.gif:
+            self.files[f"gif_{name}"] = animation(entries, self.path(f"plane_{name}.gif"), gif_title or title)
 
 
 def conduct(plan, out_dir, options=None, log=print):

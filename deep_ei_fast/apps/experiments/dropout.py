@@ -18,9 +18,9 @@ their learned weights: what dropout did to the mechanism.
 import torch
 
 from .classifier_runs import classifier_run
-from .driver import Plan, conduct
-from .figures import against, animation, bands, metric_bands, plane
-from .options import Options, Scale
+from .driver import Plan
+from .figures import against, bands, metric_bands
+from .options import Scale
 from .summary import final_epoch, select
 from .tables import differences, final_values, vector_ei_note
 from .verdicts import count_directions, direction
@@ -66,9 +66,7 @@ def _outputs(out):
                                              f"after {last} epochs (mean over seeds, 95% t bars)", "dropout rate")
     for r in rates:
         chosen, title = select(entries, dropout=r), f"digits 25-6-6-6-5, dropout {r:g}"
-        files[f"plane_{r:g}"] = plane(chosen, out.path(f"plane_dropout_{r:g}.png"), title)
-        if out.options.gif:
-            files[f"gif_{r:g}"] = animation(chosen, out.path(f"plane_dropout_{r:g}.gif"), title)
+        out.plane_figures(f"dropout_{r:g}", chosen, title, f"dropout {r:g}")
 
     report.section(
         "What was measured",
@@ -122,7 +120,3 @@ def _outputs(out):
 
 PLAN = Plan("dropout", "Dropout and the EI of a network's layers", DEFAULT, FULL, KEYS, _runs, _outputs)
 
-
-def run_dropout(out_dir, options=None, log=print):
-    """Trains and records the dropout experiment into ``out_dir``; returns a driver.Result."""
-    return conduct(PLAN, out_dir, options if options is not None else Options(), log)

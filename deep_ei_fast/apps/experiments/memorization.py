@@ -13,9 +13,9 @@ import torch
 
 from .classifier_runs import classifier_run
 from .data import shuffled_labels
-from .driver import Plan, conduct
-from .figures import animation, bands, metric_bands, plane
-from .options import Options, Scale
+from .driver import Plan
+from .figures import bands, metric_bands
+from .options import Scale
 from .summary import final_epoch, select
 from .tables import changes, differences, final_values, vector_ei_note
 from .verdicts import direction
@@ -56,10 +56,7 @@ def _outputs(out):
     files["measures"] = bands(groups, QUANTITIES[:3], out.path("memorization_measures.png"), title)
     files["accuracy"] = metric_bands(groups, ("train_accuracy", "test_accuracy"), out.path("accuracy.png"), title)
     for name in ("true", "shuffled"):
-        chosen = select(entries, labels=name)
-        files[f"plane_{name}"] = plane(chosen, out.path(f"plane_{name}.png"), f"{title}, {name} labels")
-        if out.options.gif:
-            files[f"gif_{name}"] = animation(chosen, out.path(f"plane_{name}.gif"), f"{name} labels")
+        out.plane_figures(name, select(entries, labels=name), f"{title}, {name} labels", f"{name} labels")
     last = final_epoch(rows)
     examples = TRAINING_EXAMPLES[out.options.full]
     report.section(
@@ -111,7 +108,3 @@ def _outputs(out):
 PLAN = Plan("memorization", "Memorization against generalization in the causal plane", DEFAULT, FULL,
             KEYS, _runs, _outputs)
 
-
-def run_memorization(out_dir, options=None, log=print):
-    """Trains and records the memorization experiment into ``out_dir``; returns a driver.Result."""
-    return conduct(PLAN, out_dir, options if options is not None else Options(), log)

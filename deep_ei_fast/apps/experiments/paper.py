@@ -11,9 +11,9 @@ sigmoid; tanh and relu diverge or die at 0.1 (test accuracy at chance on digits)
 import torch
 
 from .classifier_runs import classifier_run
-from .driver import Plan, conduct
-from .figures import animation, bands, metric_bands, plane
-from .options import Options, Scale
+from .driver import Plan
+from .figures import bands, metric_bands
+from .options import Scale
 from .summary import configurations, select
 from .tables import changes, excludes_zero, final_values, vector_ei_note
 
@@ -53,9 +53,7 @@ def _outputs(out):
     for task, activation in configurations(entries, KEYS):
         chosen = select(entries, task=task, activation=activation)
         title = f"{task} {'-'.join(map(str, TASKS[task][0]))} {activation}"
-        files[f"plane_{task}_{activation}"] = plane(chosen, out.path(f"plane_{task}_{activation}.png"), title)
-        if out.options.gif:
-            files[f"gif_{task}_{activation}"] = animation(chosen, out.path(f"plane_{task}_{activation}.gif"), title)
+        out.plane_figures(f"{task}_{activation}", chosen, title)
     for task in TASKS:
         groups = {a: select(entries, task=task, activation=a) for a in ACTIVATIONS}
         files[f"activations_{task}"] = bands(groups, PLANE_QUANTITIES, out.path(f"activations_{task}.png"),
@@ -118,7 +116,3 @@ def _outputs(out):
 PLAN = Plan("paper", "The paper's networks in the causal plane during training", DEFAULT, FULL, KEYS,
             _runs, _outputs)
 
-
-def run_paper(out_dir, options=None, log=print):
-    """Trains and records the paper experiment into ``out_dir``; returns a driver.Result."""
-    return conduct(PLAN, out_dir, options if options is not None else Options(), log)

@@ -9,9 +9,9 @@ Linear layer followed by an activation (recurrent_transition.py says why).
 """
 import torch
 
-from .driver import Plan, conduct
-from .figures import animation, bands, metric_bands, plane
-from .options import Options, Scale
+from .driver import Plan
+from .figures import bands, metric_bands
+from .options import Scale
 from .recurrent_measurement import measure_transition
 from .runs import Run
 from .sequences import ParityNetwork, parity_data, parity_metrics, parity_trainer
@@ -58,9 +58,7 @@ def _outputs(out):
     files["measures"] = bands({"RNN": entries}, QUANTITIES, out.path("transition_measures.png"), title)
     files["accuracy"] = metric_bands({"RNN": entries}, ("train_accuracy", "test_accuracy"), out.path("accuracy.png"),
                                      "running parity (test: sequences twice as long)")
-    files["plane"] = plane(entries, out.path("plane_transition.png"), title)
-    if out.options.gif:
-        files["gif"] = animation(entries, out.path("plane_transition.gif"), f"RNN({HIDDEN}) transition")
+    out.plane_figures("transition", entries, title, f"RNN({HIDDEN}) transition")
     last = final_epoch(rows)
     report.section(
         "What was measured",
@@ -116,7 +114,3 @@ def _outputs(out):
 
 PLAN = Plan("recurrent", "Effective information of a recurrent transition", DEFAULT, FULL, KEYS, _runs, _outputs)
 
-
-def run_recurrent(out_dir, options=None, log=print):
-    """Trains and records the recurrent experiment into ``out_dir``; returns a driver.Result."""
-    return conduct(PLAN, out_dir, options if options is not None else Options(), log)
