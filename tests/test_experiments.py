@@ -25,7 +25,7 @@ TINY = Options(seeds=2, epochs=2, recordings=2, samples=1000, sensitivity_sample
 # configurations x layers of each experiment (the tiny runs train 2 seeds and record epochs 0 and 2)
 EXPECTED_ROWS_PER_RECORDING = {
     "paper": 3 * 3 + 3 * 4,  # iris 3 layers, digits 4, each with 3 activations
-    "dropout": 4 * 4,  # rates 0, 0.1, 0.2, 0.3 of the 4-layer digits network
+    "dropout": 4 * 3,  # rates 0, 0.1, 0.3, 0.5 of the 3-layer 25-32-32-5 network
     "memorization": 2 * 3,  # true and shuffled labels, 3 layers
     "depth": sum(d + 1 for d in (2, 3, 4, 5, 6)),
     "recurrent": 3,  # input held at -1, at +1, input as noise
