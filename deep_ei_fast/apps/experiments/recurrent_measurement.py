@@ -40,7 +40,7 @@ def _noise_row(rnn, settings, seed, layer, in_range, out_range):
     sensitivity = float(sensitivity_matrix(transition[0], topology, samples=settings.sensitivity_samples,
                                            **common)[:hidden].sum())
     return PlaneRow(
-        layer=layer, name="input as noise", module=f"RNN {hidden}->{hidden} (+{rnn.input_size} input noise)",
+        layer=layer, name="input as noise", module=f"RNN {hidden}->{hidden} (input as noise)",
         n_in=hidden, n_out=hidden, ei=ei, ei_parts=parts, sensitivity=sensitivity, degeneracy=sensitivity - ei,
         degeneracy_parts=sensitivity - parts, integration=ei - parts, samples=settings.samples, converged=True,
         sensitivity_samples=settings.sensitivity_samples, in_bins=settings.bins, out_bins=settings.bins,
