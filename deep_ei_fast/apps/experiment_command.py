@@ -11,7 +11,7 @@ def add_parser(sub, positive_int):
         description="Trains several seeds of an experiment's networks, records every layer's causal plane "
                     "during training (shuffle estimator with standard errors) and writes rows.csv, "
                     "summary.csv, PNG figures, GIF animations and report.md into --out. The default scale "
-                    "takes about ten minutes on a 2-core CPU; --full uses the paper's 1e7 samples per "
+                    "stays within about ten minutes on a 2-core CPU; --full uses the paper's 1e7 samples per "
                     "layer (minutes per recording on a CPU, meant for a GPU: --device cuda).")
     parser.add_argument("name", choices=tuple(PLANS), help="the experiment")
     parser.add_argument("--out", help="output folder (default ./experiment_NAME)")
