@@ -73,7 +73,17 @@ def check_activation_width(spec, device):
                          f"it outputs {got} values per sample, the layer {spec.n_out}")
 
 
+def _path_activations(topology, modules):
+    """deep-ei's rule: each module before the layer is followed by its recorded activation."""
+    between = []
+    for module in modules[:-1]:
+        act = topology.nodes[module]["output"]["activation"]
+        between.append(() if act is None else (act,))
+    return between
+
+
 def resolve_layer(layer, topology, in_layer=None, in_range=None, out_range=None, activation=None):
+    """The LayerSpec of ``layer`` in ``topology`` under deep-ei's arguments and defaults."""
     _check_in_topology("layer", layer, topology)
     if in_layer is None:
         in_layer = layer
@@ -85,17 +95,15 @@ def resolve_layer(layer, topology, in_layer=None, in_range=None, out_range=None,
         in_range = VALID_ACTIVATIONS[type(in_node["input"]["activation"])]
     if out_range is None:
         out_range = VALID_ACTIVATIONS[type(out_node["output"]["activation"])]
-    activation_module = activation
     if activation is None:
-        activation_module = out_node["output"]["activation"]
-        activation = activation_module if activation_module is not None else (lambda x: x)
+        activation = out_node["output"]["activation"]
     elif not callable(activation):
         raise TypeError(f"activation must be callable or None, got {activation!r}")
     spec = LayerSpec(
-        layer=layer, in_layer=in_layer, modules=modules, topology=topology,
+        modules=modules, between=_path_activations(topology, modules),
         in_shape=_shape(in_node["input"], multi), out_shape=_shape(out_node["output"], multi),
         in_range=tuple(in_range), out_range=out_range if isinstance(out_range, str) else tuple(out_range),
-        activation=activation, activation_module=activation_module,
+        activation=activation,
     )
     _check_widths(spec)
     return spec
@@ -127,6 +135,6 @@ def check_modules_on(modules, device, owner):
 def check_layer_on(spec, device):
     """check_modules_on for a resolved layer: every module of the path in_layer..layer, the
     activations recorded after them and the layer's activation."""
-    activations = [spec.topology.nodes[m]["output"]["activation"] for m in spec.modules]
-    check_modules_on([*spec.modules, *activations, spec.activation_module, spec.activation],
+    activations = [act for step in spec.between for act in step]
+    check_modules_on([*spec.modules, *activations, spec.activation],
                      device, f"layer {spec.describe()}")
