@@ -31,10 +31,23 @@ class ResidualMLP(nn.Module):
         return x + self.fc2(self.act(self.fc1(x)))
 
 
-def reference(module, activation, in_range, out_range, samples, bins):
+class StackedResidual(ResidualMLP):
+    """fc3(x + fc2(sigmoid(fc1(x)))): the residual add lies between fc1 and fc3."""
+
+    def __init__(self):
+        super().__init__(torch.sigmoid)
+        self.fc3 = nn.Linear(12, 4)
+
+    def forward(self, x):
+        return self.fc3(super().forward(x))
+
+
+def reference(module, activation, in_range, out_range, samples, bins, width=None):
+    """EI_parts of x -> activation(module(x)) for x uniform in in_range (width: input neurons)."""
     import plain_torch
     generator = torch.Generator().manual_seed(123)
-    x = torch.rand((samples, module.in_features), generator=generator) * (in_range[1] - in_range[0]) + in_range[0]
+    width = width or module.in_features
+    x = torch.rand((samples, width), generator=generator) * (in_range[1] - in_range[0]) + in_range[0]
     with torch.no_grad():
         y = activation(module(x))
     return float(plain_torch.ei_parts_matrix_from_samples(x, y, in_range, bins, out_range, bins).sum())
@@ -69,9 +82,13 @@ def cases(dei, samples, bins):
     rows.append(("TransformerEncoderLayer (1, 6, 16): ei_parts(linear1, activation=ReLU, out_range=(0, 2))",
                  attempt(lambda: dei.ei_parts(enc.linear1, top, activation=nn.ReLU(), out_range=(0, 2), **kw)),
                  reference(enc.linear1, torch.relu, (-10, 10), (0, 2), samples, bins)))
-    rows.append(("TransformerEncoderLayer: ei_parts(linear2, activation=Identity)",
-                 attempt(lambda: dei.ei_parts(enc.linear2, top, activation=nn.Identity(), **kw)),
+    rows.append(("TransformerEncoderLayer: ei_parts(linear2, activation=Identity, in_range=(-10, 10))",
+                 attempt(lambda: dei.ei_parts(enc.linear2, top, activation=nn.Identity(), in_range=(-10, 10), **kw)),
                  reference(enc.linear2, lambda t: t, (-10, 10), (-10, 10), samples, bins)))
+    rows.append(("TransformerEncoderLayer: ei_parts(linear2, activation=Identity) (input after a relu: "
+                 "in_range (0, 10) once traced)",
+                 attempt(lambda: dei.ei_parts(enc.linear2, top, activation=nn.Identity(), **kw)),
+                 reference(enc.linear2, lambda t: t, (0, 10), (-10, 10), samples, bins)))
     rows.append(("TransformerEncoderLayer: ei_parts(linear1) (traced F.relu)",
                  attempt(lambda: dei.ei_parts(enc.linear1, top, **kw)),
                  reference(enc.linear1, torch.relu, (-10, 10), (0, 10), samples, bins)))
@@ -82,8 +99,15 @@ def cases(dei, samples, bins):
     rows.append(("residual MLP, torch.sigmoid function: ei_parts(fc1, top)",
                  attempt(lambda: dei.ei_parts(model.fc1, top, **kw)),
                  reference(model.fc1, torch.sigmoid, (-10, 10), (0, 1), samples, bins)))
-    rows.append(("residual MLP: ei_parts(fc2, top, in_layer=fc1) across the residual add",
-                 attempt(lambda: dei.ei_parts(model.fc2, top, in_layer=model.fc1, **kw)), None))
+    rows.append(("residual MLP: ei_parts(fc2, top, in_layer=fc1) (fc1 -> sigmoid -> fc2, inside the block)",
+                 attempt(lambda: dei.ei_parts(model.fc2, top, in_layer=model.fc1, **kw)),
+                 reference(lambda t: model.fc2(torch.sigmoid(model.fc1(t))), lambda t: t, (-10, 10), (-10, 10),
+                           samples, bins, width=12)))
+    torch.manual_seed(0)
+    stacked = StackedResidual()
+    top_stacked = dei.topology_of(stacked, torch.zeros(1, 12))
+    rows.append(("fc3(x + fc2(sigmoid(fc1(x)))): ei_parts(fc3, top, in_layer=fc1) across the residual add",
+                 attempt(lambda: dei.ei_parts(stacked.fc3, top_stacked, in_layer=stacked.fc1, **kw)), None))
     rows.append(("residual MLP: causal_plane(model, x, samples=2e4)",
                  attempt(lambda: "; ".join(f"{r.name}: EI {r.ei:.2f}, EI_parts {r.ei_parts:.2f}" for r in
                                            dei.causal_plane(model, torch.zeros(1, 12), samples=20000, in_bins=bins,

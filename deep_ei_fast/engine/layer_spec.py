@@ -10,7 +10,7 @@ for a layer the topology cannot describe (docs/modern_architectures.rst).
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from math import prod
-from typing import Callable, Optional
+from typing import Callable
 
 import torch
 import torch.nn as nn
