@@ -22,6 +22,7 @@ from .api.sensitivity import sensitivity, sensitivity_matrix
 from .api.statistics import PairwiseStats, VectorEstimate, pairwise_stats, sensitivity_stats, vector_stats
 from .api.tables import CONVOLUTIONAL_MODULES, MEMORY_LIMIT, POOLING_MODULES, VALID_ACTIVATIONS, VALID_MODULES
 from .api.topology import topology_of
+from .engine.layer_spec import LayerSpec
 from .engine.ops import build_info
 from .engine.settings import DEFAULT_MEMORY_BOUND
 from .engine.version import VERSION as __version__  # noqa: F401 (setup.py's version)
@@ -37,4 +38,5 @@ __all__ = [
     "build_info", "ConvergenceWarning", "DEFAULT_MAX_SAMPLES", "pairwise_stats", "vector_stats", "sensitivity_stats",
     "PairwiseStats",
     "VectorEstimate",
+    "LayerSpec",
 ]

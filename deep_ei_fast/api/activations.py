@@ -46,8 +46,7 @@ MODULE_ACTIVATIONS = {
     nn.LogSigmoid: "logsigmoid",
 }
 
-_NAMESPACES = (("torch", torch), ("Tensor", torch.Tensor), ("F", F), ("torch._C._nn", torch._C._nn),
-               ("torch.ops.aten", torch.ops.aten))
+_NAMESPACES = (("torch", torch), ("Tensor", torch.Tensor), ("F", F), ("torch._C._nn", torch._C._nn))
 
 
 def _function_table():

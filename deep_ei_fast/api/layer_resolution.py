@@ -126,9 +126,9 @@ class _Resolution:
     def _fallback(self, module, reason, side):
         recorded = _recorded(self.topology, module, side)
         assumed = "none" if recorded is None else recorded.written
-        where = "after" if side == "output" else "before"
-        warnings.warn(f"layer {self.label(module)}: {reason}; assuming deep-ei's rule: its "
-                      f"activation {where} it is the module that ran right {where} it ({assumed})",
+        rule = ("its activation is the activation module that ran right after it" if side == "output"
+                else "its input range is that of the activation module that ran right before it")
+        warnings.warn(f"layer {self.label(module)}: {reason}; assuming deep-ei's rule: {rule} ({assumed})",
                       UntracedLayerWarning, stacklevel=5)
         return recorded
 

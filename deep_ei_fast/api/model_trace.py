@@ -9,6 +9,9 @@ second user, the model's output) means the layer is measured on its own output, 
 activation. Where the graph cannot answer (a value left torch, or the model could not run
 under the recorder), UntracedLayer says why and the caller falls back to deep-ei's rule.
 """
+import torch
+import torch.nn.functional as F
+
 from .activations import function_activation, is_layout, is_transparent, module_activation
 from .tables import VALID_MODULES
 
@@ -32,8 +35,16 @@ def _data_inputs(node):
     return [n for n in node.all_input_nodes if n.op != "get_attr"]
 
 
+_NAMESPACES = (("torch", torch), ("Tensor", torch.Tensor), ("F", F), ("torch.special", torch.special))
+
+
 def _function_name(target):
-    return getattr(target, "__qualname__", None) or getattr(target, "__name__", None) or repr(target)
+    """How a user writes the function: torch.cat, Tensor.add, F.relu (else its own name)."""
+    name = getattr(target, "__name__", None)
+    for prefix, namespace in _NAMESPACES:
+        if name and getattr(namespace, name, None) is target:
+            return f"{prefix}.{name}"
+    return getattr(target, "__qualname__", None) or name or repr(target)
 
 
 COMBINING = {"add": "a residual add", "__add__": "a residual add", "add_": "a residual add",

@@ -15,6 +15,7 @@ def open_measurement(layer, topology, settings, *, in_layer=None, activation=Non
     spec = resolve_layer(layer, topology, in_layer, settings.in_range, settings.out_range, activation)
     check_layer_on(spec, settings.device)  # first: the checks below read the parameters
     check_parameters(spec.modules, f"layer {spec.label()}")
+    spec.check_weights()
     if activation is not None or isinstance(layer, LayerSpec):  # traced activations are elementwise
         check_activation_width(spec, settings.device)
     return Measurement(spec, settings, description)

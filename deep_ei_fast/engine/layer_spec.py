@@ -154,37 +154,50 @@ class LayerSpec:
     def is_receptive_field_conv(self):
         return len(self.modules) == 1 and type(self.layer) is nn.Conv2d
 
-    def fused_linear(self):
-        """(weight [n_out, n_in], bias or None, activation code) when the fused kernel applies.
-
-        The weight's shape is checked against the resolved widths here, in Python, so that the
-        fused op is never handed a weight of another shape (ValueError naming both)."""
-        kind = fused_kind(self.activation)
-        if len(self.modules) != 1 or kind is None:
+    def _weight_matrix(self):
+        """The single layer's weight as the [n_out, n_in] matrix the fused kernel multiplies
+        by (a Conv2d's reshaped to its receptive field), or None for any other layer."""
+        if len(self.modules) != 1:
             return None
         layer = self.layer
         if type(layer) is nn.Linear:
-            weight = layer.weight
-        elif type(layer) is nn.Conv2d and layer.groups == 1:
-            weight = layer.weight.reshape(layer.out_channels, -1)
-        else:
-            return None
-        if weight.dtype != torch.float32 or (layer.bias is not None and layer.bias.dtype != torch.float32):
-            return None
-        self._check_fused_shapes(weight, layer.bias)
-        bias = None if layer.bias is None else layer.bias.detach().contiguous()
-        return weight.detach().contiguous(), bias, FUSED_ACTIVATIONS[kind][0]
+            return layer.weight
+        if type(layer) is nn.Conv2d and layer.groups == 1:
+            return layer.weight.reshape(layer.out_channels, -1)
+        return None
 
-    def _check_fused_shapes(self, weight, bias):
+    def check_weights(self):
+        """A single Linear or Conv2d must have the weight and bias of the widths it was
+        resolved with (ValueError naming the layer and both shapes): checked before the fused
+        op or a forward pass is handed them."""
+        weight = self._weight_matrix()
+        if weight is None:
+            return
         expected = (self.n_out, self.n_in)
         if tuple(weight.shape) != expected:
             raise ValueError(
-                f"layer {self.label()}: its weight is {list(weight.shape)}, but the layer was "
+                f"layer {self.label()}: its weight is {list(self.layer.weight.shape)}, but the layer was "
                 f"resolved as {self.n_in} inputs (shape {self.in_shape}) -> {self.n_out} outputs "
                 f"(shape {self.out_shape}), which needs a weight of {list(expected)}")
+        bias = self.layer.bias
         if bias is not None and tuple(bias.shape) != (self.n_out,):
-            raise ValueError(f"layer {self.label()}: its bias is {list(bias.shape)}, the "
-                             f"resolved layer has {self.n_out} outputs")
+            raise ValueError(f"layer {self.label()}: its bias is {list(bias.shape)}, the resolved layer "
+                             f"has {self.n_out} outputs")
+
+    def fused_linear(self):
+        """(weight [n_out, n_in], bias or None, activation code) when the fused kernel applies.
+        The shapes are checked here (check_weights), so that the fused op is never handed a
+        weight of another shape."""
+        kind = fused_kind(self.activation)
+        weight = self._weight_matrix()
+        if kind is None or weight is None:
+            return None
+        bias = self.layer.bias
+        if weight.dtype != torch.float32 or (bias is not None and bias.dtype != torch.float32):
+            return None
+        self.check_weights()
+        bias = None if bias is None else bias.detach().contiguous()
+        return weight.detach().contiguous(), bias, FUSED_ACTIVATIONS[kind][0]
 
     def outputs_bounded_below_range(self):
         """True when every output is known to be >= out_range's low end (vector codes >= 0)."""
