@@ -8,7 +8,8 @@ default; "torch": deep-ei's own random draws, for identical numbers), ``seed`` a
 with samples=None, ``max_samples`` (default DEFAULT_MAX_SAMPLES) caps deep-ei's doubling rule,
 warning with ConvergenceWarning when it stops the rule.
 
-Beyond deep-ei: ``causal_plane`` (every layer of a network at once), ``CausalPlaneRecorder``
+Beyond deep-ei: any layer of any model (``topology_of`` traces it; ``LayerSpec`` describes a
+layer by hand), ``causal_plane`` (every layer of a model at once), ``CausalPlaneRecorder``
 (the plane recorded during training into a CSV) and, with matplotlib, ``deep_ei_fast.plots``.
 
 The layers, each importing only from those below it: ``engine`` (typed ops, noise, counting),
@@ -16,6 +17,7 @@ The layers, each importing only from those below it: ``engine`` (typed ops, nois
 causal plane), ``apps`` (command line, demo, benchmark).
 """
 from .api.ei_functions import ei, ei_parts, ei_parts_matrix, eis_between_groups, vector_and_pairwise_ei
+from .api.model_trace import UntracedLayerWarning
 from .api.mutual_information import MI, nats_to_bits
 from .api.sample_rules import DEFAULT_MAX_SAMPLES, ConvergenceWarning
 from .api.sensitivity import sensitivity, sensitivity_matrix
@@ -39,4 +41,5 @@ __all__ = [
     "PairwiseStats",
     "VectorEstimate",
     "LayerSpec",
+    "UntracedLayerWarning",
 ]

@@ -86,8 +86,8 @@ class LayerSpec:
     ``modules`` runs in order (in_layer first, the measured layer last); ``between[k]`` is the
     tuple of activations applied after ``modules[k]`` (one per module but the last);
     ``activation`` follows the last module. ``in_shape`` and ``out_shape`` are one sample's
-    shapes (no batch dimension): the noise is drawn as (S, *in_shape) and the outputs read as
-    S rows of prod(out_shape) neurons. ``in_range``: the noise's (low, high); ``out_range``: the
+    shapes (no batch dimension): the noise is drawn as ``(S, *in_shape)`` and the outputs read
+    as S rows of ``prod(out_shape)`` neurons. ``in_range``: the noise's (low, high); ``out_range``: the
     outputs' binning range, a (low, high) pair or "dynamic". ``name`` labels the layer in
     messages (its name in the model when known).
     """
