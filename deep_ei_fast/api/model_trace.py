@@ -122,43 +122,12 @@ class ModelTrace:
 
     def following_activation(self, module):
         """The Activation applied to the module's output, or None (UntracedLayer if unknown)."""
-        found = []
-        for call in self._calls_of(module):
-            node, activation = call, None
-            while True:
-                users = list(node.users)
-                escape = next((u for u in users if u.meta.get("escape")), None)
-                if escape is not None:
-                    raise UntracedLayer(f"its output leaves torch through {describe_node(escape)}")
-                if len(users) != 1:
-                    break
-                user = users[0]
-                activation = node_activation(user, node)
-                if activation is not None or not passes_values(user, node):
-                    break
-                node = user
-            found.append(activation)
+        found = [_first_activation(call, _next_user) for call in self._calls_of(module)]
         return self._agreed(module, found, "the activation after it")
 
     def preceding_activation(self, module):
         """The Activation whose output the module reads, or None (UntracedLayer if unknown)."""
-        found = []
-        for call in self._calls_of(module):
-            inputs = _data_inputs(call)
-            node, activation = inputs[0] if inputs else None, None
-            while node is not None:
-                if node.meta.get("untraced"):
-                    raise UntracedLayer("its input was made outside torch's functions (the recorder "
-                                        "cannot see where it comes from)")
-                sources = _data_inputs(node)
-                source = sources[0] if len(sources) == 1 else None
-                if source is None:
-                    break
-                activation = node_activation(node, source)
-                if activation is not None or not passes_values(node, source):
-                    break
-                node = source
-            found.append(activation)
+        found = [_first_activation(call, _previous_source) for call in self._calls_of(module)]
         return self._agreed(module, found, "the activation before it")
 
     def chain(self, in_layer, layer):
@@ -202,6 +171,44 @@ class ModelTrace:
                                  "several layers runs only modules of VALID_MODULES, activations, "
                                  "dropout and identities (measure the layers one by one)")
             node = user
+
+
+def _next_user(node):
+    """(the operation that uses node's output, node, where to go on), or None when the output
+    has no single user."""
+    users = list(node.users)
+    escape = next((u for u in users if u.meta.get("escape")), None)
+    if escape is not None:
+        raise UntracedLayer(f"its output leaves torch through {describe_node(escape)}")
+    return (users[0], node, users[0]) if len(users) == 1 else None
+
+
+def _previous_source(node):
+    """(the operation that made node's input, its own single input, where to go on), or None."""
+    inputs = _data_inputs(node)
+    if len(inputs) != 1:
+        return None
+    made = inputs[0]
+    if made.meta.get("untraced"):
+        raise UntracedLayer("its input was made outside torch's functions (the recorder cannot "
+                            "see where it comes from)")
+    sources = _data_inputs(made)
+    return (made, sources[0], made) if len(sources) == 1 else None
+
+
+def _first_activation(start, step):
+    """Walks from a layer's call with ``step`` (_next_user: forward, _previous_source:
+    backward) through operations that pass values on; returns the Activation of the first one
+    that is an activation, or None where another operation or a fork comes first."""
+    node = start
+    while (found := step(node)) is not None:
+        operation, value, node = found
+        activation = node_activation(operation, value)
+        if activation is not None:
+            return activation
+        if not passes_values(operation, value):
+            return None
+    return None
 
 
 def _written(activation):
