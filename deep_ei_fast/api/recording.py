@@ -21,7 +21,6 @@ import threading
 import torch
 import torch.fx as fx
 from torch.overrides import TorchFunctionMode
-from torch.utils._pytree import tree_flatten, tree_map
 
 _this_thread = threading.local()  # .recording: the Recording running in this thread, if any
 
@@ -29,16 +28,43 @@ _this_thread = threading.local()  # .recording: the Recording running in this th
 ESCAPES = {torch.Tensor.numpy, torch.Tensor.tolist, torch.Tensor.item, torch.Tensor.__array__}
 
 
+def tensors_in(value):
+    """The tensors of a call's arguments or results, in order, through lists, tuples and
+    dicts (what modules and torch functions take and return)."""
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for item in value:
+            yield from tensors_in(item)
+    elif isinstance(value, dict):
+        for item in value.values():
+            yield from tensors_in(item)
+
+
+def _map_tensors(function, value):
+    """``value`` with each tensor replaced by function(tensor), through lists, tuples, dicts."""
+    if isinstance(value, torch.Tensor):
+        return function(value)
+    if isinstance(value, (list, tuple)):
+        items = [_map_tensors(function, item) for item in value]
+        return items if isinstance(value, list) else tuple(items)
+    if isinstance(value, dict):
+        return {key: _map_tensors(function, item) for key, item in value.items()}
+    return value
+
+
+def _first_shape(value):
+    first = next(tensors_in(value), None)
+    return None if first is None else tuple(first.shape)
+
+
 class LeafCall:
-    """One call of a leaf module: the module, its node, and its first tensor input and tensor
-    output (None where it had none)."""
+    """One call of a leaf module: the module, its node, and the shapes of its first tensor
+    input and first tensor output (None where it had none)."""
 
     def __init__(self, module, node, args, output):
         self.module, self.node = module, node
-        inputs = [a for a in tree_flatten(args)[0] if isinstance(a, torch.Tensor)]
-        outputs = [o for o in tree_flatten(output)[0] if isinstance(o, torch.Tensor)]
-        self.input_shape = tuple(inputs[0].shape) if inputs else None
-        self.output_shape = tuple(outputs[0].shape) if outputs else None
+        self.input_shape, self.output_shape = _first_shape(args), _first_shape(output)
 
 
 class Recording(TorchFunctionMode):
@@ -72,7 +98,7 @@ class Recording(TorchFunctionMode):
         previous = getattr(_this_thread, "recording", None)
         _this_thread.recording = self
         try:
-            for k, tensor in enumerate(t for t in tree_flatten(input)[0] if isinstance(t, torch.Tensor)):
+            for k, tensor in enumerate(tensors_in(input)):
                 self._remember(tensor, self.graph.placeholder(f"input_{k}"))
             with torch.no_grad():
                 if self.trace_functions:
@@ -99,16 +125,15 @@ class Recording(TorchFunctionMode):
         # this module ran (the call then forgets it was registered with kwargs).
         if not self._mine():
             return
+        if self._depth == 1:  # the shapes are read while _depth > 0, so that they are not recorded
+            kwargs = rest[0] if len(rest) == 2 else {}
+            output = rest[-1]
+            name = self.names.get(module, f"<{type(module).__name__} outside the model>")
+            node = self.graph.create_node("call_module", name, self._arguments(args), self._arguments(kwargs))
+            node.meta["module"] = module
+            self._produced(node, output)
+            self.calls.append(LeafCall(module, node, args, output))
         self._depth -= 1
-        if self._depth:
-            return
-        kwargs = rest[0] if len(rest) == 2 else {}
-        output = rest[-1]
-        name = self.names.get(module, f"<{type(module).__name__} outside the model>")
-        node = self.graph.create_node("call_module", name, self._arguments(args), self._arguments(kwargs))
-        node.meta["module"] = module
-        self._produced(node, output)
-        self.calls.append(LeafCall(module, node, args, output))
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         kwargs = kwargs or {}
@@ -123,7 +148,7 @@ class Recording(TorchFunctionMode):
         escape = _is_escape(func)
         if func is torch.Tensor.__setitem__:
             output = args[0]  # written in place: its later readers read this call
-        elif not escape and not any(isinstance(o, torch.Tensor) for o in tree_flatten(output)[0]):
+        elif not escape and next(tensors_in(output), None) is None:
             return  # shapes, sizes, dtypes: no values
         node = self.graph.create_node("call_function", func, self._arguments(args), self._arguments(kwargs))
         if escape:
@@ -134,9 +159,8 @@ class Recording(TorchFunctionMode):
         if isinstance(output, torch.Tensor):
             self._remember(output, node)
             return
-        for index, value in enumerate(tree_flatten(output)[0]):
-            if isinstance(value, torch.Tensor):
-                self._remember(value, self.graph.call_function(operator.getitem, (node, index)))
+        for index, value in enumerate(tensors_in(output)):
+            self._remember(value, self.graph.call_function(operator.getitem, (node, index)))
 
     def _remember(self, tensor, node):
         self._producers[id(tensor)] = node
@@ -155,7 +179,7 @@ class Recording(TorchFunctionMode):
         return node
 
     def _arguments(self, value):
-        return tree_map(lambda v: self._node_of(v) if isinstance(v, torch.Tensor) else v, value)
+        return _map_tensors(self._node_of, value)
 
 
 def _is_escape(func):
