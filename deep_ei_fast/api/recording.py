@@ -25,7 +25,8 @@ from torch.overrides import TorchFunctionMode
 _this_thread = threading.local()  # .recording: the Recording running in this thread, if any
 
 # Functions that take values out of torch: what follows them cannot be traced.
-ESCAPES = {torch.Tensor.numpy, torch.Tensor.tolist, torch.Tensor.item, torch.Tensor.__array__}
+ESCAPES = {torch.Tensor.numpy, torch.Tensor.tolist, torch.Tensor.item, torch.Tensor.__array__,
+           torch.Tensor.__float__, torch.Tensor.__int__, torch.Tensor.__index__}
 
 
 def tensors_in(value):
