@@ -497,3 +497,23 @@ def test_device_defaults_to_where_the_model_was_saved(capsys, saved, tmp_path, m
         assert code == EXIT_OK and "the model's tensors are on cuda" in err and "measured on cpu" in out
     code, out, _ = run(capsys, "measure", str(saved["state"]), "--device", "cpu", *FAST)
     assert code == EXIT_OK and "measured on cpu" in out and "note:" not in out
+
+
+def test_demo_draws_the_rotated_plane_with_labelled_metrics(capsys, tmp_path, monkeypatch):
+    from deep_ei_fast.apps import demo
+    calls = {}
+
+    def recording(name, function):
+        def wrapper(*args, **kwargs):
+            calls[name] = kwargs
+            return function(*args, **kwargs)
+        return wrapper
+    for name in ("plot_causal_plane", "plot_measures", "animate_causal_plane"):
+        monkeypatch.setattr(demo, name, recording(name, getattr(demo, name)))
+    code, out, _ = run(capsys, "demo", "--out", tmp_path, "--tasks", "iris", "--epochs", "1", "--every", "1", *FAST)
+    assert code == EXIT_OK
+    negative = [r for r in csv.DictReader((tmp_path / "iris.csv").open()) if float(r["degeneracy"]) < 0]
+    assert negative  # the untrained network's, explained in the output:
+    assert "Degeneracy is negative where EI exceeds the sensitivity" in out
+    assert calls["plot_causal_plane"]["rotated"] is True and calls["animate_causal_plane"]["rotated"] is True
+    assert calls["plot_measures"]["labels"]["test_accuracy"] == "test accuracy (fraction correct)"

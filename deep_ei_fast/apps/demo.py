@@ -31,6 +31,17 @@ from .networks import paper_network
 LEARNING_RATE = 0.1
 BINS = 8
 DEFAULT_RECORDINGS = 20
+# Why the untrained networks' degeneracy is negative (docs/causal_plane.rst, "Negative degeneracy").
+NEGATIVE_DEGENERACY = (
+    f"Degeneracy is negative where EI exceeds the sensitivity, as before training: with the initial "
+    f"weights (|w| <= 1/sqrt(fan_in)) one input varied alone, the others at 0 (how sensitivity is "
+    f"measured), moves a sigmoid output by at most 0.1, never across one of the {BINS} bins' edges, so "
+    f"the sensitivity is about 0 bits; all inputs varied together do cross them (EI > 0). With 64 bins "
+    f"it is positive.")
+# The recorded metrics' axis labels in the measures figure.
+METRIC_LABELS = {"loss": "training loss (squared error per example)",
+                 "train_accuracy": "training accuracy (fraction correct)",
+                 "test_accuracy": "test accuracy (fraction correct)"}
 
 
 @dataclass(frozen=True)
@@ -160,10 +171,14 @@ def run_task(task, out_dir, settings, log=print):
                    f"last layer EI {last['ei']:.3f} bits")
     files = {"csv": csv_path}
     title = f"{task.name} {'-'.join(map(str, task.sizes))}"
-    files["plane"] = plot_causal_plane(recorder, os.path.join(out_dir, f"{task.name}_plane.png"), title=title)
-    files["measures"] = plot_measures(recorder, os.path.join(out_dir, f"{task.name}_measures.png"), title=title)
+    # The rotated plane (EI on x): the trajectories run along the diagonal of the plain one.
+    files["plane"] = plot_causal_plane(recorder, os.path.join(out_dir, f"{task.name}_plane.png"), title=title,
+                                       rotated=True)
+    files["measures"] = plot_measures(recorder, os.path.join(out_dir, f"{task.name}_measures.png"), title=title,
+                                      labels=METRIC_LABELS)
     if settings.gif:
-        files["gif"] = animate_causal_plane(recorder, os.path.join(out_dir, f"{task.name}_plane.gif"), title=title)
+        files["gif"] = animate_causal_plane(recorder, os.path.join(out_dir, f"{task.name}_plane.gif"), title=title,
+                                            rotated=True)
     return recorder, files, train_seconds, measure_seconds
 
 
@@ -204,6 +219,8 @@ def run_demo(out_dir, tasks=("iris", "digits"), settings=None, log=print):
         log(summary(TASKS[name], results[name][0]))
         log("")
     log("Values in bits; degeneracy = sensitivity - EI, integration = EI - EI_parts.")
+    if any(row["degeneracy"] < 0 for name in tasks for row in results[name][0].rows):
+        log(NEGATIVE_DEGENERACY)
     log("Files:")
     for name in tasks:
         for _kind, path in results[name][1].items():
