@@ -186,6 +186,9 @@ setup(
     name="deep_ei_fast",
     version="0.1.0",
     description="Fast CPU/CUDA engine for deep-ei effective information",
+    license="MIT",  # as deep-ei's; the text is LICENSE
+    license_files=["LICENSE"],
+    project_urls={"Paper": "https://doi.org/10.3390/e22121429", "deep-ei": "https://pypi.org/project/deep-ei/"},
     packages=find_packages(include=["deep_ei_fast", "deep_ei_fast.*"]),
     ext_modules=[_extension()],
     cmdclass={"build_ext": _BuildExt},

@@ -127,6 +127,8 @@ class Settings:
     full: bool = False
     gif: bool = True
     progress: bool = True
+    estimator: str = "plugin"  # causal_plane's estimator and standard_errors (docs/make_figures.py)
+    standard_errors: bool = False
 
 
 def run_task(task, out_dir, settings, log=print):
@@ -144,7 +146,8 @@ def run_task(task, out_dir, settings, log=print):
     recorder = CausalPlaneRecorder(
         net, torch.zeros((1, task.sizes[0])), csv_path, every=every, samples=settings.samples,
         sensitivity_samples=settings.sensitivity_samples, in_range=(0, 1), out_range=(0, 1),
-        in_bins=BINS, out_bins=BINS, seed=settings.seed, progress=False)
+        in_bins=BINS, out_bins=BINS, seed=settings.seed, progress=False, estimator=settings.estimator,
+        standard_errors=settings.standard_errors)
     detail = log if settings.progress else (lambda line: None)
     detail(f"{task.name}: {' -> '.join(map(str, task.sizes))} sigmoid, {len(y_train)} training / "
            f"{len(y_test)} test examples, {epochs} epochs of SGD (batch {task.batch_size}, lr "
