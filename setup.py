@@ -104,6 +104,7 @@ class _NinjaProgress:
     def __init__(self, build_temp):
         self.build_temp = build_temp
         self.compiled = 0
+        self.notes = 0  # lines written to the terminal
 
     def __enter__(self):
         sys.stdout.flush()
@@ -141,8 +142,11 @@ class _NinjaProgress:
     def _note(self, text):
         line = f"deep_ei_fast build: {text}\n"
         if self.terminal is not None:
-            self.terminal.write(line)
+            # Off pip's "Building editable ..." line first; later, erase the spinner character
+            # pip drew at the start of the line since.
+            self.terminal.write(("\n" if self.notes == 0 else "\r\033[K") + line)
             self.terminal.flush()
+            self.notes += 1
         elif not os.isatty(self.stdout):
             os.write(self.stdout, line.encode())
 
