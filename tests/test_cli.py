@@ -77,6 +77,7 @@ def test_bad_bins_is_a_usage_error(capsys, saved):
     ("conv", [], "'0.weight' is [2, 1, 3, 3], not a Linear's [out, in] (a Conv2d's: its stride"),
     ("named", [], "its key 'fc1.weight' is not '<index>.weight'"),
     ("unchained", [], "'2.weight' takes 5 inputs but '0.weight' gives 4 outputs"),
+    ("state", ["--bias"], "--bias, but the state dict has no 0.bias, 2.bias"),
     ("module", [], "pass --allow-pickle"),
     ("batchnorm", ["--allow-pickle"], "(BatchNorm1d) is not supported"),
 ])
@@ -436,7 +437,7 @@ def test_measure_a_class_with_keyword_arguments_and_default_input_shape(capsys, 
     (["user_models_fh:broken"], "raised RuntimeError: no GPU here"),
     (["user_models_fh:ChainNet", "--model-kwargs", '{"depth": 2}'], "calling it with --model-kwargs"),
     (["user_models_fh:ChainNet", "--weights", "none.pt"], "none.pt: no such file"),
-    (["user_models_fh:ChainNet", "--arch", "6,5,3"], "--arch describes a state dict file"),
+    (["user_models_fh:ChainNet", "--arch", "6,5,3"], "--arch and --bias describe a state dict file"),
 ])
 def test_class_models_that_cannot_be_used_exit_3(capsys, user_models, argv, message):
     code, _, err = run(capsys, "measure", *argv, *FAST)

@@ -91,6 +91,9 @@ def _add_model_options(parser):
                              "read from the file)")
     parser.add_argument("--activation", choices=("sigmoid", "tanh", "relu", "none"), default="sigmoid",
                         help="activation after every Linear of a state dict (default sigmoid)")
+    parser.add_argument("--bias", action="store_true",
+                        help="optional check that a state dict's Linear layers have biases (they are read "
+                             "from the file)")
     parser.add_argument("--allow-pickle", action="store_true",
                         help="allow loading a whole pickled nn.Module (runs code from the file)")
     parser.add_argument("--weights", metavar="FILE",
@@ -292,7 +295,7 @@ def _load(args):
     """The LoadedModel of MODEL, or ModelFileError (exit 3)."""
     from .saved_model import load_model
     try:
-        return load_model(args.model, arch=args.arch, activation=args.activation,
+        return load_model(args.model, arch=args.arch, activation=args.activation, bias=args.bias,
                           allow_pickle=args.allow_pickle, input_shape=args.input_shape,
                           weights=args.weights, model_kwargs=args.model_kwargs)
     except (OSError, ValueError, TypeError, RuntimeError) as error:

@@ -7,7 +7,7 @@ Three sources:
   layers (their widths, biases and places) are read from its keys "<index>.weight" and
   "<index>.bias"; ``activation`` goes after each Linear (the state dict does not hold it).
   ``arch`` (layer widths), when given, is checked against the file key by key and shape by shape
-  before any model is built;
+  before any model is built, and ``bias=True`` requires every layer's bias;
 - an importable class (or function) "package.module:Name", called with ``model_kwargs``, with a
   state dict from ``weights`` loaded into it when given: any architecture.
 Every failure raises OSError or ValueError with a message naming the file or class. The example
@@ -173,11 +173,15 @@ def describe_layout(layout):
     return f"{','.join(map(str, widths))} (biases: {said})"
 
 
-def _from_state_dict(path, content, arch, activation):
-    """(model, description) of a state dict of an nn.Sequential of Linear layers."""
+def _from_state_dict(path, content, arch, activation, bias):
+    """(model, description) of a state dict of an nn.Sequential of Linear layers; ``arch``
+    and ``bias=True`` are checked against it."""
     if arch is not None:
         _check_state_dict(path, content, arch)
     layout = sequential_layout(path, content)
+    without = [f"{index}.bias" for index, _, _, has_bias in layout if not has_bias]
+    if bias and without:
+        raise ValueError(f"{path}: --bias, but the state dict has no {', '.join(without)}")
     model = mlp_from_layout(layout, activation)
     try:
         model.load_state_dict(content, strict=True)
@@ -232,12 +236,12 @@ def _from_class(spec, model_kwargs, weights):
     return model.cpu(), device_type, f"{call} with {f'the weights of {weights}' if weights else 'its initial weights'}"
 
 
-def load_model(source, *, arch=None, activation="sigmoid", allow_pickle=False, input_shape=None,
-               weights=None, model_kwargs=None):
+def load_model(source, *, arch=None, activation="sigmoid", bias=False, allow_pickle=False,
+               input_shape=None, weights=None, model_kwargs=None):
     """The LoadedModel of a saved module, a state dict or a class (see the module's text)."""
     if is_class_spec(source):
-        if arch is not None:
-            raise ValueError(f"--arch describes a state dict file; {source} is a class")
+        if arch is not None or bias:
+            raise ValueError(f"--arch and --bias describe a state dict file; {source} is a class")
         model, device_type, description = _from_class(source, model_kwargs, weights)
     else:
         if weights is not None or model_kwargs is not None:
@@ -247,7 +251,7 @@ def load_model(source, *, arch=None, activation="sigmoid", allow_pickle=False, i
         if isinstance(content, nn.Module):
             model, description = content, f"a whole module ({type(content).__name__})"
         elif isinstance(content, dict):
-            model, description = _from_state_dict(source, content, arch, activation)
+            model, description = _from_state_dict(source, content, arch, activation, bias)
         else:
             raise ValueError(f"{source}: holds a {type(content).__name__}, not an nn.Module or a state dict")
     model.eval()
