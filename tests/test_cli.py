@@ -416,7 +416,7 @@ def test_measure_a_class_with_its_weights(capsys, user_models):
     code, out, err = run(capsys, "measure", "user_models_fh:ChainModules", "--weights", "weights.pt",
                          "--input-shape", "1,6", "--csv", "plane.csv", *FAST)
     assert code == EXIT_OK, err
-    assert "user_models_fh:ChainModules() with the weights of weights.pt" in out
+    assert "user_models_fh:ChainModules: a class called with no arguments, with the weights of weights.pt" in out
     import deep_ei_fast as dei
     expected = dei.causal_plane(trained, torch.zeros(1, 6), samples=2000, sensitivity_samples=20,
                                 in_bins=8, out_bins=8, seed=0, progress=False)
@@ -432,7 +432,7 @@ def test_measure_a_class_with_keyword_arguments_and_default_input_shape(capsys, 
     from deep_ei_fast.apps.saved_model import load_model
     loaded = load_model("user_models_fh:ChainNet", model_kwargs={"width": 7})
     assert loaded.model.fc1.out_features == 7 and loaded.input_shape == (1, 6)
-    assert 'user_models_fh:ChainNet(**{"width": 7}) with its initial weights' in loaded.description
+    assert 'a class called with --model-kwargs {"width": 7}, with its initial weights' in loaded.description
 
 
 @pytest.mark.parametrize("argv, message", [
@@ -468,10 +468,6 @@ def test_a_residual_model_loads_for_measure(user_models):
     assert [name for name, m in loaded.model.named_modules() if isinstance(m, nn.Linear)] == ["fc1", "fc2"]
 
 
-# Enabled once causal_plane measures models that are not chains (issue 16, helper anylayer):
-# then this passes, and strict=True turns the XPASS into a failure until the mark is removed.
-@pytest.mark.xfail(strict=True, raises=AssertionError,
-                   reason="causal_plane refuses models that are not chains until issue 16 lands")
 def test_measure_a_residual_class_on_token_inputs(capsys, user_models):
     code, out, err = run(capsys, "measure", "user_models_fh:ResidualMLP", "--input-shape", "1,5,12",
                          "--out-range", "0,10", "--csv", "plane.csv", *FAST)

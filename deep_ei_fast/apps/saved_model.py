@@ -232,8 +232,9 @@ def _from_class(spec, model_kwargs, weights):
         except RuntimeError as error:
             raise ValueError(f"--weights {weights}: does not fit {spec}: "
                              f"{' '.join(str(error).split())}") from None
-    call = f"{spec}(**{json.dumps(model_kwargs)})" if model_kwargs else f"{spec}()"
-    return model.cpu(), device_type, f"{call} with {f'the weights of {weights}' if weights else 'its initial weights'}"
+    call = f"--model-kwargs {json.dumps(model_kwargs)}" if model_kwargs else "no arguments"
+    held = f"the weights of {weights}" if weights else "its initial weights"
+    return model.cpu(), device_type, f"a class called with {call}, with {held}"
 
 
 def load_model(source, *, arch=None, activation="sigmoid", bias=False, allow_pickle=False,
