@@ -56,10 +56,10 @@ def _pairwise_matrix(layer, topology, settings, in_layer, activation, descriptio
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description=description, dynamic_out=True)
     # One checkpoint serves both functions: they count the same tiles.
-    open_checkpoint(checkpoint, "ei_parts_matrix", m, settings.memory_bound)
-    counts = pair_counts(m, m.pair_binning(settings.samples or FIRST_ROUND))
-    return fixed_or_converged(m, [counts], lambda: _pairwise_total(counts, m.settings),
-                              ei_parts_rule(settings.threshold))
+    with open_checkpoint(checkpoint, "ei_parts_matrix", m, settings.memory_bound):
+        counts = pair_counts(m, m.pair_binning(settings.samples or FIRST_ROUND))
+        return fixed_or_converged(m, [counts], lambda: _pairwise_total(counts, m.settings),
+                                  ei_parts_rule(settings.threshold))
 
 
 @load_aware

@@ -64,13 +64,27 @@ def _check_widths(spec):
                              "EI needs at least one on each side")
 
 
-def check_activation_width(spec, device):
-    """A user's activation must keep the layer's width: one probe sample through the path."""
+def check_forward(spec, device, activation_given):
+    """One probe sample through the path, before any work: a layer that no longer fits the
+    shapes its topology recorded (its weight replaced, a grouped convolution recorded with
+    too few channels), an activation that does not return a tensor, or one that changes the
+    layer's width, fail here with a message naming them rather than inside a kernel."""
     probe = torch.zeros((1, *spec.in_shape), device=device)
-    got = spec.forward(probe).numel()
-    if got != spec.n_out:
-        raise ValueError(f"activation={spec.activation!r} changes the width of {spec.describe()}: "
-                         f"it outputs {got} values per sample, the layer {spec.n_out}")
+    try:
+        got = spec.forward(probe)
+    except (RuntimeError, TypeError, ValueError, AttributeError, IndexError) as error:
+        raise ValueError(f"layer {spec.describe()} ({spec.layer!r}) cannot run on the input of shape "
+                         f"{tuple(spec.in_shape)} that its topology recorded ({type(error).__name__}: "
+                         f"{error}); if the layer changed since topology_of, call topology_of again") from None
+    if not isinstance(got, torch.Tensor):
+        raise TypeError(f"activation={spec.activation!r} returned {type(got).__name__}, not a tensor, "
+                        f"for the output of {spec.describe()}")
+    if got.numel() != spec.n_out:
+        culprit = (f"activation={spec.activation!r} changes" if activation_given
+                   else f"the layer ({spec.layer!r}) no longer gives")
+        raise ValueError(f"{culprit} the width of {spec.describe()}: it outputs {got.numel()} values per "
+                         f"sample, the topology recorded {spec.n_out}" +
+                         ("" if activation_given else "; call topology_of again"))
 
 
 def resolve_layer(layer, topology, in_layer=None, in_range=None, out_range=None, activation=None):

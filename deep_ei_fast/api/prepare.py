@@ -3,7 +3,7 @@ parameters are on the measurement's device, open the measurement (before any hea
 bad arguments fail at once)."""
 from ..engine.measurement import Measurement
 from .arguments import check_settings
-from .layer_resolution import check_activation_width, check_layer_on, check_parameters, resolve_layer
+from .layer_resolution import check_forward, check_layer_on, check_parameters, resolve_layer
 
 
 def open_measurement(layer, topology, settings, *, in_layer=None, activation=None,
@@ -14,6 +14,5 @@ def open_measurement(layer, topology, settings, *, in_layer=None, activation=Non
     spec = resolve_layer(layer, topology, in_layer, settings.in_range, settings.out_range, activation)
     check_layer_on(spec, settings.device)  # first: the checks below read the parameters
     check_parameters(spec.modules, f"layer={layer!r}")
-    if activation is not None:  # the topology's activations are elementwise
-        check_activation_width(spec, settings.device)
+    check_forward(spec, settings.device, activation_given=activation is not None)
     return Measurement(spec, settings, description)

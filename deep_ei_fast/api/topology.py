@@ -18,6 +18,8 @@ def topology_of(model, input):
     location's channels as their output, ``(1, C_out, 1, 1)``; the real tensor shapes are kept
     under the extra key ``"tensor_shape"`` for multi-module paths that start at a Conv2d.
     """
+    if not isinstance(model, torch.nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__} {model!r:.60}")
     graph = nx.DiGraph()
     attributes = {}
     hooks = []
@@ -39,8 +41,8 @@ def topology_of(model, input):
                     "tensor_shape": tuple(output.shape),
                 },
             }
-            if type(module) in CONVOLUTIONAL_MODULES:
-                node["input"]["shape"] = (1,) + tuple(module.weight.shape[1:])
+            if type(module) in CONVOLUTIONAL_MODULES:  # every input channel (groups > 1 too)
+                node["input"]["shape"] = (1, module.in_channels) + tuple(module.weight.shape[2:])
                 node["output"]["shape"] = (1, module.out_channels, 1, 1)
             attributes[module] = node
             graph.add_node(module)
