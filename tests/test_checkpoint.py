@@ -412,7 +412,9 @@ def test_two_runs_with_different_seeds_on_one_fresh_directory_never_mix(layer, t
     # with exit 0 and held pairs of both seeds. Now the second is refused while the first
     # runs, the first is killed after a tile, and the directory resumes its seed only.
     net, lin, top = layer
-    runs = {seed: slow_run(tmp_path, seed, pause=1.0) for seed in (3, 4)}  # 6 tiles: 6 s or more
+    # Each sleeps a minute after every tile: the first to open the directory holds it well past
+    # the other's start, however slowly either imports, and is killed after its first tile.
+    runs = {seed: slow_run(tmp_path, seed, pause=60) for seed in (3, 4)}
     deadline = time.monotonic() + 120
     while not any(run.poll() is not None for run in runs.values()):
         assert time.monotonic() < deadline, "neither run ended within 120 s"

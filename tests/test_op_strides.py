@@ -94,7 +94,8 @@ def _prefix_counts(S, g):
 
 
 def _vector_keys(S, g):
-    x, y = torch.rand((5, S), generator=g) * 1.2 - 0.1, torch.rand((3, S), generator=g) * 1.2 - 0.1
+    # values in [0, 1.2): codes 0..4, those past in_bins dropped; none negative (2-bit fields)
+    x, y = torch.rand((5, S), generator=g) * 1.2, torch.rand((3, S), generator=g) * 1.2
     return [x, y, 0.0, 1.0, 4, 0.0, 1.0, 4, 2, 2, 0, torch.tensor([4, 0, 2]), torch.tensor([1, 2])]
 
 

@@ -73,9 +73,12 @@ def check_forward(spec, device, activation_given):
     try:
         got = spec.forward(probe)
     except (RuntimeError, TypeError, ValueError, AttributeError, IndexError) as error:
-        raise ValueError(f"layer {spec.describe()} ({spec.layer!r}) cannot run on the input of shape "
-                         f"{tuple(spec.in_shape)} that its topology recorded ({type(error).__name__}: "
-                         f"{error}); if the layer changed since topology_of, call topology_of again") from None
+        # The same built-in type (a caller may catch it), with the layer and the shapes named.
+        kind = next(k for k in (RuntimeError, TypeError, ValueError, AttributeError, IndexError)
+                    if isinstance(error, k))
+        raise kind(f"layer {spec.describe()} ({spec.layer!r}) cannot run on the input of shape "
+                   f"{tuple(spec.in_shape)} that its topology recorded: {error}; if the layer "
+                   "changed since topology_of, call topology_of again") from error
     if not isinstance(got, torch.Tensor):
         raise TypeError(f"activation={spec.activation!r} returned {type(got).__name__}, not a tensor, "
                         f"for the output of {spec.describe()}")
