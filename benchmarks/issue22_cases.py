@@ -40,20 +40,27 @@ m, lin = make_net(6, 5, "sigmoid", seed=1)
 dei.ei_parts_matrix(lin, dei.topology_of(m, torch.zeros(1, 6)), checkpoint=%r, samples=3000, in_bins=8,
                     out_bins=8, seed=int(sys.argv[1]), progress=False, memory_bound=3000)
 \'\'\'
+def rss():
+    return "peak RSS %d MB" % (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)
+def cli(*argv):
+    from deep_ei_fast.apps.cli import main
+    sys.exit(main(list(argv)))
 def tiles(path):
     return sorted(n for n in os.listdir(path) if n.startswith("tile."))
 """
 
 CASES = {
     # 1. raw ops given expanded outputs
-    "philox_expanded_out": "ops.philox_uniform_(torch.zeros(1, 1).expand(200000, 1), 0, 0, 0, 0., 1.); print('returned')",
+    "philox_expanded_out": "ops.philox_uniform_(torch.zeros(1, 1).expand(200000, 1), 0, 0, 0, 0., 1.); "
+                           "print('returned')",
     "linear_expanded_x_out": "ops.sample_linear_layer_(torch.zeros(1, 1).expand(200000, 1), torch.zeros(3, 1), "
                              "torch.zeros(3, 200000), None, 0, 0, 0, 0., 1.); print('returned')",
     "linear_expanded_y_out": "ops.sample_linear_layer_(torch.zeros(4, 1), torch.zeros(1, 1).expand(200000, 1), "
                              "torch.zeros(200000, 4), None, 0, 0, 0, 0., 1.); print('returned')",
-    "codes_expanded_out": "ops.pairwise_codes_(torch.zeros(1, 1, dtype=torch.uint8).expand(3, 1000), torch.rand(3, 1000), "
-                          "torch.zeros(3, dtype=torch.float64), torch.ones(3, dtype=torch.float64), "
-                          "torch.full((3,), 4, dtype=torch.int32), 4); print('returned')",
+    "codes_expanded_out": "ops.pairwise_codes_(torch.zeros(1, 1, dtype=torch.uint8).expand(3, 1000), "
+                          "torch.rand(3, 1000), torch.zeros(3, dtype=torch.float64), "
+                          "torch.ones(3, dtype=torch.float64), torch.full((3,), 4, dtype=torch.int32), 4); "
+                          "print('returned')",
     # 3. checkpoints
     "ckpt_no_metadata_other_layer": """
         d = __import__('tempfile').mkdtemp()
@@ -132,9 +139,9 @@ CASES = {
         try:
             dei.ei_parts(lin, top, samples=1000, in_bins=8, out_bins=8, seed=0, progress=False,
                          estimator='shuffle', shuffles=10**5)
-            print('returned; peak RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, 'MB')
+            print('returned;', rss())
         except ValueError as e:
-            print('ValueError:', e, '; peak RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, 'MB')
+            print('ValueError:', e, ';', rss())
     """,
     "shuffles_1e6_default_bound": """
         m, lin, top = net(4, 3)
@@ -142,9 +149,9 @@ CASES = {
         try:
             dei.ei_parts(lin, top, samples=1000, in_bins=8, out_bins=8, seed=0, progress=False,
                          estimator='shuffle', shuffles=10**6)
-            print('returned; peak RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, 'MB')
+            print('returned;', rss())
         except (ValueError, MemoryError, RuntimeError) as e:
-            print(type(e).__name__ + ':', str(e)[:300], '; peak RSS', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, 'MB')
+            print(type(e).__name__ + ':', str(e)[:300], ';', rss())
     """,
     "shuffles_1e4_bound_2_20": """
         m, lin, top = net(4, 3)
@@ -159,7 +166,8 @@ CASES = {
         print('returned')
     """,
     # 5. unclear errors
-    "groups_empty": "m, lin, top = net(); dei.eis_between_groups(lin, top, groups=[], samples=1000, seed=0, progress=False)",
+    "groups_empty": "m, lin, top = net(); dei.eis_between_groups(lin, top, groups=[], samples=1000, seed=0, "
+                    "progress=False)",
     "conv2d_groups_2": """
         model = torch.nn.Sequential(torch.nn.Conv2d(4, 4, 3, groups=2), torch.nn.Sigmoid())
         top = dei.topology_of(model, torch.zeros(1, 4, 5, 5))
@@ -186,8 +194,8 @@ CASES = {
         except Exception as e:
             print('constructed; record() then measured and failed:', type(e).__name__, e)
     """,
-    "cli_samples_inf": "from deep_ei_fast.apps.cli import main; sys.exit(main(['measure', 'm.pt', '--samples', 'inf']))",
-    "cli_samples_1e400": "from deep_ei_fast.apps.cli import main; sys.exit(main(['measure', 'm.pt', '--samples', '1e400']))",
+    "cli_samples_inf": "cli('measure', 'm.pt', '--samples', 'inf')",
+    "cli_samples_1e400": "cli('measure', 'm.pt', '--samples', '1e400')",
     "cli_seed_2_70_torch": """
         m, lin = make_net(4, 3); p = __import__('tempfile').mktemp(suffix='.pt'); torch.save(m.state_dict(), p)
         from deep_ei_fast.apps.cli import main

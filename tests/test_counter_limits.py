@@ -90,4 +90,5 @@ def test_the_documented_sample_limit_is_the_enforced_one(dei, name):
     with pytest.raises(ValueError, match=rf"samples={2**53 + 1}: at most {2**53} \(2\^53\) samples"):
         getattr(dei, name)(lin, top, samples=2**53 + 1, seed=0, progress=False)
     for samples in (2**31 + 5, 2**53):  # accepted (opened, not run)
-        assert open_measurement(lin, top, MeasurementSettings(samples=samples, progress=False)).settings.samples == samples
+        opened = open_measurement(lin, top, MeasurementSettings(samples=samples, progress=False))
+        assert opened.settings.samples == samples

@@ -28,19 +28,23 @@ class ModelFileError(Exception):
 
 def _positive_int(text):
     """A positive integer, written as one or as a float with an integer value ("1e6")."""
-    try:
-        value = int(text)
-    except ValueError:
-        try:
-            number = float(text)
-            value = int(number)  # OverflowError for inf, ValueError for nan
-        except (ValueError, OverflowError):
-            raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-        if value != number:
-            raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    if value < 1:
+    value = _integer_value(text)
+    if value is None or value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
     return value
+
+
+def _integer_value(text):
+    """The integer `text` writes ("12", "1e6"), or None: not a number, not whole, inf or nan."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return int(number) if math.isfinite(number) and number == int(number) else None
 
 
 SEED_LIMIT = 2**64  # philox keys are 64-bit; torch.manual_seed takes the same range

@@ -214,7 +214,7 @@ class TileStore:
             raise refuse("was written by another run (its fingerprint is not this run's: copied "
                          "from another checkpoint, or left by a run with other arguments)")
         expected = self._binding(label, estimate, rect, arrays)
-        if [binding.get(k) for k in ("label", "estimate", "rect")] != [expected[k] for k in ("label", "estimate", "rect")]:
+        if any(binding.get(key) != expected[key] for key in ("label", "estimate", "rect")):
             raise refuse(f"holds the tile {binding.get('label')}.{binding.get('estimate')} of pairs "
                          f"{binding.get('rect')}, not the one its name says (renamed?)")
         if binding.get("arrays_sha256") != expected["arrays_sha256"]:
