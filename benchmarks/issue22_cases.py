@@ -16,7 +16,7 @@ import textwrap
 TESTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests")
 
 PRELUDE = f"""
-import os, sys, resource, numpy as np, torch
+import os, sys, resource, tempfile, numpy as np, torch
 sys.path.insert(0, {TESTS!r})
 from helpers import make_net
 import deep_ei_fast as dei
@@ -45,6 +45,19 @@ def rss():
 def cli(*argv):
     from deep_ei_fast.apps.cli import main
     sys.exit(main(list(argv)))
+# pairwise_stats resumed from a checkpoint whose first tile's column 1 (N, the samples of each
+# pair) was set to `value` (the tile rewritten as numpy saves it).
+def stats_with_first_tile_column_1(value):
+    d, (m, lin, top) = tempfile.mkdtemp(), net()
+    kwargs = dict(ARGS, estimator="plugin")
+    dei.pairwise_stats(lin, top, checkpoint=d, **kwargs)
+    path = os.path.join(d, tiles(d)[0])
+    with np.load(path) as z:
+        arrays = {{k: z[k].copy() for k in z.files}}
+    arrays["arr_0"][..., 1] = value
+    with open(path, "wb") as f:
+        np.savez(f, **arrays)
+    return dei.pairwise_stats(lin, top, checkpoint=d, **kwargs)
 def tiles(path):
     return sorted(n for n in os.listdir(path) if n.startswith("tile."))
 """
@@ -91,28 +104,8 @@ CASES = {
         got = dei.ei_parts_matrix(lin, top, checkpoint=d, **ARGS)
         print('returned a wrong matrix' if not np.array_equal(got, a) else 'returned the right matrix')
     """,
-    "ckpt_nan_counts": """
-        d = __import__('tempfile').mkdtemp()
-        m, lin, top = net()
-        dei.pairwise_stats(lin, top, checkpoint=d, **ARGS)
-        path = os.path.join(d, tiles(d)[0])
-        with np.load(path) as z: arrays = {k: z[k].copy() for k in z.files}
-        arrays['arr_0'][..., 1] = np.nan  # N, the samples of each pair
-        with open(path, 'wb') as f: np.savez(f, **arrays)
-        s = dei.pairwise_stats(lin, top, checkpoint=d, **ARGS)
-        print('returned, samples:', s.samples)
-    """,
-    "ckpt_negative_counts": """
-        d = __import__('tempfile').mkdtemp()
-        m, lin, top = net()
-        dei.pairwise_stats(lin, top, checkpoint=d, **ARGS)
-        path = os.path.join(d, tiles(d)[0])
-        with np.load(path) as z: arrays = {k: z[k].copy() for k in z.files}
-        arrays['arr_0'][..., 1] = -5.0
-        with open(path, 'wb') as f: np.savez(f, **arrays)
-        s = dei.pairwise_stats(lin, top, checkpoint=d, **ARGS)
-        print('returned, p-values:', s.p_value.ravel()[:3])
-    """,
+    "ckpt_nan_counts": "print('returned, samples:', stats_with_first_tile_column_1(np.nan).samples)",
+    "ckpt_negative_counts": "print('returned, p-values:', stats_with_first_tile_column_1(-5.0).p_value.ravel()[:3])",
     "ckpt_two_seeds_one_directory": """
         import subprocess, time, signal
         d = __import__('tempfile').mkdtemp()
