@@ -99,7 +99,7 @@ def test_only_the_real_pairing_keeps_the_first_codes(layer):
 
 def test_pending_codes_stay_within_the_part_and_count_the_same():
     binning = PairBinning((0.0, 1.0), 8, [(0.0, 1.0)] * 2, [8, 8], torch.device("cpu"))
-    share = MemoryShare(4 * (COUNTER_SET_BYTES + 6 * 324 + 2000), 4, (("shuffles=3", 4),))
+    share = MemoryShare(4 * (COUNTER_SET_BYTES + 6 * 324 + 2000)).split(4, "shuffles=3")
     small, large = PairCounts(binning, 3, 2, share), PairCounts(binning, 3, 2, 2**30)
     # whole counters in 3/4 of what the part leaves after its bookkeeping, pending codes in 1/4
     assert small.tiles == [(0, 3, 0, 2)] and small.batch_limits[1] == (share.bytes - COUNTER_SET_BYTES) // 4

@@ -4,8 +4,10 @@
 checks that cost a synchronization on CUDA; out-of-range codes then write outside the counters.
 Two properties:
 
-1. where: only engine/pair_counts.py passes either flag as False (an AST scan of the package),
-   for codes made there by PairBinning with the drop code of the last row / column;
+1. where: only the engine passes either flag as False (an AST scan of the package):
+   engine/pair_counts.py's PairBinning makes its codes with the drop code of the last row /
+   column (check_bins=False), and engine/histogram_choice.accumulator hands PairCounts the
+   chosen kernel for them (check_codes=False);
 2. what: through the public functions, over the arguments that stress the codes (1, 255, 256
    and 257 bins: uint8 and int32 codes; values out of range, infinite; dynamic ranges and bins;
    tiled counters, nulls, sensitivity, MI, the causal plane), every unchecked call gets codes
@@ -18,7 +20,7 @@ import pytest
 import torch
 
 import deep_ei_fast as dei
-from deep_ei_fast.engine import ops
+from deep_ei_fast.engine import histogram_choice, ops
 
 from helpers import make_net
 
@@ -45,10 +47,11 @@ def unchecked_calls():
     return found
 
 
-def test_only_the_pair_counts_pass_unchecked_flags():
-    calls = unchecked_calls()
-    assert {path for path, _, _ in calls} == {os.path.join("engine", "pair_counts.py")}, calls
-    assert sorted(flag for _, _, flag in calls) == ["check_bins", "check_bins", "check_codes"], calls
+def test_only_the_engines_counting_passes_unchecked_flags():
+    calls = sorted((path, flag) for path, _, flag in unchecked_calls())
+    assert calls == [(os.path.join("engine", "histogram_choice.py"), "check_codes"),
+                     (os.path.join("engine", "pair_counts.py"), "check_bins"),
+                     (os.path.join("engine", "pair_counts.py"), "check_bins")], calls
 
 
 @pytest.fixture
@@ -56,10 +59,9 @@ def unchecked(monkeypatch):
     """Wraps the ops: every call made with a check flag False is verified here (as the check
     it skips would) and counted."""
     seen = {"codes": 0, "bins": 0}
-    for name in ("pair_histogram_accumulate_", "pair_histogram_onehot_accumulate_"):
-        real = getattr(ops, name)
+    for name, real in list(histogram_choice.KERNELS.items()):  # every kernel the engine may choose
 
-        def histogram(counts, x_codes, y_codes, check_codes=True, real=real):
+        def histogram(counts, x_codes, y_codes, check_codes=True, real=real, **options):
             if not check_codes:
                 rows, cols = counts.shape[2:]
                 for codes, limit in ((x_codes, rows), (y_codes, cols)):
@@ -67,8 +69,8 @@ def unchecked(monkeypatch):
                         wide = codes.to(torch.int64)
                         assert int(wide.min()) >= 0 and int(wide.max()) < limit, (int(wide.max()), limit)
                 seen["codes"] += 1
-            real(counts, x_codes, y_codes, check_codes)
-        monkeypatch.setattr(ops, name, histogram)
+            real(counts, x_codes, y_codes, check_codes, **options)
+        monkeypatch.setitem(histogram_choice.KERNELS, name, histogram)
     real_codes = ops.pairwise_codes_
 
     def pairwise_codes(codes, values, low, high, bins, drop_code, check_bins=True):

@@ -26,13 +26,13 @@ def _layer(dei, act="sigmoid"):
     return lin, dei.topology_of(net, torch.zeros((1, 6)))
 
 
-def _bound(rows, words=2, tables=1, shares=1):
+def _bound(rows, words=2, tables=1, shares=1, shuffled=False):
     """A memory_bound giving `rows` rows per part for keys of `words` words, when it is cut into
-    `shares` equal shares (null pairings, the pair counts) of `tables` tables each: a bound cut
-    into several parts gives each table its bookkeeping too."""
+    `shares` equal shares (null pairings, the pair counts) of `tables` tables each: tables
+    multiplied by groups or shuffles each hold their bookkeeping too."""
     from deep_ei_fast.engine.vector_counts import ROW_COST, TABLE_BYTES
-    parts = tables * shares
-    return parts * (rows * ROW_COST * 8 * (words + 1) + (TABLE_BYTES if parts > 1 else 0))
+    bookkeeping = TABLE_BYTES if tables > 1 or shuffled else 0
+    return tables * shares * (rows * ROW_COST * 8 * (words + 1) + bookkeeping)
 
 
 def _run(dei, name, rng, memory_bound, **kw):
@@ -91,7 +91,7 @@ def test_partitioned_shuffle_null_across_rounds(dei, small_tables, monkeypatch):
     net, lin = make_net(3, 2, "sigmoid", seed=3)
     top = dei.topology_of(net, torch.zeros((1, 3)))
     values = [dei.ei(lin, top, in_bins=4, out_bins=4, seed=8, estimator="shuffle", progress=False,
-                     memory_bound=bound) for bound in (None, _bound(16, shares=2))]
+                     memory_bound=bound) for bound in (None, _bound(16, shares=2, shuffled=True))]
     assert values[0] == values[1] and values[0] > 0
 
 

@@ -180,7 +180,7 @@ def measure_vector_and_pairwise(layer, topology, settings, *, in_layer=None, act
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description=description)
     # The vector table and the pair counters share the bound (half each).
-    half = memory_share(m.settings.memory_bound).split(2, "the vector and the pair counts")
+    half = memory_share(m.settings.memory_bound).split(2, "the vector and the pair counts", multiplies=False)
     vector = VectorWithNulls(m, memory_bound=half)
     counts = pair_counts(m, m.pair_binning(settings.samples or FIRST_ROUND), memory_bound=half)
     vector_ei = fixed_or_converged(m, [vector, counts], vector.eis,

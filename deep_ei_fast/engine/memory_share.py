@@ -13,21 +13,26 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class MemoryShare:
     """``total`` bytes (the user's memory_bound) cut into ``parts`` equal parts by ``splits``:
-    (argument as the user wrote it, e.g. "shuffles=10", how many parts it made) pairs."""
+    (argument as the user wrote it, e.g. "shuffles=10", how many parts it made) pairs.
+    ``multiplied``: a split made as many structures as an argument asks for (then each part
+    also holds its structure's bookkeeping, which grows with that argument)."""
     total: int
     parts: int = 1
     splits: tuple = ()
+    multiplied: bool = False
 
     @property
     def bytes(self):
         """This part's bytes."""
         return self.total // self.parts
 
-    def split(self, parts, argument):
-        """This part cut into `parts` parts, because of `argument` (itself when parts == 1)."""
+    def split(self, parts, argument, multiplies=True):
+        """This part cut into `parts` parts, because of `argument` (itself when parts == 1);
+        multiplies=False: a fixed split (not one structure per unit of an argument)."""
         if parts == 1:
             return self
-        return MemoryShare(self.total, self.parts * parts, self.splits + ((argument, parts),))
+        return MemoryShare(self.total, self.parts * parts, self.splits + ((argument, parts),),
+                           self.multiplied or multiplies)
 
     def describe(self):
         """"memory_bound=N" and, when split, how: for the messages that name it."""

@@ -4,7 +4,6 @@ The binning is deep-ei's (fast_histogram's): range widened by 1e-6 on each side,
 index, samples out of range dropped from that pair only. Dropped samples go to an extra last
 row / column of each pair's counters, which the MI ignores, so the hot loop has no branch.
 """
-import functools
 import math
 
 import numpy as np
@@ -34,9 +33,9 @@ MAX_TILES = 4096  # plans with more tiles (each a pass over the samples) are ref
 MAX_PAIR_TABLE_BYTES = 2**30  # one pair's counter table; larger bins are refused
 KEPT_SAMPLES = 512  # first samples whose codes are kept (standard errors, see estimators/uncertainty.py)
 # Bytes a PairCounts holds besides its counters and codes (its Python objects, lists, tensor
-# headers): charged to each part when an argument splits memory_bound into several (one
-# counter set per shuffle), since they then grow with it; one set's, like its first samples'
-# codes and the noise block, are a constant beside the bound. Measured in
+# headers): charged to each part when an argument multiplies the counter sets (one per
+# shuffle: MemoryShare.multiplied), since they then grow with it; one set's, like its first
+# samples' codes and the noise block, are a constant beside the bound. Measured in
 # benchmarks/memory_bound.py (benchmarks/results/memory_bound_cpu_2core.md).
 COUNTER_SET_BYTES = 8192
 
@@ -230,8 +229,12 @@ class PairCounts:
         self.share = memory_share(memory_bound)
         self.keep_first = keep_first  # keep the first samples' codes (first_codes)
         self.code_size = torch.empty((), dtype=binning.code_dtype).element_size()
-        self.fixed_bytes = COUNTER_SET_BYTES if self.share.parts > 1 else 0
-        usable = self.share.bytes - self.fixed_bytes  # counters (3/4) and codes (1/4)
+        # Set aside first: the bookkeeping of a part, and the chosen kernel's scratch (the int8
+        # GEMM path's); the counters (3/4) and the codes (1/4) share the rest.
+        self.accumulate, self.workspace = histogram_choice.accumulator(
+            binning.rows, binning.cols, a1 - a0, b1 - b0, self.share.bytes)
+        self.bookkeeping = COUNTER_SET_BYTES if self.share.multiplied else 0
+        usable = self.share.bytes - self.bookkeeping - self.workspace
         cell_bytes = WIDE_COUNTER_BYTES if samples is not None and samples > FLUSH_SAMPLES else COUNTER_BYTES
         self.pair_bytes = binning.pair_bytes // COUNTER_BYTES * cell_bytes  # one pair's counters
         self.tiles = [] if a0 == a1 or b0 == b1 else self._plan(a1 - a0, b1 - b0, self.pair_bytes, usable)
@@ -247,24 +250,35 @@ class PairCounts:
         self.kept, self.kept_samples = [], 0  # the first KEPT_SAMPLES samples' codes
         most_samples, most_bytes = histogram_choice.batch_limits(binning.device)
         self.batch_limits = (most_samples, max(1, min(most_bytes, self.cache_limit)))
-        # The codes are PairBinning's (drop code = last row / column): no range check needed.
-        # A rank without pairs of its own counts nothing.
-        self.accumulate = functools.partial(
-            histogram_choice.histogram_op(binning.rows, binning.cols, a1 - a0, b1 - b0),
-            check_codes=False) if self.tiles else None
         if len(self.tiles) == 1:
             self.counts = Counters(self._zeros(a1 - a0, b1 - b0))
         # Known before any sample: tiles are saved only after the samples are counted.
         self._all_stored = tile_store is not None and all(
             tile_store.finished(tile_label, rect) for rect in self.tiles)
 
+    def _smallest_part(self, usable):
+        """The fewest bytes of memory_bound (or of its part) that leave `usable` bytes after the
+        bookkeeping and the kernel's scratch (which grows with the bound: each step adds what
+        is missing, so it ends at the least such bound)."""
+        a0, a1, b0, b1 = self.region
+        part = usable + self.bookkeeping
+        while True:
+            workspace = histogram_choice.accumulator(self.binning.rows, self.binning.cols, a1 - a0, b1 - b0, part)[1]
+            missing = usable - (part - self.bookkeeping - workspace)
+            if missing <= 0:
+                return part
+            part += missing
+
     def _plan(self, na, nb, pair_bytes, usable):
         """This region's tiles (absolute rectangles) in `usable` bytes, or the share's refusal
         naming the smallest memory_bound that works."""
-        subject = f"what each part leaves after {self.fixed_bytes} bytes of bookkeeping" if self.fixed_bytes else "it"
+        set_aside = [f"{b} bytes of {what}" for b, what in ((self.bookkeeping, "bookkeeping"),
+                                                            (self.workspace, "kernel scratch")) if b]
+        subject = f"what {'each part' if self.share.parts > 1 else 'it'} leaves after {' and '.join(set_aside)}" \
+            if set_aside else "it"
         problem = _tile_plan_problem(na, nb, pair_bytes, usable, subject)
         if problem:
-            raise self.share.refusal(problem, smallest_tile_bound(na, nb, pair_bytes) + self.fixed_bytes)
+            raise self.share.refusal(problem, self._smallest_part(smallest_tile_bound(na, nb, pair_bytes)))
         a0, b0 = self.region[0], self.region[2]
         return [(t0 + a0, t1 + a0, u0 + b0, u1 + b0) for t0, t1, u0, u1 in plan_tiles(na, nb, pair_bytes, usable)]
 
@@ -279,7 +293,7 @@ class PairCounts:
             raise self.share.refusal(
                 f"the pair counters need {len(self.tiles)} tiles, and rng='torch' draws cannot be "
                 f"regenerated: their codes ({needed} bytes) must fit in a quarter of memory_bound",
-                min(4 * needed, whole) + self.fixed_bytes, hint="; or use rng='philox'")
+                self._smallest_part(min(4 * needed, whole)), hint="; or use rng='philox'")
 
     def _zeros(self, na, nb):
         b = self.binning

@@ -26,8 +26,8 @@ SPLIT_PARTS = 4  # a part that outgrows its capacity is cut into this many
 
 
 # Bytes a group's table holds besides its rows (its Python objects, index vectors, tensor
-# headers): charged to each part when an argument splits memory_bound into several (tables
-# per group, per shuffle), since they then grow with it. Measured in benchmarks/memory_bound.py.
+# headers): charged to each part when an argument multiplies the tables (per group, per
+# shuffle: MemoryShare.multiplied), since they then grow with it. Measured in benchmarks/memory_bound.py.
 TABLE_BYTES = 8192
 
 
@@ -379,7 +379,7 @@ class VectorCounts:
             share = memory_share(memory_bound)
             table_share = share.split(len(groups), f"the {len(groups)} groups")
             words = [_words(len(i), self.in_bits) + _words(len(o), self.out_bits) for i, o in groups]
-            bookkeeping = TABLE_BYTES if table_share.parts > 1 else 0
+            bookkeeping = TABLE_BYTES if table_share.multiplied else 0
             smallest = bookkeeping + max(MIN_TABLE_ROWS * ROW_COST * 8 * (w + 1) for w in words)
             if table_share.bytes < smallest:
                 raise table_share.refusal(
