@@ -11,7 +11,8 @@ estimator="shuffle") whose peak RSS (ru_maxrss) is read at its end:
 2. The issue's cases under the default 2 GiB bound: shuffles=10**5 (must stay within the bound
    plus the process's base) and shuffles=10**6 (refused before any work).
 
-    python benchmarks/memory_bound.py            # results: benchmarks/results/memory_bound_cpu_2core.md
+    python benchmarks/memory_bound.py [pairs] [vectors] [cases]   # all by default
+    # results: benchmarks/results/memory_bound_cpu_2core_2026-12-04.md
 """
 import os
 import subprocess
@@ -25,7 +26,7 @@ import deep_ei_fast as dei
 net, lin = make_net(4, 3, "sigmoid", seed=1)
 top = dei.topology_of(net, torch.zeros(1, 4))
 kwargs = dict(samples=1000, in_bins=8, out_bins=8, seed=0, progress=False, estimator="shuffle")
-kwargs.update({kwargs!r})
+kwargs.update({kwargs!r})  # may override samples
 try:
     getattr(dei, {function!r})(lin, top, **kwargs)
     outcome = "returned"
@@ -47,23 +48,29 @@ def peak(function, **kwargs):
     return int(rss), outcome
 
 
-def per_set(function, low, high, part):
+def per_set(function, low, high, part, samples=1000):
     """Bytes of peak RSS per counter set between `low` and `high` shuffles, each set given
     `part` bytes of memory_bound."""
-    a = peak(function, shuffles=low, memory_bound=(low + 1) * part)[0]
-    b = peak(function, shuffles=high, memory_bound=(high + 1) * part)[0]
+    a = peak(function, shuffles=low, memory_bound=(low + 1) * part, samples=samples)[0]
+    b = peak(function, shuffles=high, memory_bound=(high + 1) * part, samples=samples)[0]
     return (b - a) / (high - low)
 
 
-def main():
-    print(f"load: {os.getloadavg()}")
-    print("| quantity | bytes |\n|---|---|")
-    pairs = per_set("ei_parts", 2000, 10000, 64 * 1024)
-    print(f"| ei_parts: peak RSS per counter set (whole counters, pending codes) | {pairs:.0f} |")
+def pairs():
+    per = per_set("ei_parts", 2000, 10000, 64 * 1024)
+    print(f"| ei_parts: peak RSS per counter set (whole counters, pending codes) | {per:.0f} |")
     print(f"| ei_parts: of which bookkeeping (less {COUNTERS} counters, {PENDING} codes) | "
-          f"{pairs - COUNTERS - PENDING:.0f} |")
-    vectors = per_set("ei", 1000, 5000, 64 * 1024)
-    print(f"| ei: peak RSS per vector table (its rows and bookkeeping) | {vectors:.0f} |")
+          f"{per - COUNTERS - PENDING:.0f} |")
+
+
+def vectors():
+    per = per_set("ei", 1000, 5000, 64 * 1024)
+    print(f"| ei: peak RSS per vector table (1000 samples: its rows and bookkeeping) | {per:.0f} |")
+    per = per_set("ei", 1000, 5000, 64 * 1024, samples=16)
+    print(f"| ei: peak RSS per vector table (16 samples: about its bookkeeping alone) | {per:.0f} |")
+
+
+def cases():
     base = peak("ei_parts", shuffles=1)[0]
     print("\n| case | peak RSS (MB) | above one shuffle's (MB) | outcome |\n|---|---|---|---|")
     for shuffles in (10**5, 10**6):
@@ -72,5 +79,15 @@ def main():
               f"{(rss - base) / 2**20:.0f} | {outcome[:300]} |")
 
 
+PARTS = {"pairs": pairs, "vectors": vectors, "cases": cases}
+
+
+def main(parts):
+    print(f"load: {os.getloadavg()}")
+    print("| quantity | bytes |\n|---|---|")
+    for name in parts or PARTS:
+        PARTS[name]()
+
+
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

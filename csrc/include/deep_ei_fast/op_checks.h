@@ -66,7 +66,9 @@ inline std::pair<uintptr_t, uintptr_t> byte_span(const at::Tensor& t) {
 // their spans of addresses meet (also interleaved views that would not collide).
 inline void check_disjoint(const at::Tensor& out, const char* out_name, const at::Tensor& other,
                            const char* other_name) {
-  if (!out.defined() || !other.defined() || out.numel() == 0 || other.numel() == 0) return;
+  if (!out.defined() || !other.defined() || out.numel() == 0 || other.numel() == 0 ||
+      out.device() != other.device())
+    return;  // nothing to share (a host index vector beside device values, say)
   const auto [a0, a1] = byte_span(out);
   const auto [b0, b1] = byte_span(other);
   TORCH_CHECK(a1 < b0 || b1 < a0, out_name, " and ", other_name,
