@@ -73,13 +73,18 @@ def test_bad_bins_is_a_usage_error(capsys, saved):
     ("state", ["--arch", "6,5,3"], "does not fit --arch 6,5,3"),
     ("state", ["--arch", "6,4,3", "--bias"], "does not fit --arch 6,4,3 (bias=True)"),
     ("module", [], "pass --allow-pickle"),
-    ("batchnorm", ["--allow-pickle"], "(BatchNorm1d) is not supported"),
 ])
 def test_unusable_model_files_exit_3(capsys, saved, tmp_path, key, extra, message):
     path = str(tmp_path / "missing.pt") if key == "missing" else str(saved[key])
     code, _, err = run(capsys, "measure", path, *extra, *FAST)
     assert code == EXIT_MODEL
     assert message in err and path in err
+
+
+def test_a_model_that_is_not_a_chain_is_measured(capsys, saved):
+    # Linear, BatchNorm1d, Linear: each Linear measured on its own (the library traces the model)
+    code, out, _ = run(capsys, "measure", str(saved["batchnorm"]), "--allow-pickle", *FAST)
+    assert code == EXIT_OK and "Linear 6->4" in out and "Linear 4->3" in out
 
 
 def test_a_folder_is_not_a_model(capsys, tmp_path):
