@@ -10,6 +10,7 @@ each command's synopsis, see synopsis()).
 """
 import argparse
 import json
+import math
 import os
 import sys
 
@@ -34,12 +35,37 @@ class ModelFileError(Exception):
 
 
 def _positive_int(text):
-    try:
-        value = int(float(text))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1 or value != float(text):
+    """A positive integer, written as one or as a float with an integer value ("1e6")."""
+    value = _integer_value(text)
+    if value is None or value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _integer_value(text):
+    """The integer `text` writes ("12", "1e6"), or None: not a number, not whole, inf or nan."""
+    try:
+        return int(text)
+    except ValueError:
+        pass
+    try:
+        number = float(text)
+    except ValueError:
+        return None
+    return int(number) if math.isfinite(number) and number == int(number) else None
+
+
+SEED_LIMIT = 2**64  # philox keys are 64-bit; torch.manual_seed takes the same range
+
+
+def _seed(text):
+    """An integer in [0, 2**64): a philox key, or torch.manual_seed's seed (--rng torch)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an integer, got {text!r}") from None
+    if not 0 <= value < SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"expected an integer in [0, 2**64), got {text!r}")
     return value
 
 
@@ -48,6 +74,8 @@ def _range(text):
         low, high = (float(v) for v in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected LOW,HIGH (e.g. 0,1), got {text!r}") from None
+    if not (math.isfinite(low) and math.isfinite(high)):
+        raise argparse.ArgumentTypeError(f"expected finite LOW and HIGH, got {text!r}")
     if not low < high:
         raise argparse.ArgumentTypeError(f"expected LOW < HIGH, got {text!r}")
     return (low, high)
@@ -78,7 +106,7 @@ def _add_measure_options(parser, samples_default, seed_help="philox seed (defaul
                         help=f"noise samples per layer for EI and EI_parts (default {samples_default:,})")
     parser.add_argument("--sensitivity-samples", type=_positive_int, default=5000, metavar="N",
                         help="noise samples per input neuron for sensitivity (default 5000)")
-    parser.add_argument("--seed", type=int, default=0, metavar="N", help=seed_help)
+    parser.add_argument("--seed", type=_seed, default=0, metavar="N", help=seed_help)
 
 
 def _add_model_options(parser):
@@ -142,7 +170,7 @@ def _add_matrix_parser(sub):
     matrix.add_argument("--out", required=True, metavar="DIR", help="output folder (made if missing)")
     matrix.add_argument("--samples", type=_positive_int, default=100_000, metavar="N",
                         help="noise samples (default 100,000)")
-    matrix.add_argument("--seed", type=int, default=0, metavar="N", help="philox seed (default 0)")
+    matrix.add_argument("--seed", type=_seed, default=0, metavar="N", help="philox seed (default 0)")
     _add_binning_options(matrix)
     _add_estimator_options(matrix, "plugin")
     matrix.add_argument("--q", type=float, default=0.05, metavar="Q",
@@ -239,14 +267,21 @@ def _run_demo(args):
 
 
 def _check_csv_path(path):
-    """--csv must name a file in an existing folder: checked before the (long) measurement."""
-    if os.path.isdir(path):
-        raise UsageError(f"--csv {path!r} is a folder; give a file name")
-    folder = os.path.dirname(path) or "."
-    if not os.path.isdir(folder):
-        raise UsageError(f"--csv {path!r}: the folder {folder!r} does not exist")
-    if not os.access(folder, os.W_OK):
-        raise UsageError(f"--csv {path!r}: the folder {folder!r} is not writable")
+    """--csv must name a file that can be written: checked before the (long) measurement."""
+    from ..plane.output_file import check_output_file
+    try:
+        check_output_file(path, "--csv")
+    except ValueError as error:
+        raise UsageError(str(error)) from None
+
+
+def _write_csv(plane, path):
+    """The rows into --csv; a failure there (a full disk) is one line, not a traceback."""
+    try:
+        plane.to_csv(path)
+    except OSError as error:
+        raise UsageError(f"--csv {path!r}: cannot write the rows ({error.strerror}); they are "
+                         "printed above") from None
 
 
 def _ranges_used(args, plane):
@@ -332,7 +367,7 @@ def _run_measure(args):
     print(plane)
     print("\n".join(_ranges_used(args, plane)))
     if args.csv:
-        plane.to_csv(args.csv)
+        _write_csv(plane, args.csv)
         print(f"wrote {args.csv}")
 
 
