@@ -107,7 +107,7 @@ def test_a_checkpoint_of_other_arguments_exits_2(capsys, model, tmp_path):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--layer", "2"], "--layer 2: the model has 2 Linear/Conv2d layers (0: 0 (Linear), 1: 2 (Linear))"),
+    (["--layer", "2"], "--layer 2: the model has 2 measured layers (0: ('0', Linear 6->4), 1: ('2', Linear 4->3))"),
     (["--layer", "0", "--q", "1.5"], "--q must be in (0, 1), got 1.5"),
     (["--layer", "0", "--seed", "-1"], "--seed: expected an integer in [0, 2**64), got '-1'"),
     (["--layer", "0", "--bins", "70000"], "in_bins"),

@@ -4,6 +4,7 @@
 // loops run over samples (SIMD lanes = samples), and every lane performs the
 // same sequence of float32 operations as a scalar evaluation would, so results
 // never depend on the block split, vector width or number of threads.
+#include <ATen/ops/empty.h>
 #include <torch/library.h>
 
 #include <algorithm>

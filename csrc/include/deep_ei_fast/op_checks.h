@@ -3,7 +3,7 @@
 // messages. `dev` is the device type every tensor argument must have.
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <algorithm>
 #include <numeric>
