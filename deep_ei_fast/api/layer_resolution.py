@@ -97,10 +97,14 @@ def check_activation_width(spec, device):
     (a user's activation, or a LayerSpec described by hand)."""
     probe = torch.zeros((1, *spec.in_shape), device=device)
     try:
-        got = spec.forward(probe).numel()
+        output = spec.forward(probe)
     except (RuntimeError, ValueError, TypeError) as error:
         raise ValueError(f"layer {spec.label()}: one sample of shape {spec.in_shape} does not run "
                          f"through its modules and activation: {error}") from None
+    if not isinstance(output, torch.Tensor):
+        raise TypeError(f"activation={spec.activation!r} returned {type(output).__name__}, not a tensor, "
+                        f"for the output of {spec.describe()}")
+    got = output.numel()
     if got != spec.n_out:
         raise ValueError(f"activation={spec.activation!r} changes the width of {spec.describe()}: "
                          f"it outputs {got} values per sample, the layer {spec.n_out}")

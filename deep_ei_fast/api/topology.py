@@ -99,7 +99,7 @@ def _node(module, call, previous):
     if type(module) is nn.Linear:
         node["input"]["shape"] = _linear_shape(call.input_shape, module.in_features)
         node["output"]["shape"] = _linear_shape(call.output_shape, module.out_features)
-    if type(module) in CONVOLUTIONAL_MODULES:
-        node["input"]["shape"] = (1,) + tuple(module.weight.shape[1:])
+    if type(module) in CONVOLUTIONAL_MODULES:  # every input channel (groups > 1 too)
+        node["input"]["shape"] = (1, module.in_channels) + tuple(module.weight.shape[2:])
         node["output"]["shape"] = (1, module.out_channels, 1, 1)
     return node
