@@ -13,17 +13,22 @@ def add_parser(sub, positive_int):
                     "summary.csv, PNG figures, GIF animations and report.md into --out. The default scale "
                     "stays within about ten minutes on a 2-core CPU; --full uses the paper's 1e7 samples per "
                     "layer (minutes per recording on a CPU, meant for a GPU: --device cuda).")
-    parser.add_argument("name", choices=tuple(PLANS), help="the experiment")
-    parser.add_argument("--out", help="output folder (default ./experiment_NAME)")
+    parser.add_argument("name", choices=tuple(PLANS), metavar="NAME",
+                        help=f"the experiment: {', '.join(PLANS)}")
+    parser.add_argument("--out", metavar="DIR", help="output folder (default ./experiment_NAME)")
     parser.add_argument("--full", action="store_true", help="the paper's settings (1e7 samples, more seeds, "
                         "epochs and recordings)")
-    parser.add_argument("--seeds", type=positive_int, help="training seeds per configuration")
-    parser.add_argument("--epochs", type=positive_int, help="training epochs per run")
-    parser.add_argument("--recordings", type=positive_int, help="recordings per run (epoch 0 and the last included)")
-    parser.add_argument("--samples", type=positive_int, help="noise samples per layer for EI and EI_parts")
-    parser.add_argument("--sensitivity-samples", type=positive_int, help="noise samples per input neuron")
-    parser.add_argument("--bins", type=positive_int, default=8, help="bins in and out (default 8)")
-    parser.add_argument("--device", default="cpu", help="where the models are trained and measured (default cpu)")
+    parser.add_argument("--seeds", type=positive_int, metavar="N", help="training seeds per configuration")
+    parser.add_argument("--epochs", type=positive_int, metavar="N", help="training epochs per run")
+    parser.add_argument("--recordings", type=positive_int, metavar="N",
+                        help="recordings per run (epoch 0 and the last included)")
+    parser.add_argument("--samples", type=positive_int, metavar="N",
+                        help="noise samples per layer for EI and EI_parts")
+    parser.add_argument("--sensitivity-samples", type=positive_int, metavar="N",
+                        help="noise samples per input neuron")
+    parser.add_argument("--bins", type=positive_int, default=8, metavar="N", help="bins in and out (default 8)")
+    parser.add_argument("--device", default="cpu", metavar="DEVICE",
+                        help="where the models are trained and measured (default cpu)")
     parser.add_argument("--no-gif", action="store_true", help="skip the animations")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or progress lines")
     return parser
