@@ -4,6 +4,7 @@
     deep-ei-fast measure MODEL [...]               the causal plane of a saved model or a class
     deep-ei-fast matrix MODEL --layer N --out DIR  one layer's EI_parts matrix and statistics
     deep-ei-fast benchmark [--quick] [...]         causal_plane against layer-by-layer calls
+    deep-ei-fast experiment NAME [--full] ...      one of the paper's open questions (experiment_command.py)
 
 Exit codes: EXIT_CODES (printed by --help; docs/cli.rst is checked against them and against
 each command's synopsis, see synopsis()).
@@ -15,6 +16,7 @@ import os
 import sys
 
 from ..estimators.registry import ESTIMATORS
+from . import experiment_command
 
 EXIT_OK, EXIT_DISAGREE, EXIT_USAGE, EXIT_MODEL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 EXIT_CODES = {
@@ -249,6 +251,7 @@ def build_parser():
     bench.add_argument("--output", metavar="FILE", help="also write the markdown report to this file")
     _add_measure_options(bench, 1_000_000)
     _add_matrix_parser(sub)
+    experiment_command.add_parser(sub, _positive_int)
     return parser
 
 
@@ -430,7 +433,7 @@ def synopsis(parser, command):
 
 
 COMMANDS = {"demo": _run_demo, "measure": _run_measure, "benchmark": _run_benchmark,
-            "matrix": _run_matrix}
+            "matrix": _run_matrix, "experiment": lambda args: experiment_command.run(args, UsageError)}
 
 
 def main(argv=None):

@@ -31,12 +31,19 @@ def mlp_from_layout(layout, activation="sigmoid"):
     return nn.Sequential(*modules)
 
 
-def paper_network(sizes, seed):
-    """Bias-free Linear layers, each followed by a Sigmoid, weights uniform in +-1/sqrt(fan_in)."""
-    net = build_mlp(sizes, "sigmoid", bias=False)
+def paper_network(sizes, seed, activation="sigmoid", dropout=0.0):
+    """Bias-free Linear layers, each followed by ``activation`` (default sigmoid), weights
+    uniform in +-1/sqrt(fan_in). ``dropout`` > 0 adds nn.Dropout(dropout) after every hidden
+    activation; the weights are those of the network without it (same draws, same order)."""
+    net = build_mlp(sizes, activation, bias=False)
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for linear in net[::2]:
             bound = linear.in_features ** -0.5
             linear.weight.copy_((torch.rand(linear.weight.shape, generator=generator) * 2 - 1) * bound)
+    if dropout:
+        modules = list(net)
+        for k in range(len(modules) - 2, 0, -2):  # after each activation but the last
+            modules.insert(k, nn.Dropout(dropout))
+        net = nn.Sequential(*modules)
     return net
