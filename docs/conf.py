@@ -30,4 +30,7 @@ autodoc_preserve_defaults = True
 
 exclude_patterns = ["_build", "requirements.txt"]
 html_theme = "alabaster"
+# Wider than alabaster's 940 px, so that code blocks of ~100 columns show whole on a 1280 px
+# screen; tests/test_docs_pages.py keeps the index page's code within 80 columns.
+html_theme_options = {"page_width": "1180px"}
 

@@ -142,6 +142,8 @@ def check_groups(groups, n_in, n_out):
         pairs = [(tuple(i), tuple(o)) for i, o in groups]
     except (TypeError, ValueError):
         raise TypeError(f"groups must be a list of (in_indices, out_indices) pairs, got {groups!r}") from None
+    if not pairs:
+        raise ValueError(f"groups must hold at least one (in_indices, out_indices) pair, got {groups!r}")
     checked = []
     for in_index, out_index in pairs:
         group = []

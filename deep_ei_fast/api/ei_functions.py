@@ -7,6 +7,7 @@ and ei_parts_matrix also take checkpoint=PATH (api/checkpointing.py, docs/long_r
 import math
 from typing import NamedTuple, Optional
 
+from ..engine.memory_share import memory_share
 from ..engine.settings import MeasurementSettings
 from ..engine.threads import load_aware
 from ..estimators.plugin import sum_in_order
@@ -56,10 +57,10 @@ def _pairwise_matrix(layer, topology, settings, in_layer, activation, descriptio
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description=description, dynamic_out=True)
     # One checkpoint serves both functions: they count the same tiles.
-    open_checkpoint(checkpoint, "ei_parts_matrix", m, settings.memory_bound)
-    counts = pair_counts(m, m.pair_binning(settings.samples or FIRST_ROUND))
-    return fixed_or_converged(m, [counts], lambda: _pairwise_total(counts, m.settings),
-                              ei_parts_rule(settings.threshold))
+    with open_checkpoint(checkpoint, "ei_parts_matrix", m, settings.memory_bound):
+        counts = pair_counts(m, m.pair_binning(settings.samples or FIRST_ROUND))
+        return fixed_or_converged(m, [counts], lambda: _pairwise_total(counts, m.settings),
+                                  ei_parts_rule(settings.threshold))
 
 
 @load_aware
@@ -178,10 +179,10 @@ def measure_vector_and_pairwise(layer, topology, settings, *, in_layer=None, act
     name (``description``) labels the bar and a ConvergenceWarning."""
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description=description)
-    # The vector table and the pair counters share the bound.
-    vector = VectorWithNulls(m, memory_bound=m.settings.memory_bound // 2)
-    counts = pair_counts(m, m.pair_binning(settings.samples or FIRST_ROUND),
-                           memory_bound=m.settings.memory_bound - m.settings.memory_bound // 2)
+    # The vector table and the pair counters share the bound (half each).
+    half = memory_share(m.settings.memory_bound).split(2, "the vector and the pair counts", multiplies=False)
+    vector = VectorWithNulls(m, memory_bound=half)
+    counts = pair_counts(m, m.pair_binning(settings.samples or FIRST_ROUND), memory_bound=half)
     vector_ei = fixed_or_converged(m, [vector, counts], vector.eis,
                                    vector_rule(settings.threshold))[0]
     if standard_errors:

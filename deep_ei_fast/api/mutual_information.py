@@ -14,10 +14,22 @@ def nats_to_bits(nats):
 
 
 def _as_series(name, values):
-    tensor = torch.as_tensor(values).detach().cpu()
+    """float32 [1, n] of a 1-d series of real numbers (a tensor, array or sequence)."""
+    try:
+        tensor = torch.as_tensor(values).detach().cpu()
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"{name} must be a 1-dimensional series of real numbers, got "
+                        f"{type(values).__name__} {_shown(values)}") from None
+    if tensor.is_complex():
+        raise TypeError(f"{name} must hold real numbers, got dtype {tensor.dtype}")
     if tensor.dim() != 1:
         raise ValueError(f"{name} must be 1-dimensional, got shape {tuple(tensor.shape)}")
     return tensor.to(torch.float32).reshape(1, -1).contiguous()
+
+
+def _shown(values, width=60):
+    text = repr(values)
+    return text if len(text) <= width else text[:width - 3] + "..."
 
 
 def MI(x, y, bins=32, range=((0, 1), (0, 1))):
@@ -26,8 +38,9 @@ def MI(x, y, bins=32, range=((0, 1), (0, 1))):
 
     Values are binned as float32 (deep-ei's tensors are float32).
     """
-    if len(x) != len(y):
-        raise ValueError(f"x and y must have the same length, got {len(x)} and {len(y)}")
+    x_series, y_series = _as_series("x", x), _as_series("y", y)
+    if x_series.shape[1] != y_series.shape[1]:
+        raise ValueError(f"x and y must have the same length, got {x_series.shape[1]} and {y_series.shape[1]}")
     x_bins, y_bins = (bins, bins) if not isinstance(bins, (tuple, list)) else bins
     check_bins("bins", x_bins)
     check_bins("bins", y_bins)
@@ -38,6 +51,6 @@ def MI(x, y, bins=32, range=((0, 1), (0, 1))):
     check_range("range", x_range)
     check_range("range", y_range)
     binning = PairBinning(x_range, x_bins, [y_range], [y_bins], torch.device("cpu"))
-    counts = PairCounts(binning, 1, 1, memory_bound=max(4 * binning.pair_bytes, 2**20))
-    counts.add(_as_series("x", x), _as_series("y", y))
+    counts = PairCounts(binning, 1, 1, memory_bound=max(4 * binning.pair_bytes, 2**20), keep_first=False)
+    counts.add(x_series, y_series)
     return float(counts.per_pair(pairwise_mi_bits)[0, 0])

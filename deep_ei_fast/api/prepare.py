@@ -1,6 +1,7 @@
 """What every EI function does first: check the settings, resolve the layer, check that its
 parameters are on the measurement's device (device=None: take theirs), open the measurement
 (before any heavy work, so bad arguments fail at once)."""
+from ..engine.layer_spec import LayerSpec
 from ..engine.measurement import Measurement
 from .arguments import check_settings, settings_on_device
 from .layer_resolution import (
@@ -21,7 +22,8 @@ def open_measurement(layer, topology, settings, *, in_layer=None, activation=Non
     if settings.device is None:  # the device of the layer's parameters; none: the CPU
         settings = settings_on_device(settings, modules_device(spec.modules, "cpu"), f"layer {spec.describe()}")
     check_layer_on(spec, settings.device)  # first: the checks below read the parameters
-    check_parameters(spec.modules, f"layer={layer!r}")
-    if activation is not None:  # the topology's activations are elementwise
+    check_parameters(spec.modules, f"layer {spec.label()}")
+    spec.check_weights()
+    if activation is not None or isinstance(layer, LayerSpec):  # traced activations are elementwise
         check_activation_width(spec, settings.device)
     return Measurement(spec, settings, description)

@@ -120,10 +120,11 @@ def fixed_or_converged(m, consumers, estimate, rule):
             return estimate()  # in the bar: a tiled pair count shows its passes there
     cap = settings.max_samples
     previous, change = None, None
-    with m.bar(cap) as bar:
+    with m.bar(None) as bar:
         for round_number, (interval, total) in enumerate(doubling_rounds(), start=1):
             if cap is not None and total > cap:
                 interval, total = interval - (total - cap), cap
+            bar.set_total(total)  # this round's target: the rounds to come are not known
             m.feed(interval, consumers, bar)
             current = estimate()
             if previous is not None:

@@ -78,7 +78,8 @@ def sensitivity_matrix_of(layer, topology, settings, *, in_layer=None, activatio
             # philox one-hot draws can be drawn again, so tiled counters need not cache codes.
             replay = draws if settings.rng == "philox" else None
             counts = PairCountsWithNulls(
-                lambda bound, replay, label: PairCounts(binning, 1, spec.n_out, bound, replay=replay),
+                lambda bound, replay, label, keep_first: PairCounts(binning, 1, spec.n_out, bound, replay=replay,
+                                                                    keep_first=keep_first),
                 settings.memory_bound, replay, estimator.null_shifts)
             if replay is None:
                 counts.check_cache_fits(samples)

@@ -83,11 +83,11 @@ def pairwise_stats(layer, topology, samples=100000, batch_size=20, in_layer=None
                                     process_group)
     m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
                          description="pairwise_stats", dynamic_out=True)
-    open_checkpoint(checkpoint, "pairwise_stats", m, memory_bound)
-    pairs = pair_counts(m, m.pair_binning(samples))
-    _feed(m, pairs, samples)
-    return _pairwise_result(estimator, [estimator_of(m.settings).pair_statistics(pairs)],
-                            m.samples_drawn, q)
+    with open_checkpoint(checkpoint, "pairwise_stats", m, memory_bound):
+        pairs = pair_counts(m, m.pair_binning(samples))
+        _feed(m, pairs, samples)
+        return _pairwise_result(estimator, [estimator_of(m.settings).pair_statistics(pairs)],
+                                m.samples_drawn, q)
 
 
 @load_aware

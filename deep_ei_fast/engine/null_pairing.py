@@ -16,6 +16,8 @@ chunk's start.
 """
 import torch
 
+from .memory_share import memory_share
+
 # Samples per segment of the null pairing: the noise blocks are multiples of it.
 NULL_SEGMENT = 256
 
@@ -63,16 +65,18 @@ def shifted_replay(replay, k):
 class PairCountsWithNulls:
     """The real pair counts and one null PairCounts per shift, fed from the same blocks.
 
-    The counters of all of them together stay under memory_bound: each gets an equal share
-    (so each tiles, and caches codes, within its share).
+    All of them together stay under memory_bound: each gets an equal part (a MemoryShare, so
+    each tiles, caches codes and keeps its bookkeeping within its part, and a part too small
+    is refused naming memory_bound and shuffles). Only the real counts keep the first samples'
+    codes (the standard errors read them).
     """
 
     def __init__(self, make_counts, memory_bound, replay, null_shifts=()):
-        share = memory_bound // (1 + len(null_shifts))
         self.null_shifts = tuple(null_shifts)
-        # make_counts(bound, replay, label): label names the counters in a checkpoint.
-        self.counts = make_counts(share, replay, "counts")
-        self.nulls = [make_counts(share, shifted_replay(replay, k), f"null{k}") for k in self.null_shifts]
+        share = memory_share(memory_bound).split(1 + len(self.null_shifts), f"shuffles={len(self.null_shifts)}")
+        # make_counts(share, replay, label, keep_first): label names the counters in a checkpoint.
+        self.counts = make_counts(share, replay, "counts", True)
+        self.nulls = [make_counts(share, shifted_replay(replay, k), f"null{k}", False) for k in self.null_shifts]
         self._consumers = [self.counts] + [ShiftedPairing(n, k) for n, k in zip(self.nulls, self.null_shifts)]
 
     def add(self, x, y):

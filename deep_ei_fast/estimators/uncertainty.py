@@ -49,7 +49,7 @@ def pair_tables(pair_counts):
 
     phi = None  # the tiles' Phi summed in tile order (a checkpoint's tiles hold theirs)
     for (a0, a1, b0, b1), (values, tile_phi) in pair_counts.tile_values(
-            "pair_summary", tile_tables, leading=(True, False)):
+            "pair_summary", tile_tables, leading=(True, False), check=count_tables.summaries_problem):
         summary[a0 - r0:a1 - r0, b0 - s0:b1 - s0] = values
         phi = tile_phi.copy() if phi is None else phi + tile_phi
     if phi is None:  # no tiles here (a rank without pairs): Phi of the first samples is 0

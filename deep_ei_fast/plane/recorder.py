@@ -23,6 +23,7 @@ import math
 import os
 
 from .measure import causal_plane, planned_rows
+from .output_file import check_output_file
 from .rows import PLANE_COLUMNS
 
 _INT_COLUMNS = {"layer", "n_in", "n_out", "samples", "sensitivity_samples", "in_bins", "out_bins"}
@@ -90,6 +91,8 @@ class CausalPlaneRecorder:
         if not isinstance(unit, str) or not unit.isidentifier() or unit in PLANE_COLUMNS:
             raise ValueError(f"unit must be a column name such as 'epoch' or 'step', got {unit!r}")
         _check_measure_keywords(measure)
+        if path is not None:  # here, not at the first record(), after its measurement
+            check_output_file(path, "path")
         self.model, self.input, self.path = model, input, path
         self.every, self.unit, self.measure = every, unit, measure
         self.rows = []

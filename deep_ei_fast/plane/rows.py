@@ -83,12 +83,16 @@ class CausalPlane(list):
         writer.writerows(self.records())
 
     def __str__(self):
-        header = (f"{'layer':<16} {'EI':>8} {'EI_parts':>9} {'sensitivity':>11} "
-                  f"{'degeneracy':>10} {'(parts)':>8} {'integration':>11} {'samples':>10}")
+        """A table: the row number (``layer``, as ``matrix --layer`` takes it), the module's name
+        in model.named_modules(), the module, then the measures in bits."""
+        name_width = max([4] + [len(r.name) for r in self])
+        module_width = max([6] + [len(r.module) for r in self])
+        header = (f"{'layer':>5} {'name':<{name_width}} {'module':<{module_width}} {'EI':>8} "
+                  f"{'EI_parts':>9} {'sensitivity':>11} {'degeneracy':>10} {'(parts)':>8} "
+                  f"{'integration':>11} {'samples':>10}")
         lines = [header, "-" * len(header)]
         for r in self:
-            label = f"{r.name or r.layer}: {r.module}"
-            lines.append(f"{label:<16} {r.ei:>8.4f} {r.ei_parts:>9.4f} {r.sensitivity:>11.4f} "
-                         f"{r.degeneracy:>10.4f} {r.degeneracy_parts:>8.4f} {r.integration:>11.4f} "
-                         f"{r.samples:>10,}")
+            lines.append(f"{r.layer:>5} {r.name or '-':<{name_width}} {r.module:<{module_width}} "
+                         f"{r.ei:>8.4f} {r.ei_parts:>9.4f} {r.sensitivity:>11.4f} {r.degeneracy:>10.4f} "
+                         f"{r.degeneracy_parts:>8.4f} {r.integration:>11.4f} {r.samples:>10,}")
         return "\n".join(lines)
