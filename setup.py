@@ -52,6 +52,23 @@ def _flags(name):
         return [line for line in lines if line and not line.startswith("#")]
 
 
+def _runtime_libstdcxx():
+    """[path] of the libstdc++.so.6 that torch loaded (Linux; [] elsewhere). Linked by path, ahead
+    of the compiler's own libstdc++, it makes the extension import every C++ runtime symbol from
+    the library torch runs with, as torch's libraries do, whatever else the link line holds: a
+    copy of libstdc++ linked into _C (-static-libstdc++ in inherited flags, or libstdc++.a when
+    the compiler finds no libstdc++.so) runs a second iostream and locale state in the process,
+    and formatting a number into an error message then crashes (issue 17).
+    tests/extension_symbols_check.py checks the result."""
+    if not sys.platform.startswith("linux"):
+        return []
+    import torch  # noqa: F401  (already loaded by torch.utils.cpp_extension)
+
+    with open("/proc/self/maps") as maps:
+        paths = [line.split()[-1] for line in maps]
+    return [p for p in paths if os.path.basename(p).startswith("libstdc++.so")][:1]
+
+
 def _headers():
     """What the objects depend on besides their sources: setuptools relinks only when one of
     these or a source is newer than the extension (ninja tracks the includes itself)."""
@@ -67,7 +84,7 @@ def _extension():
     # the compile time and changes no code. DEI_DEBUG_INFO=1 keeps it (for gdb's line numbers).
     debug_info = [] if os.environ.get("DEI_DEBUG_INFO", "0") == "1" else ["-g0"]
     cxx_flags = _flags("cxx") + debug_info
-    link_flags = ["-fopenmp"]
+    link_flags = ["-fopenmp", *_runtime_libstdcxx()]
     if _want_cuda():
         os.environ.setdefault("TORCH_CUDA_ARCH_LIST", ";".join(_flags("cuda_archs")))
         sources += _rel(glob.glob(os.path.join(ROOT, "csrc", "cuda", "*.cu")))

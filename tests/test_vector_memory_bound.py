@@ -83,9 +83,10 @@ def test_partitioned_convergence_rounds(dei, small_tables, rng):
 
 
 def test_partitioned_shuffle_null_across_rounds(dei, small_tables, monkeypatch):
-    # The null pairs samples within a block; with blocks of 2048 samples the convergence
-    # rounds' takes (10k, 10k, 20k, ...) end inside blocks, and the passes over the samples
-    # must re-read them cut the same way (they once re-read whole blocks: 1.8471481 here).
+    # The null pairs samples within segments that a take's end cuts; with blocks of 2048
+    # samples the convergence rounds' takes (10k, 10k, 20k, ...) end inside blocks, and the
+    # passes over the samples must re-read them cut the same way (they once re-read whole
+    # blocks).
     from deep_ei_fast.engine import noise_streams
     monkeypatch.setitem(noise_streams.BLOCK_LIMITS, "cpu", (16 * 2**20, 2048))
     net, lin = make_net(3, 2, "sigmoid", seed=3)

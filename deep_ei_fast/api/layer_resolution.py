@@ -268,17 +268,29 @@ def on_device(tensor_device, device):
     return True
 
 
+def modules_device(modules, fallback):
+    """What device=None measures on: the device of the first parameter or buffer of
+    ``modules`` (nn.Modules; other callables are skipped); ``fallback`` when they have none."""
+    for module in modules:
+        if isinstance(module, nn.Module):
+            for tensor in itertools.chain(module.parameters(), module.buffers()):
+                return tensor.device
+    return torch.device(fallback)
+
+
 def check_modules_on(modules, device, owner):
     """Raises ValueError, before any work, unless every parameter and buffer of ``modules``
     (nn.Modules; other callables are skipped) is on ``device`` (a torch.device): the forward
-    pass runs the noise of ``device`` through them. ``owner`` names them in the message."""
+    pass runs the noise of ``device`` through them. ``owner`` names them in the message, which
+    says which device= to pass (the model stays where the user put it)."""
     for module in modules:
         if not isinstance(module, nn.Module):
             continue
         for tensor in itertools.chain(module.parameters(), module.buffers()):
             if not on_device(tensor.device, device):
-                raise ValueError(f"{owner}: parameters are on {tensor.device}, device={str(device)!r}: "
-                                 f"move the model with model.to({str(device)!r})")
+                remedy = (f"pass device={str(tensor.device)!r}" if tensor.device.type in ("cpu", "cuda")
+                          else f"move the model with model.to({str(device)!r})")
+                raise ValueError(f"{owner}: parameters are on {tensor.device}, device={str(device)!r}: {remedy}")
 
 
 def check_layer_on(spec, device):

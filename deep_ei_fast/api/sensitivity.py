@@ -8,7 +8,7 @@ import math
 import numpy as np
 import torch
 
-from ..engine.noise_streams import check_no_nan, one_hot_blocks, range_ends_one_hot
+from ..engine.noise_streams import ONE_HOT_BLOCK, check_no_nan, one_hot_blocks, range_ends_one_hot
 from ..engine.null_pairing import PairCountsWithNulls
 from ..engine.pair_counts import MAX_BINS, RANGE_WIDENING, PairBinning, PairCounts
 from ..engine.settings import MeasurementSettings
@@ -114,19 +114,43 @@ def _gathered_statistics(shard, rows, n_out):
 
 
 def _one_hot_samples(m, neuron, samples):
-    """(x [1, S], y [n_out, S]) blocks, neuron-major float32: ``neuron`` fires, the others are 0."""
+    """(x [1, S], y [n_out, S]) blocks of ONE_HOT_BLOCK samples (the last may be shorter),
+    neuron-major float32: ``neuron`` fires, the others are 0. rng="torch" runs the forward pass
+    on deep-ei's batches and regroups them, so that the shuffle's null segments do not depend
+    on batch_size."""
     spec, settings = m.spec, m.settings
-    for batch in one_hot_blocks(spec, neuron, samples, settings.rng, m.philox_seed,
-                                settings.batch_size, m.device):
+    batches = one_hot_blocks(spec, neuron, samples, settings.rng, m.philox_seed, settings.batch_size, m.device)
+    # The NaN scan reads a flag back (a synchronization per block on CUDA): skipped, as the
+    # stream skips it, for a Linear layer whose finite weights cannot overflow (one-hot inputs
+    # are 0 or in in_range, inside the bound the stream checked).
+    blocks = _forward_one_hot(spec, neuron, batches, getattr(m.stream, "may_produce_nan", True))
+    return blocks if settings.rng == "philox" else _regrouped(blocks, ONE_HOT_BLOCK)
+
+
+def _forward_one_hot(spec, neuron, batches, scan_nan):
+    for batch in batches:
         size = batch.shape[0]
         y = spec.forward(batch.reshape(size, *spec.in_shape)).reshape(size, -1)
         y = y.to(torch.float32).t().contiguous()
-        # The NaN scan reads a flag back (a synchronization per block on CUDA): skipped, as the
-        # stream skips it, for a Linear layer whose finite weights cannot overflow (one-hot
-        # inputs are 0 or in in_range, inside the bound the stream checked).
-        if getattr(m.stream, "may_produce_nan", True):
+        if scan_nan:
             check_no_nan(y, spec)
         yield batch[:, neuron].reshape(1, size).contiguous(), y
+
+
+def _regrouped(blocks, size):
+    """(x, y) blocks of consecutive samples, cut anew into blocks of ``size`` samples (the
+    last may be shorter)."""
+    xs, ys, held = [], [], 0
+    for x, y in blocks:
+        xs.append(x)
+        ys.append(y)
+        held += x.shape[1]
+        while held >= size:
+            x, y = torch.cat(xs, dim=1), torch.cat(ys, dim=1)
+            yield x[:, :size].contiguous(), y[:, :size].contiguous()
+            xs, ys, held = [x[:, size:]], [y[:, size:]], held - size
+    if held:
+        yield torch.cat(xs, dim=1).contiguous(), torch.cat(ys, dim=1).contiguous()
 
 
 def _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device, rng, seed,

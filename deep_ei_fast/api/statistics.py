@@ -4,6 +4,9 @@ pairwise_stats: every pair's plug-in and corrected MI, standard error and G-test
 EI_parts, its standard error and the pairs significant under Benjamini-Hochberg. vector_stats
 and sensitivity_stats do the same for vector EI and sensitivity. Formulas and their limits:
 estimators/uncertainty.py and docs/estimators.rst.
+
+device=None (unlike deep-ei's functions, whose default is 'cpu'): the device of the layer's
+parameters (in_layer to layer), the CPU when they have none.
 """
 from dataclasses import dataclass
 
@@ -67,7 +70,7 @@ def _pairwise_result(estimator, statistics, samples, q):
 
 @load_aware
 def pairwise_stats(layer, topology, samples=100000, batch_size=20, in_layer=None, in_range=None,
-                   in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
+                   in_bins=64, out_range=None, out_bins=64, activation=None, device=None, *,
                    rng="philox", seed=None, progress=True, memory_bound=None,
                    estimator="shuffle", shuffles=1, q=0.05, process_group=None, checkpoint=None):
     r"""PairwiseStats of ``layer`` from ``samples`` noise samples (arguments as ei_parts';
@@ -89,7 +92,7 @@ def pairwise_stats(layer, topology, samples=100000, batch_size=20, in_layer=None
 
 @load_aware
 def vector_stats(layer, topology, samples=100000, batch_size=20, in_layer=None, in_range=None,
-                 in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
+                 in_bins=64, out_range=None, out_bins=64, activation=None, device=None, *,
                  rng="philox", seed=None, progress=True, estimator="shuffle", shuffles=1,
                  groups=None, process_group=None):
     r"""A VectorEstimate (value, plug-in value, standard error, samples kept) of the vector EI
@@ -109,7 +112,7 @@ def vector_stats(layer, topology, samples=100000, batch_size=20, in_layer=None, 
 
 @load_aware
 def sensitivity_stats(layer, topology, samples=500, batch_size=20, in_layer=None, in_range=None,
-                      in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
+                      in_bins=64, out_range=None, out_bins=64, activation=None, device=None, *,
                       rng="philox", seed=None, progress=True, memory_bound=None,
                       estimator="shuffle", shuffles=1, q=0.05, process_group=None):
     r"""PairwiseStats of the sensitivity matrix (one input firing at a time, ``samples`` per

@@ -13,9 +13,9 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..api.arguments import check_positive_int, check_settings
+from ..api.arguments import check_positive_int, check_settings, settings_on_device
 from ..api.ei_functions import measure_vector_and_pairwise
-from ..api.layer_resolution import check_modules_on, check_parameters, on_device, resolve_layer
+from ..api.layer_resolution import check_modules_on, check_parameters, modules_device, on_device, resolve_layer
 from ..api.sample_rules import DEFAULT_MAX_SAMPLES
 from ..api.sensitivity import sensitivity_matrix_of
 from ..api.topology import NAMES, topology_of
@@ -107,7 +107,7 @@ def _standard_errors(ei, ei_parts, sensitivity):
 @load_aware
 def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples=500,
                  in_range=None, out_range=None, in_bins=64, out_bins=64, batch_size=20,
-                 device='cpu', rng="philox", seed=None, progress=True,
+                 device=None, rng="philox", seed=None, progress=True,
                  memory_bound=None, threshold=0.05, max_samples=DEFAULT_MAX_SAMPLES,
                  estimator="plugin", shuffles=1, standard_errors=False, process_group=None):
     r"""Measures every weight layer (Linear, Conv2d) of ``model`` for the causal plane.
@@ -129,9 +129,10 @@ def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples
     as in ``model.named_modules()``, each measured on its own with the activation that follows
     it in the traced model (topology_of; docs/modern_architectures.rst); ``layers`` selects
     rows by name or module. The model is measured in eval mode (dropout off) and its modes are
-    restored afterwards (also when several threads measure it at once). Its parameters and
-    ``input`` must be on ``device``
-    (ValueError otherwise: move them with ``.to(device)``). Pair counters stay under
+    restored afterwards (also when several threads measure it at once). ``device=None``
+    measures where the model's parameters are (a model without any: where ``input`` is); its
+    parameters and ``input`` must be on ``device`` (ValueError otherwise, naming the device to
+    pass). Pair counters stay under
     ``memory_bound`` bytes (None: 2 GiB on the CPU, 3/4 of the device's free memory on CUDA).
     Returns a CausalPlane: a list of rows with to_dataframe() and to_csv().
 
@@ -147,6 +148,9 @@ def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples
         process_group=process_group))
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if device is None:  # the model's device; a model without parameters: the input's
+        fallback = input.device if isinstance(input, torch.Tensor) else "cpu"
+        settings = settings_on_device(settings, modules_device([model], fallback), "the model")
     check_modules_on([model], settings.device, "model")
     _check_input_on(input, settings.device)
     check_parameters(model.modules(), "causal_plane")

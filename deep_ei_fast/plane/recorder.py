@@ -81,7 +81,8 @@ class CausalPlaneRecorder:
     ``unit`` names the step column ("epoch" or "step"). Rows are dicts: the step, the user's
     metrics (keyword arguments of record()), then the PlaneRow fields. ``path=None`` keeps rows
     in memory only. Other keyword arguments go to causal_plane (samples, sensitivity_samples,
-    in_range, out_range, in_bins, out_bins, seed, rng, device, progress, ...).
+    in_range, out_range, in_bins, out_bins, seed, rng, device, progress, ...); without
+    ``device``, causal_plane measures where the model's parameters are.
     """
 
     def __init__(self, model, input, path=None, *, every=1, unit="epoch", **measure):
