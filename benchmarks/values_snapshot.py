@@ -15,6 +15,7 @@ import dataclasses
 import math
 import os
 import pickle
+import shutil
 import socket
 import subprocess
 import sys
@@ -179,8 +180,11 @@ def measure_all():
 
 
 def distributed(folder):
-    """Each rank's pickled results of tests/distributed_worker.py's "cases" mode (2 gloo ranks)."""
-    os.makedirs(folder, exist_ok=True)
+    """Each rank's pickled results of tests/distributed_worker.py's "cases" mode (2 gloo ranks),
+    run in `folder` (emptied first: its checkpoints must start empty; the messages name it, so
+    two snapshots compare when they used the same path)."""
+    shutil.rmtree(folder, ignore_errors=True)
+    os.makedirs(folder)
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = str(s.getsockname()[1])
@@ -215,7 +219,7 @@ def differences(a, b, where):
         if a.shape != b.shape or a.dtype != b.dtype:
             return [f"{where}: array {a.dtype}{a.shape} vs {b.dtype}{b.shape}"]
         if a.dtype.kind == "f":
-            same = (a.view(np.uint8) == b.view(np.uint8)).all() or np.array_equal(a, b, equal_nan=True)
+            same = np.array_equal(a, b, equal_nan=True) and np.array_equal(np.signbit(a), np.signbit(b))
             return [] if same else [f"{where}: arrays differ (largest difference {np.nanmax(np.abs(a - b)):g})"]
         return [] if np.array_equal(a, b) else [f"{where}: arrays differ"]
     if isinstance(a, float) and isinstance(b, float):

@@ -7,6 +7,7 @@ import operator
 import numpy as np
 import torch
 
+from ..engine.measurement import MAX_SAMPLES
 from ..engine.ops import build_info
 from ..engine.pair_counts import MAX_BINS
 from ..engine.settings import default_memory_bound
@@ -191,6 +192,8 @@ def check_settings(settings, *, dynamic_out=False):
     always sees bytes). dynamic_out allows out_range/out_bins='dynamic'."""
     s = settings
     check_positive_int("samples", s.samples, allow_none=True)
+    if s.samples is not None and s.samples > MAX_SAMPLES:
+        raise ValueError(f"samples={s.samples}: at most {MAX_SAMPLES} (2^53) samples can be counted exactly")
     check_positive_int("batch_size", s.batch_size)
     if isinstance(s.in_range, str) and s.in_range == "dynamic":
         raise ValueError("in_range='dynamic' is not supported: only out_range can be dynamic")

@@ -57,44 +57,44 @@ def layer_fingerprint(spec):
     }
 
 
-def run_metadata(function, m, memory_bound):
-    """Everything that changes a pairwise measurement's tiles (or their plan); ``memory_bound`` as given (None:
-    the device's default, which on CUDA follows its free memory: tiles are keyed by their
-    rectangles, so a different plan recounts rather than mixes)."""
-    s, spec = m.settings, m.spec
+def run_metadata(function, spec, settings, shard, philox_seed, memory_bound):
+    """Everything that changes a pairwise measurement's tiles (or their plan), for ``function``
+    measuring ``spec`` under checked ``settings``; ``memory_bound`` as given (None: the device's
+    default, which on CUDA follows its free memory: tiles are keyed by their rectangles, so a
+    different plan recounts rather than mixes)."""
     return {
         "library_version": VERSION,
         "function": function,
         "layer": layer_fingerprint(spec),
-        "philox_seed": m.philox_seed,
-        "samples": s.samples,
+        "philox_seed": philox_seed,
+        "samples": settings.samples,
         "in_range": list(spec.in_range),
-        "in_bins": s.in_bins,
+        "in_bins": settings.in_bins,
         "out_range": spec.out_range if isinstance(spec.out_range, str) else list(spec.out_range),
-        "out_bins": s.out_bins,
-        "estimator": s.estimator,
-        "shuffles": s.shuffles,
+        "out_bins": settings.out_bins,
+        "estimator": settings.estimator,
+        "shuffles": settings.shuffles,
         "memory_bound": memory_bound,
-        "device_type": m.device.type,
+        "device_type": settings.device.type,
         # Each rank plans its tiles inside its own region of pairs: another group size plans
         # other rectangles, and would recount them all beside these rather than resume.
-        "process_group_size": m.shard.world,
+        "process_group_size": shard.world,
     }
 
 
 @contextmanager
-def open_checkpoint(checkpoint, function, m, memory_bound):
-    """A context in which the checkpoint's TileStore is attached to the Measurement ``m``
-    (nothing when None), holding the directory's lock: one run at a time. With a process group
-    rank 0 holds it for every rank, and a rank that cannot open the directory fails them all
-    (each with its own error, or naming the rank that failed) instead of leaving them waiting."""
-    check_checkpoint(checkpoint, m.settings)
+def open_checkpoint(checkpoint, function, spec, settings, shard, philox_seed, memory_bound):
+    """A context holding the checkpoint directory's TileStore (None without a checkpoint) and its
+    lock: one run at a time (run_metadata's arguments). With a process group rank 0 holds it for
+    every rank, and a rank that cannot open the directory fails them all (each with its own
+    error, or naming the rank that failed) instead of leaving them waiting."""
     if checkpoint is None:
-        yield
+        yield None
         return
-    shard, store, problem = m.shard, None, None
+    store, problem = None, None
     try:
-        store = TileStore(checkpoint, run_metadata(function, m, memory_bound), lock=shard.rank == 0)
+        store = TileStore(checkpoint, run_metadata(function, spec, settings, shard, philox_seed, memory_bound),
+                          lock=shard.rank == 0)
     except ValueError as error:
         problem = error
     if shard.any_over_ranks(problem is not None, "opening the checkpoint"):
@@ -103,9 +103,7 @@ def open_checkpoint(checkpoint, function, m, memory_bound):
         raise problem or ValueError(
             f"checkpoint={os.fspath(checkpoint)!r}: another rank of the process group could not "
             "open it (see that rank's error)")
-    m.tile_store = store
     try:
-        yield
+        yield store
     finally:
-        m.tile_store = None
         store.close()

@@ -12,8 +12,7 @@ from ..engine.settings import MeasurementSettings
 from ..engine.threads import load_aware
 from ..estimators.plugin import sum_in_order
 from .arguments import check_extrapolate, check_groups
-from .checkpointing import check_checkpoint, open_checkpoint
-from .estimated import VectorWithNulls, estimator_of, pair_counts
+from .checkpointing import check_checkpoint
 from .prepare import open_measurement
 from .sample_rules import (
     DEFAULT_MAX_SAMPLES,
@@ -33,34 +32,22 @@ def _zero_small(value):
     return 0.0 if value < SMALL_EI_PARTS else value
 
 
-def _pairwise_total(pairs, settings):
-    """(EI_parts, MI matrix) of the pair counts so far (a PairCountsWithNulls), under the
-    settings' estimator."""
-    matrix = estimator_of(settings).pairwise_matrix(pairs)
+def _pairwise_total(m, pairs):
+    """(EI_parts, MI matrix) of the pair counts so far, under the measurement's estimator."""
+    matrix = m.pair_estimate(pairs)
     return sum_in_order(matrix), matrix
-
-
-def _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device, rng,
-              seed, progress, threshold, max_samples, memory_bound=None, estimator="plugin",
-              shuffles=1, process_group=None):
-    """The MeasurementSettings of an EI function's arguments."""
-    return MeasurementSettings(
-        samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
-        out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
-        progress=progress, memory_bound=memory_bound, threshold=threshold, max_samples=max_samples,
-        estimator=estimator, shuffles=shuffles, process_group=process_group)
 
 
 def _pairwise_matrix(layer, topology, settings, in_layer, activation, description, checkpoint=None):
     """The MI matrix of every pair, from settings.samples or ei_parts' convergence rule; with
     a checkpoint directory, its finished tiles are loaded and the others saved."""
-    m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
-                         description=description, dynamic_out=True)
     # One checkpoint serves both functions: they count the same tiles.
-    with open_checkpoint(checkpoint, "ei_parts_matrix", m, settings.memory_bound):
-        counts = pair_counts(m, m.pair_binning(settings.samples or FIRST_ROUND))
-        return fixed_or_converged(m, [counts], lambda: _pairwise_total(counts, m.settings),
-                                  ei_parts_rule(settings.threshold))
+    with open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
+                          description=description, dynamic_out=True, checkpoint=checkpoint,
+                          checkpoint_function="ei_parts_matrix") as m:
+        pairs = m.pair_counts(m.pair_binning(settings.samples or FIRST_ROUND))
+        return fixed_or_converged(m, [pairs], lambda: _pairwise_total(m, pairs),
+                                  ei_parts_rule(settings.threshold))[0]
 
 
 @load_aware
@@ -77,22 +64,20 @@ def ei_parts(layer, topology, threshold=0.05, samples=None, extrapolate=False, b
     a / n^e + C over 20 rounds of 1e5 samples (deep-ei's rules). ``checkpoint``: as
     ei_parts_matrix's.
     """
-    settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device, rng,
-                         seed, progress, threshold, max_samples, memory_bound, estimator, shuffles,
-                         process_group)
+    settings = MeasurementSettings.of(locals())
     check_extrapolate(extrapolate)
     if not extrapolate:
         return _zero_small(_pairwise_matrix(layer, topology, settings, in_layer, activation, "ei_parts",
                                             checkpoint)[0])
     check_checkpoint(checkpoint, settings, extrapolate)
-    m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
-                         description="ei_parts", dynamic_out=True)
-    counts = pair_counts(m, m.pair_binning(EXTRAPOLATION_ROUND))
-    eis = []
-    with m.bar(EXTRAPOLATION_ROUND * EXTRAPOLATION_POINTS) as bar:
-        for _ in range(EXTRAPOLATION_POINTS):
-            m.feed(EXTRAPOLATION_ROUND, [counts], bar)
-            eis.append(_pairwise_total(counts, m.settings)[0])
+    with open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
+                          description="ei_parts", dynamic_out=True) as m:
+        pairs = m.pair_counts(m.pair_binning(EXTRAPOLATION_ROUND))
+        eis = []
+        with m.bar(EXTRAPOLATION_ROUND * EXTRAPOLATION_POINTS) as bar:
+            for _ in range(EXTRAPOLATION_POINTS):
+                m.feed(EXTRAPOLATION_ROUND, [pairs], bar)
+                eis.append(_pairwise_total(m, pairs)[0])
     return _zero_small(extrapolate_curve(eis))
 
 
@@ -113,9 +98,7 @@ def ei_parts_matrix(layer, topology, samples=None, batch_size=20, in_layer=None,
     It needs fixed ``samples`` and rng="philox"; other arguments are refused, naming the first
     difference (docs/long_runs.rst).
     """
-    settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device, rng,
-                         seed, progress, threshold, max_samples, memory_bound, estimator, shuffles,
-                         process_group)
+    settings = MeasurementSettings.of(locals())
     return _pairwise_matrix(layer, topology, settings, in_layer, activation, "ei_parts_matrix",
                             checkpoint)[1]
 
@@ -132,13 +115,11 @@ def ei(layer, topology, threshold=0.05, samples=None, batch_size=20, in_layer=No
     The distinct code vectors are counted exactly within ``memory_bound`` bytes (None: the
     device's default): a table that would not fit is counted in key ranges, one pass over the
     samples each (the same result, bit for bit)."""
-    settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
-                                device, rng, seed, progress, threshold, max_samples, memory_bound,
-                                estimator, shuffles, process_group)
-    m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
-                         description="ei")
-    vector = VectorWithNulls(m)
-    return fixed_or_converged(m, [vector], vector.eis, vector_rule(threshold))[0]
+    settings = MeasurementSettings.of(locals())
+    with open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
+                          description="ei") as m:
+        vectors = m.vector_counts()
+        return fixed_or_converged(m, [vectors], lambda: m.vector_eis(vectors), vector_rule(threshold))[0][0]
 
 
 @load_aware
@@ -154,13 +135,11 @@ def eis_between_groups(layer, topology, groups, samples=None, batch_size=20, in_
     until ``max_samples`` (then ConvergenceWarning; None: no cap). The groups' tables share
     ``memory_bound`` (as in ``ei``).
     """
-    settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
-                                device, rng, seed, progress, threshold, max_samples, memory_bound,
-                                estimator, shuffles, process_group)
-    m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
-                         description="eis_between_groups")
-    vector = VectorWithNulls(m, check_groups(groups, m.spec.n_in, m.spec.n_out))
-    return fixed_or_converged(m, [vector], vector.eis, vector_rule(threshold))
+    settings = MeasurementSettings.of(locals())
+    with open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
+                          description="eis_between_groups") as m:
+        vectors = m.vector_counts(check_groups(groups, m.spec.n_in, m.spec.n_out))
+        return fixed_or_converged(m, [vectors], lambda: m.vector_eis(vectors), vector_rule(threshold))[0]
 
 
 class VectorAndPairwise(NamedTuple):
@@ -177,20 +156,20 @@ def measure_vector_and_pairwise(layer, topology, settings, *, in_layer=None, act
     """Vector EI and EI_parts of ``layer`` from the same samples, under MeasurementSettings
     (samples=None: ei's rule on the vector EI), with the number of samples drawn; the caller's
     name (``description``) labels the bar and a ConvergenceWarning."""
-    m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
-                         description=description)
-    # The vector table and the pair counters share the bound (half each).
-    half = memory_share(m.settings.memory_bound).split(2, "the vector and the pair counts", multiplies=False)
-    vector = VectorWithNulls(m, memory_bound=half)
-    counts = pair_counts(m, m.pair_binning(settings.samples or FIRST_ROUND), memory_bound=half)
-    vector_ei = fixed_or_converged(m, [vector, counts], vector.eis,
-                                   vector_rule(settings.threshold))[0]
-    if standard_errors:
-        pairs = estimator_of(m.settings).pair_statistics(counts)
-        return VectorAndPairwise(vector_ei, sum_in_order(pairs.estimate), m.samples_drawn, m.converged,
-                                 vector.statistics()[0].standard_error, math.sqrt(pairs.sum_variance))
-    return VectorAndPairwise(vector_ei, _pairwise_total(counts, m.settings)[0], m.samples_drawn,
-                             m.converged)
+    with open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
+                          description=description, standard_errors=standard_errors) as m:
+        # The vector table and the pair counters share the bound (half each).
+        half = memory_share(m.settings.memory_bound).split(2, "the vector and the pair counts", multiplies=False)
+        vectors = m.vector_counts(memory_bound=half)
+        pairs = m.pair_counts(m.pair_binning(settings.samples or FIRST_ROUND), memory_bound=half)
+        eis, converged = fixed_or_converged(m, [vectors, pairs], lambda: m.vector_eis(vectors),
+                                            vector_rule(settings.threshold))
+        if standard_errors:
+            statistics = m.pair_estimate(pairs)
+            return VectorAndPairwise(eis[0], sum_in_order(statistics.estimate), m.samples_drawn, converged,
+                                     m.vector_estimate(vectors)[0].standard_error,
+                                     math.sqrt(statistics.sum_variance))
+        return VectorAndPairwise(eis[0], _pairwise_total(m, pairs)[0], m.samples_drawn, converged)
 
 
 @load_aware
@@ -204,9 +183,7 @@ def vector_and_pairwise_ei(layer, topology, samples=None, batch_size=20, in_laye
     samples=None (a crash in deep-ei 0.7.0) uses ei's rule on the vector EI, up to
     ``max_samples`` (then ConvergenceWarning; None: no cap).
     """
-    settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
-                                device, rng, seed, progress, threshold, max_samples, memory_bound,
-                                estimator, shuffles, process_group)
+    settings = MeasurementSettings.of(locals())
     result = measure_vector_and_pairwise(layer, topology, settings, in_layer=in_layer,
                                          activation=activation)
     return result.ei, result.ei_parts

@@ -51,6 +51,7 @@ def MI(x, y, bins=32, range=((0, 1), (0, 1))):
     check_range("range", x_range)
     check_range("range", y_range)
     binning = PairBinning(x_range, x_bins, [y_range], [y_bins], torch.device("cpu"))
-    counts = PairCounts(binning, 1, 1, memory_bound=max(4 * binning.pair_bytes, 2**20), keep_first=False)
+    counts = PairCounts(binning, 1, 1, memory_bound=max(4 * binning.pair_bytes, 2**20))  # one tile
     counts.add(x_series, y_series)
-    return float(counts.per_pair(pairwise_mi_bits)[0, 0])
+    (tile,) = counts.each_tile()
+    return float(pairwise_mi_bits(tile.counts, tile.in_bins, tile.out_bins)[0, 0])

@@ -107,17 +107,16 @@ def extrapolate(eis):
 
 
 def fixed_or_converged(m, consumers, estimate, rule):
-    """Feeds m.settings.samples samples to ``consumers`` and returns ``estimate()``. With
-    samples=None, feeds deep-ei's doubling rounds until ``rule`` (a ConvergenceRule) holds for
-    two successive estimates, and returns the last one; at m.settings.max_samples (the last
-    round cut to reach it exactly) it returns the last estimate and warns with
-    ConvergenceWarning. Sets m.converged: True for fixed samples or a met rule."""
+    """Feeds m.settings.samples samples to ``consumers`` and returns (``estimate()``, True).
+    With samples=None, feeds deep-ei's doubling rounds until ``rule`` (a ConvergenceRule) holds
+    for two successive estimates, and returns (the last one, True); at m.settings.max_samples
+    (the last round cut to reach it exactly) it returns (the last estimate, False) and warns
+    with ConvergenceWarning."""
     settings = m.settings
-    m.converged = True
     if settings.samples is not None:
         with m.bar(settings.samples) as bar:
             m.feed(settings.samples, consumers, bar)
-            return estimate()  # in the bar: a tiled pair count shows its passes there
+            return estimate(), True  # in the bar: a tiled pair count shows its passes there
     cap = settings.max_samples
     previous, change = None, None
     with m.bar(None) as bar:
@@ -130,12 +129,11 @@ def fixed_or_converged(m, consumers, estimate, rule):
             if previous is not None:
                 change = rule.change(previous, current, interval, total)
                 if rule.converged(previous, current, interval, total):
-                    return current
+                    return current, True
             _show_round(bar, round_number, rule.headline(current), change, rule.threshold)
             if cap is not None and total >= cap:
-                m.converged = False
                 _warn_not_converged(m, total, change, rule.threshold)
-                return current
+                return current, False
             previous = current
 
 

@@ -9,14 +9,12 @@ import numpy as np
 import torch
 
 from ..engine.noise_streams import ONE_HOT_BLOCK, check_no_nan, one_hot_blocks, range_ends_one_hot
-from ..engine.null_pairing import PairCountsWithNulls
-from ..engine.pair_counts import MAX_BINS, RANGE_WIDENING, PairBinning, PairCounts
+from ..engine.pair_counts import MAX_BINS, RANGE_WIDENING, PairBinning
 from ..engine.settings import MeasurementSettings
 from ..engine.threads import load_aware
 from ..estimators.plugin import sum_in_order
-from ..estimators.registry import PairStatistics
+from ..estimators.standard_errors import PairStatistics
 from .arguments import check_positive_int
-from .estimated import estimator_of
 from .prepare import open_measurement
 
 
@@ -51,11 +49,16 @@ def _dynamic_range(m, matrix_variant):
 def sensitivity_matrix_of(layer, topology, settings, *, in_layer=None, activation=None,
                           matrix_variant=True, statistics=False):
     """The [n_in, n_out] sensitivity matrix under MeasurementSettings (samples per input);
-    statistics=True: a list of the settings' Estimator.pair_statistics, one [1, n_out] per input."""
+    statistics=True: a list of PairStatistics (the estimator's, with standard errors), one
+    [1, n_out] per input."""
     check_positive_int("samples", settings.samples)  # no sample-count rule for sensitivity
-    m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
-                         description="sensitivity_matrix" if matrix_variant else "sensitivity",
-                         dynamic_out=True)
+    with open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
+                          description="sensitivity_matrix" if matrix_variant else "sensitivity",
+                          dynamic_out=True, standard_errors=statistics) as m:
+        return _measured(m, matrix_variant, statistics)
+
+
+def _measured(m, matrix_variant, statistics):
     spec, settings = m.spec, m.settings  # checked: device and memory_bound resolved
     samples = settings.samples
     value_range = spec.out_range
@@ -70,26 +73,20 @@ def sensitivity_matrix_of(layer, topology, settings, *, in_layer=None, activatio
                           [bins] * spec.n_out, m.device)
     first, last = m.shard.part(spec.n_in)
     matrix = torch.zeros((last - first, spec.n_out), dtype=torch.float64)
-    estimator, rows = estimator_of(settings), []
+    rows = []
     with m.bar(samples * (last - first)) as bar:
         for neuron in range(first, last):
             def draws(total, neuron=neuron):
                 return _one_hot_samples(m, neuron, total)
             # philox one-hot draws can be drawn again, so tiled counters need not cache codes.
-            replay = draws if settings.rng == "philox" else None
-            counts = PairCountsWithNulls(
-                lambda bound, replay, label, keep_first: PairCounts(binning, 1, spec.n_out, bound, replay=replay,
-                                                                    keep_first=keep_first),
-                settings.memory_bound, replay, estimator.null_shifts)
-            if replay is None:
-                counts.check_cache_fits(samples)
+            pairs = m.one_hot_pair_counts(binning, draws if settings.rng == "philox" else None)
             for x, y in draws(samples):
-                counts.add(x, y)
+                pairs.add(x, y)
                 bar.update(x.shape[1])
             if statistics:
-                rows.append(estimator.pair_statistics(counts))
+                rows.append(m.pair_estimate(pairs))
             else:
-                matrix[neuron - first] = torch.from_numpy(estimator.pairwise_matrix(counts)[0])
+                matrix[neuron - first] = torch.from_numpy(m.pair_estimate(pairs)[0])
     if statistics:
         return _gathered_statistics(m.shard, rows, spec.n_out)
     return m.shard.gather_slabs(matrix, 0, "gathering sensitivity rows").numpy()
@@ -153,15 +150,6 @@ def _regrouped(blocks, size):
         yield torch.cat(xs, dim=1).contiguous(), torch.cat(ys, dim=1).contiguous()
 
 
-def _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device, rng, seed,
-              progress, memory_bound, estimator="plugin", shuffles=1, process_group=None):
-    return MeasurementSettings(
-        samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
-        out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
-        progress=progress, memory_bound=memory_bound, estimator=estimator, shuffles=shuffles,
-        process_group=process_group)
-
-
 @load_aware
 def sensitivity(layer, topology, samples=500, batch_size=20, in_layer=None, in_range=None,
                 in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
@@ -171,8 +159,7 @@ def sensitivity(layer, topology, samples=500, batch_size=20, in_layer=None, in_r
 
     memory_bound: bytes of one input's pair counters held at once (None: 2 GiB on the CPU, 3/4
     of the device's free memory on CUDA)."""
-    settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device,
-                         rng, seed, progress, memory_bound, estimator, shuffles, process_group)
+    settings = MeasurementSettings.of(locals())
     return sum_in_order(sensitivity_matrix_of(layer, topology, settings, in_layer=in_layer,
                                               activation=activation, matrix_variant=False))
 
@@ -185,7 +172,6 @@ def sensitivity_matrix(layer, topology, samples=500, batch_size=20, in_layer=Non
     r"""Matrix [n_in, n_out] of I(t_A; t_B) in bits when only input A fires, as numpy float64.
 
     memory_bound as in sensitivity."""
-    settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device,
-                         rng, seed, progress, memory_bound, estimator, shuffles, process_group)
+    settings = MeasurementSettings.of(locals())
     return sensitivity_matrix_of(layer, topology, settings, in_layer=in_layer,
                                  activation=activation, matrix_variant=True)

@@ -12,13 +12,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..engine.settings import MeasurementSettings
 from ..engine.threads import load_aware
 from ..estimators.uncertainty import VectorEstimate, benjamini_hochberg
 from .arguments import check_groups, check_positive_int
-from .checkpointing import open_checkpoint
-from .estimated import VectorWithNulls, estimator_of, pair_counts
 from .prepare import open_measurement
-from .sensitivity import _settings as measurement_settings, sensitivity_matrix_of
+from .sensitivity import sensitivity_matrix_of
 
 
 @dataclass
@@ -78,16 +77,13 @@ def pairwise_stats(layer, topology, samples=100000, batch_size=20, in_layer=None
     statistics' tables)."""
     _check_q(q)
     check_positive_int("samples", samples)
-    settings = measurement_settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
-                                    device, rng, seed, progress, memory_bound, estimator, shuffles,
-                                    process_group)
-    m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
-                         description="pairwise_stats", dynamic_out=True)
-    with open_checkpoint(checkpoint, "pairwise_stats", m, memory_bound):
-        pairs = pair_counts(m, m.pair_binning(samples))
+    settings = MeasurementSettings.of(locals())
+    with open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
+                          description="pairwise_stats", dynamic_out=True, standard_errors=True,
+                          checkpoint=checkpoint, checkpoint_function="pairwise_stats") as m:
+        pairs = m.pair_counts(m.pair_binning(samples))
         _feed(m, pairs, samples)
-        return _pairwise_result(estimator, [estimator_of(m.settings).pair_statistics(pairs)],
-                                m.samples_drawn, q)
+        return _pairwise_result(estimator, [m.pair_estimate(pairs)], m.samples_drawn, q)
 
 
 @load_aware
@@ -98,15 +94,13 @@ def vector_stats(layer, topology, samples=100000, batch_size=20, in_layer=None, 
     r"""A VectorEstimate (value, plug-in value, standard error, samples kept) of the vector EI
     of ``layer``, or a list of them, one per (input group, output group) of ``groups``."""
     check_positive_int("samples", samples)
-    settings = measurement_settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
-                                    device, rng, seed, progress, None, estimator, shuffles,
-                                    process_group)
-    m = open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
-                         description="vector_stats")
-    # The same group checks as eis_between_groups.
-    vector = VectorWithNulls(m, None if groups is None else check_groups(groups, m.spec.n_in, m.spec.n_out))
-    _feed(m, vector, samples)
-    results = vector.statistics()
+    settings = MeasurementSettings.of(locals())
+    with open_measurement(layer, topology, settings, in_layer=in_layer, activation=activation,
+                          description="vector_stats", standard_errors=True) as m:
+        # The same group checks as eis_between_groups.
+        vectors = m.vector_counts(None if groups is None else check_groups(groups, m.spec.n_in, m.spec.n_out))
+        _feed(m, vectors, samples)
+        results = m.vector_estimate(vectors)
     return results[0] if groups is None else results
 
 
@@ -118,9 +112,7 @@ def sensitivity_stats(layer, topology, samples=500, batch_size=20, in_layer=None
     r"""PairwiseStats of the sensitivity matrix (one input firing at a time, ``samples`` per
     input; arguments as sensitivity_matrix'); ``ei_parts`` is then the sensitivity."""
     _check_q(q)
-    settings = measurement_settings(samples, batch_size, in_range, in_bins, out_range, out_bins,
-                                    device, rng, seed, progress, memory_bound, estimator, shuffles,
-                                    process_group)
+    settings = MeasurementSettings.of(locals())
     statistics = sensitivity_matrix_of(layer, topology, settings, in_layer=in_layer,
                                        activation=activation, matrix_variant=True, statistics=True)
     return _pairwise_result(estimator, statistics, samples, q)

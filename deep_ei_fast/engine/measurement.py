@@ -1,14 +1,17 @@
-"""One measurement of a resolved layer: its noise stream, progress bar, the feeding of sample
-blocks to counters, and the pairwise binning (including deep-ei's 'dynamic' output ranges)."""
+"""One measurement of a resolved layer, and the one place that assembles what it counts: its
+noise stream, progress bar, the feeding of sample blocks to counters, the pairwise binning
+(including deep-ei's 'dynamic' output ranges), the pair counters and vector tables its estimator
+needs (the real pairing and the null ones), and the estimator's results from them."""
 from contextlib import contextmanager
 
 import numpy as np
 
-from .noise_streams import open_stream, resolve_seed
-from .null_pairing import PairCountsWithNulls
+from . import pair_results
+from .noise_streams import open_stream
+from .null_pairing import WithNulls
 from .pair_counts import MAX_BINS, PairBinning, PairCounts
 from .progress import progress_bar
-from .sharding import Shard
+from .sharding import SINGLE
 from .threads import load_aware_threads
 from .vector_counts import VectorCounts
 
@@ -18,21 +21,21 @@ MAX_SAMPLES = 2**53
 
 
 class Measurement:
-    """A layer (LayerSpec) measured under checked MeasurementSettings."""
+    """A layer (LayerSpec) measured under checked MeasurementSettings, given everything at
+    construction: ``estimator`` (estimators/estimator.py's interface: the null pairings of its
+    ``null_shifts`` are counted beside the real one, the codes of its ``kept_samples`` first
+    samples kept, and it turns the counts into results), the ``shard`` of a process group and
+    the ``philox_seed`` agreed over it (None for rng="torch"), and ``tile_store``: a
+    checkpoint's TileStore (engine/checkpoint.py) for the pair counts (None: none)."""
 
-    def __init__(self, spec, settings, description="EI"):
-        if settings.samples is not None and settings.samples > MAX_SAMPLES:
-            raise ValueError(f"samples={settings.samples}: at most {MAX_SAMPLES} (2^53) samples "
-                             "can be counted exactly")
+    def __init__(self, spec, settings, estimator, *, description="EI", shard, philox_seed=None,
+                 tile_store=None):
         self.spec, self.settings, self.description = spec, settings, description
+        self.estimator, self.shard, self.philox_seed = estimator, shard, philox_seed
+        self.tile_store = tile_store
         self.device = settings.device
-        self.shard = Shard(settings.process_group, self.device)
-        # Drawn once: seed=None takes it from torch's global generator (rank 0's, on every rank).
-        self.philox_seed = self.shard.agree(resolve_seed(settings.seed)) if settings.rng == "philox" else None
-        self.stream = open_stream(spec, settings.rng, self.philox_seed, settings.batch_size, self.device)
+        self.stream = open_stream(spec, settings.rng, philox_seed, settings.batch_size, self.device)
         self.samples_drawn = 0  # what feed() has handed out so far
-        self.converged = None  # set by api/sample_rules: False when max_samples stopped it
-        self.tile_store = None  # a checkpoint's TileStore (engine/checkpoint.py) for pair counts
         self._open_bar = None  # the one bar of this measurement, while it is shown
 
     @property
@@ -129,29 +132,57 @@ class Measurement:
             bins = [out_bins] * spec.n_out
         return PairBinning(spec.in_range, in_bins, ranges, bins, self.device)
 
-    def _pair_counts(self, binning, memory_bound, replay, label, keep_first=True):
-        return PairCounts(binning, self.spec.n_in, self.spec.n_out, memory_bound, replay=replay,
-                          status=self.show_status, samples=self.settings.samples,
-                          tile_store=self.tile_store, tile_label=label, shard=self.shard,
-                          keep_first=keep_first)
+    def pair_counts(self, binning, memory_bound=None):
+        """The real pair counts of every (input, output) pair (this rank's region of them) and a
+        null pairing's per shift of the estimator, fed this measurement's blocks, under
+        memory_bound (default: the settings'), with the checkpoint's finished tiles."""
+        def make(share, replay, label, real):
+            return PairCounts(binning, self.spec.n_in, self.spec.n_out, share, replay=replay,
+                              status=self.show_status, samples=self.settings.samples,
+                              tile_store=self.tile_store, tile_label=label, shard=self.shard,
+                              kept_samples=self.estimator.kept_samples if real else 0, real=real)
+        return WithNulls(make, memory_bound or self.settings.memory_bound, self.stream.replay,
+                         self.estimator.null_shifts)
 
-    def pair_counts_with_nulls(self, binning, null_shifts=(), memory_bound=None):
-        """pair_counts plus one null PairCounts per shift of null_shifts (the shuffle
-        estimator's), all within memory_bound; no shifts: the same counts as pair_counts."""
-        return PairCountsWithNulls(
-            lambda bound, replay, label, keep_first: self._pair_counts(binning, bound, replay, label, keep_first),
-            memory_bound or self.settings.memory_bound, self.stream.replay, null_shifts)
+    def one_hot_pair_counts(self, binning, draws):
+        """Sensitivity's pair counts of one input neuron firing (1 x n_out pairs) and their null
+        pairings, under the settings' memory_bound: fed by the caller, re-read through
+        ``draws(total)`` when tiled (None: they cannot be, and the codes must fit)."""
+        def make(share, replay, label, real):
+            return PairCounts(binning, 1, self.spec.n_out, share, replay=replay,
+                              samples=self.settings.samples, tile_label=label, shard=SINGLE,
+                              kept_samples=self.estimator.kept_samples if real else 0, real=real)
+        pairs = WithNulls(make, self.settings.memory_bound, draws, self.estimator.null_shifts)
+        if draws is None:
+            for counts in [pairs.counts, *pairs.nulls]:
+                counts.check_cache_fits(self.settings.samples)
+        return pairs
 
-    def vector_counts(self, groups=None, memory_bound=None, replay=None):
-        """VectorCounts of the whole vectors (or of `groups`) under memory_bound (default: the
-        settings'), re-reading the samples when it must count in parts through ``replay``
-        (default: vector_replay; a null pairing passes its shifted replay)."""
+    def vector_counts(self, groups=None, memory_bound=None):
+        """The VectorCounts of the whole vectors (or of `groups`) and a null one per shift of the
+        estimator, under memory_bound (default: the settings'), each re-reading its samples
+        through vector_replay (shifted, for a null) when it must count in parts. Sharded, they
+        take only this rank's blocks, their tables merged over the ranks."""
         spec = self.spec
-        return VectorCounts(spec.in_range, self.in_bins, spec.out_range, self.out_bins, spec.n_in,
-                            spec.n_out, spec.outputs_bounded_below_range(), groups,
-                            memory_bound=memory_bound or self.settings.memory_bound,
-                            replay=replay or self.vector_replay, device=self.device,
-                            shard=self.shard)
+
+        def make(share, replay, label, real):
+            return VectorCounts(spec.in_range, self.in_bins, spec.out_range, self.out_bins, spec.n_in,
+                                spec.n_out, spec.outputs_bounded_below_range(), groups, memory_bound=share,
+                                replay=replay, device=self.device, shard=self.shard)
+        return WithNulls(make, memory_bound or self.settings.memory_bound, self.vector_replay,
+                         self.estimator.null_shifts, own_blocks_only=self.shard.distributed)
+
+    def pair_estimate(self, pairs):
+        """The estimator's result from pair counts (pair_counts' or one_hot_pair_counts')."""
+        return pair_results.estimate(pairs, self.estimator)
+
+    def vector_eis(self, vectors):
+        """The estimator's vector EI of each group of vector counts (vector_counts'), floats."""
+        return self.estimator.vector_eis(vectors)
+
+    def vector_estimate(self, vectors):
+        """The estimator's result from vector counts (vector_counts')."""
+        return self.estimator.finish_vectors(vectors)
 
     def vector_replay(self, stop):
         """The blocks a VectorCounts was fed, re-read: the stream's replay(stop); sharded, this

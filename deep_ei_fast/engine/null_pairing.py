@@ -62,21 +62,24 @@ def shifted_replay(replay, k):
     return lambda total: ((x, shifted_outputs(y, k)) for x, y in replay(total))
 
 
-class PairCountsWithNulls:
-    """The real pair counts and one null PairCounts per shift, fed from the same blocks.
+class WithNulls:
+    """A pairing's counters (pair counts or vector tables) and one null pairing's per shift,
+    fed from the same blocks: ``counts`` and ``nulls`` (in the order of ``null_shifts``).
 
-    All of them together stay under memory_bound: each gets an equal part (a MemoryShare, so
-    each tiles, caches codes and keeps its bookkeeping within its part, and a part too small
-    is refused naming memory_bound and shuffles). Only the real counts keep the first samples'
-    codes (the standard errors read them).
+    ``make(share, replay, label, real)`` builds one pairing's counters: the real one ("counts",
+    real=True, re-reading the samples through ``replay``) and null k ("null<k>", through the
+    shifted replay). All of them together stay under memory_bound: each gets an equal part (a
+    MemoryShare, so each keeps its bookkeeping within its part, and a part too small is refused
+    naming memory_bound and shuffles). ``own_blocks_only``: the counters take only this rank's
+    blocks of a sharded stream (engine/measurement.py's feed).
     """
 
-    def __init__(self, make_counts, memory_bound, replay, null_shifts=()):
+    def __init__(self, make, memory_bound, replay, null_shifts=(), own_blocks_only=False):
         self.null_shifts = tuple(null_shifts)
+        self.own_blocks_only = own_blocks_only
         share = memory_share(memory_bound).split(1 + len(self.null_shifts), f"shuffles={len(self.null_shifts)}")
-        # make_counts(share, replay, label, keep_first): label names the counters in a checkpoint.
-        self.counts = make_counts(share, replay, "counts", True)
-        self.nulls = [make_counts(share, shifted_replay(replay, k), f"null{k}", False) for k in self.null_shifts]
+        self.counts = make(share, replay, "counts", True)
+        self.nulls = [make(share, shifted_replay(replay, k), f"null{k}", False) for k in self.null_shifts]
         self._consumers = [self.counts] + [ShiftedPairing(n, k) for n, k in zip(self.nulls, self.null_shifts)]
 
     def add(self, x, y):
@@ -85,16 +88,9 @@ class PairCountsWithNulls:
 
     @property
     def needs_samples(self):
-        return any(counts.needs_samples for counts in [self.counts, *self.nulls])
+        """False when no counter needs the samples (a checkpoint holds every pair tile)."""
+        return any(getattr(counts, "needs_samples", True) for counts in [self.counts, *self.nulls])
 
     def skip(self, samples):
         for counts in [self.counts, *self.nulls]:
             counts.skip(samples)
-
-    def check_cache_fits(self, samples):
-        for counts in [self.counts, *self.nulls]:
-            counts.check_cache_fits(samples)
-
-    @property
-    def replay(self):
-        return self.counts.replay

@@ -1,5 +1,7 @@
 """MeasurementSettings: what one measurement is asked for, in one object instead of long
-argument lists. api/arguments.check_settings validates one before any work."""
+argument lists; MeasurementSettings.of builds it from any public function's arguments.
+api/arguments.check_settings validates one before any work."""
+import dataclasses
 from dataclasses import dataclass
 from typing import Optional, Union
 
@@ -43,3 +45,11 @@ class MeasurementSettings:
     estimator: str = "plugin"  # estimators/registry.py: "plugin", "miller_madow" or "shuffle"
     shuffles: int = 1  # null pairings averaged by estimator="shuffle"
     process_group: object = None  # a torch.distributed ProcessGroup sharing the work (sharding.py)
+
+    @classmethod
+    def of(cls, arguments):
+        """The settings among a public function's arguments (its ``locals()`` on entry): each
+        parameter named as a field is that field, the others (layer, topology, groups, ...) are
+        not settings, and a field the function does not take keeps its default."""
+        return cls(**{field.name: arguments[field.name] for field in dataclasses.fields(cls)
+                      if field.name in arguments})

@@ -8,6 +8,7 @@ import torch
 
 from . import plugin
 from .count_tables import BITS_PER_NAT, MI, RX, RXY, RY, N, pair_summaries
+from .estimator import Estimator
 
 
 def mi_correction_bits(n, rx, ry, rxy):
@@ -22,8 +23,8 @@ def corrected_bits(summary):
 
 
 def pairwise_mi_bits(counts, in_bins, out_bins):
-    """Miller-Madow MI in bits of every pair table of a tile (PairCounts.per_pair's estimate),
-    from one pass over each table."""
+    """Miller-Madow MI in bits of every pair table of a tile of counts (as
+    plugin.pairwise_mi_bits'), from one pass over each table."""
     return corrected_bits(pair_summaries(counts, in_bins, out_bins)[0])
 
 
@@ -36,3 +37,16 @@ def vector_mi_bits(marginals):
     h, bins = plugin.vector_entropies(marginals)
     correction = (bins["x"] + bins["y"] - bins["xy"] - 1) / (2 * n) * BITS_PER_NAT  # n > 0: not None
     return h["x"] + h["y"] - h["xy"] + correction
+
+
+class MillerMadow(Estimator):
+    """Each plug-in entropy corrected by (R - 1) / (2 N) nats."""
+    name = "miller_madow"
+
+    def pair_values(self, tile, summary=None):
+        if summary is None:
+            return pairwise_mi_bits(tile.counts, tile.in_bins, tile.out_bins)
+        return corrected_bits(summary)
+
+    def vector_values(self, vector_counts):
+        return [vector_mi_bits(m) for m in vector_counts.marginal_counts()]

@@ -1,24 +1,23 @@
-"""deep-ei's plug-in estimates: MI and entropies from the empirical frequencies, in bits."""
+"""deep-ei's plug-in estimates: MI and entropies from the empirical frequencies, in bits; the
+Plugin estimator (biased upward by about (Rx - 1)(Ry - 1) / (2 N ln 2) bits a pair)."""
 import numpy as np
 import torch
 
 from ..engine import ops
+from .count_tables import MI
+from .estimator import Estimator
 
 
 def pairwise_mi_bits(counts, in_bins, out_bins):
-    """Plug-in MI in bits of every pair table of a tile (PairCounts.per_pair's estimate)."""
+    """Plug-in MI in bits of every pair table of a tile of counts [na, nb, RX, RY], with int32
+    out_bins [nb]: float64 [na, nb]."""
     return ops.pairwise_mi(counts, in_bins, out_bins)
 
 
-def mi_values_problem(arrays):
-    """What no tile of pairwise_mi_bits could hold (a checkpoint's check): negative MI."""
-    lowest = float(np.min(arrays[0], initial=0.0))
+def mi_values_problem(values):
+    """What no tile of plug-in MI could hold (a checkpoint's check): negative MI."""
+    lowest = float(np.min(values, initial=0.0))
     return f"a plug-in MI of {lowest} bits (below 0)" if lowest < 0 else None
-
-
-def pairwise_matrix(pair_counts):
-    """[n_in, n_out] float64 plug-in MI in bits of every pair of a PairCounts."""
-    return pair_counts.per_pair(pairwise_mi_bits, mi_values_problem)
 
 
 # torch reduces tensors of fewer elements than its grain size (32768) on one thread; larger ones
@@ -106,3 +105,19 @@ def sum_in_order(matrix):
     for value in np.asarray(matrix, dtype=np.float64).ravel().tolist():
         total += value
     return total
+
+
+class Plugin(Estimator):
+    """deep-ei's plug-in estimate: MI of the empirical frequencies."""
+    name = "plugin"
+
+    def pair_values(self, tile, summary=None):
+        if summary is not None:  # the same bits: both kernels sum csrc's mutual_information.h terms
+            return summary[..., MI]
+        return pairwise_mi_bits(tile.counts, tile.in_bins, tile.out_bins)
+
+    def values_problem(self, values):
+        return mi_values_problem(values)
+
+    def vector_values(self, vector_counts):
+        return vector_eis(vector_counts)

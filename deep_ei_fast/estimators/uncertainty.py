@@ -2,8 +2,8 @@
 
 Standard error: the delta method. The plug-in MI is a smooth function of the cell frequencies;
 to first order MI_hat - MI is the mean over samples of L(x, y) - MI, L = log2(p_xy / (p_x p_y)),
-so Var(MI_hat) = Var(L) / N. Var(L) is taken over the first KEPT_SAMPLES samples (PairCounts
-keeps their codes; L is read from the full counts at their cells): no per-block counters
+so Var(MI_hat) = Var(L) / N. Var(L) is taken over the first KEPT_SAMPLES samples (the pair
+counts keep their codes; L is read from the full counts at their cells): no per-block counters
 (memory_bound untouched), no second pass, no float pass over the counters, and a relative
 error of about sqrt(2 / 512) = 6% in the variance, 3% in the standard error (L in float32).
 The corrections (Miller-Madow's, the shuffle's mean null) are nearly constant at a given N, so
@@ -26,36 +26,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from ..engine.pair_counts import KEPT_SAMPLES
-from . import count_tables
-from .count_tables import BITS_PER_NAT, L_VARIANCE, MI, RX, RXY, RY, N  # noqa: F401  (pair_tables' columns)
+from .count_tables import BITS_PER_NAT, L_VARIANCE, MI, RX, RXY, RY, N  # noqa: F401  (the summaries' columns)
 
-
-def pair_tables(pair_counts):
-    """(count_tables.pair_summaries' [n_in, n_out, 6] numpy, Phi of the first samples [M]
-    numpy) of a PairCounts, in one pass over its tiles. Sharded, each rank summarizes its
-    region: the regions are gathered and Phi summed over ranks (in rank order: its float can
-    differ from one process's in the last bits, as it does between tilings)."""
-    r0, r1, s0, s1 = pair_counts.region
-    summary = np.zeros((r1 - r0, s1 - s0, 6))
-    codes = pair_counts.first_codes()
-    in_bins = pair_counts.binning.in_bins
-
-    def tile_tables(rect, counts, out_bins):
-        a0, a1, b0, b1 = rect
-        x_codes, y_codes = (None, None) if codes is None else (codes[0][a0:a1], codes[1][b0:b1])
-        values, tile_phi = count_tables.pair_summaries(counts, in_bins, out_bins, x_codes, y_codes)
-        return values.cpu().numpy(), tile_phi.cpu().to(torch.float64).numpy()
-
-    phi = None  # the tiles' Phi summed in tile order (a checkpoint's tiles hold theirs)
-    for (a0, a1, b0, b1), (values, tile_phi) in pair_counts.tile_values(
-            "pair_summary", tile_tables, leading=(True, False), check=count_tables.summaries_problem):
-        summary[a0 - r0:a1 - r0, b0 - s0:b1 - s0] = values
-        phi = tile_phi.copy() if phi is None else phi + tile_phi
-    if phi is None:  # no tiles here (a rank without pairs): Phi of the first samples is 0
-        phi = np.zeros(min(KEPT_SAMPLES, pair_counts.total))
-    phi = pair_counts.shard.sum_over_ranks(torch.from_numpy(phi), "summing the pairs' Phi")
-    return pair_counts.gather_region(summary), phi.numpy()
+KEPT_SAMPLES = 512  # the first samples whose codes are kept for Var(L) and Var(Phi)
 
 
 def sum_first_order_variance(phi, samples):

@@ -140,12 +140,7 @@ def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples
     ranks; every rank returns the one-process plane (docs/distributed.rst).
     """
     check_positive_int("sensitivity_samples", sensitivity_samples)
-    settings = check_settings(MeasurementSettings(
-        samples=samples, batch_size=batch_size, in_range=in_range, in_bins=in_bins,
-        out_range=out_range, out_bins=out_bins, device=device, rng=rng, seed=seed,
-        progress=progress, memory_bound=memory_bound, threshold=threshold,
-        max_samples=max_samples, estimator=estimator, shuffles=shuffles,
-        process_group=process_group))
+    settings = check_settings(MeasurementSettings.of(locals()))
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     if device is None:  # the model's device; a model without parameters: the input's
