@@ -11,7 +11,7 @@ from helpers import make_net
 
 def test_counters_flush_into_int64_near_the_int32_limit(dei):
     from deep_ei_fast.engine import ops
-    from deep_ei_fast.engine.pair_counts import FLUSH_SAMPLES, Counters
+    from deep_ei_fast.engine.pair_counters import FLUSH_SAMPLES, Counters
     narrow = torch.zeros((1, 1, 3, 3), dtype=torch.int32)
     narrow[0, 0, 1, 1] = FLUSH_SAMPLES - 10  # as if that many samples had landed in one cell
     counters = Counters(narrow)
@@ -40,20 +40,20 @@ def test_pairwise_mi_accepts_int64_counts(dei):
 @pytest.mark.parametrize("name", ["ei_parts_matrix", "vector_and_pairwise_ei"])
 @pytest.mark.parametrize("memory_bound", [None, 64 * 1024])
 def test_flushed_counts_equal_unflushed(dei, monkeypatch, name, memory_bound):
-    from deep_ei_fast.engine import pair_counts
+    from deep_ei_fast.engine import pair_counters
     net, lin = make_net(6, 5, "sigmoid", seed=7)
     top = dei.topology_of(net, torch.zeros((1, 6)))
     kw = dict(samples=20000, in_bins=16, out_bins=16, seed=2, progress=False)
     if memory_bound:
         kw["memory_bound"] = memory_bound  # tiled: each tile's counters flush too
     whole = getattr(dei, name)(lin, top, **kw)
-    monkeypatch.setattr(pair_counts, "FLUSH_SAMPLES", 1000)  # a flush every few batches
+    monkeypatch.setattr(pair_counters, "FLUSH_SAMPLES", 1000)  # a flush every few batches
     flushed = getattr(dei, name)(lin, top, **kw)
     assert (flushed == whole) if name != "ei_parts_matrix" else (flushed == whole).all()
 
 
 def test_too_many_tiles_refused_with_smallest_bound(dei):
-    from deep_ei_fast.engine.pair_counts import MAX_TILES, plan_tiles
+    from deep_ei_fast.engine.tile_plan import MAX_TILES, plan_tiles
     lin = torch.nn.Linear(1000, 1000)
     top = dei.topology_of(torch.nn.Sequential(lin, torch.nn.Sigmoid()), torch.zeros((1, 1000)))
     with pytest.raises(ValueError, match=r"memory_bound=30000 .* smallest memory_bound .* is (\d+)") as info:
@@ -90,5 +90,5 @@ def test_the_documented_sample_limit_is_the_enforced_one(dei, name):
     with pytest.raises(ValueError, match=rf"samples={2**53 + 1}: at most {2**53} \(2\^53\) samples"):
         getattr(dei, name)(lin, top, samples=2**53 + 1, seed=0, progress=False)
     for samples in (2**31 + 5, 2**53):  # accepted (opened, not run)
-        opened = open_measurement(lin, top, MeasurementSettings(samples=samples, progress=False))
-        assert opened.settings.samples == samples
+        with open_measurement(lin, top, MeasurementSettings(samples=samples, progress=False)) as opened:
+            assert opened.settings.samples == samples

@@ -220,7 +220,7 @@ def test_cuda_default_is_three_quarters_of_the_free_memory():
     assert default_memory_bound("cuda", free_bytes=140 * 10**9) == 105 * 10**9
     assert default_memory_bound(torch.device("cuda:0"), free_bytes=7) == 5  # rounded down
     # 1024 x 1024 pairs of 64 bins (17.7 GB of counters) fit in one tile on a 140 GB GPU
-    from deep_ei_fast.engine.pair_counts import plan_tiles
+    from deep_ei_fast.engine.tile_plan import plan_tiles
     tiles = plan_tiles(1024, 1024, 65 * 65 * 4, default_memory_bound("cuda", free_bytes=140 * 10**9))
     assert len(tiles) == 1
 
@@ -285,7 +285,7 @@ def test_pending_codes_flush_at_the_byte_limit(monkeypatch):
     reference = _pair_counts()
     for x, y in blocks:
         reference.add(x, y)
-    reference.per_pair(lambda counts, *_: counts.clone())
+    list(reference.each_tile())  # counts what is pending
     expected = reference.counts.totals().clone()
 
     # a block is 100 samples x (3 + 2) uint8 codes = 500 bytes; flush at 1200 bytes: after
@@ -298,8 +298,8 @@ def test_pending_codes_flush_at_the_byte_limit(monkeypatch):
         counts.add(x, y)
         seen.append(len(calls))
     assert seen == [0, 0, 1, 1, 1, 2, 2]
-    assert counts.unbinned_bytes == 500  # the seventh block waits for per_pair
-    counts.per_pair(lambda c, *_: c.clone())
+    assert counts.pending.bytes == 500  # the seventh block waits for the pass over the tiles
+    list(counts.each_tile())
     assert [s for s, _ in calls] == [300, 300, 100]
     assert all(kwargs == {"check_codes": False} for _, kwargs in calls)  # the engine's own codes
     assert torch.equal(counts.counts.totals(), expected)

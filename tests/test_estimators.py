@@ -268,7 +268,6 @@ def test_shuffle_is_the_same_tiled_and_whole():
 
 
 def test_nulls_share_the_memory_bound():
-    from deep_ei_fast.api.estimated import pair_counts
     from deep_ei_fast.api.prepare import open_measurement
     from deep_ei_fast.engine.settings import MeasurementSettings
     layer, top = _diagonal(6, 1.0)
@@ -276,8 +275,8 @@ def test_nulls_share_the_memory_bound():
     settings = MeasurementSettings(samples=100, in_range=(0, 1), out_range=(0, 1), in_bins=BINS,
                                    out_bins=BINS, progress=False, memory_bound=bound,
                                    estimator="shuffle", shuffles=3)
-    m = open_measurement(layer, top, settings, dynamic_out=True)
-    pairs = pair_counts(m, m.pair_binning(100))  # under the settings' bound
+    with open_measurement(layer, top, settings, dynamic_out=True) as m:
+        pairs = m.pair_counts(m.pair_binning(100))  # under the settings' bound
     assert len(pairs.nulls) == 3
     for counts in [pairs.counts, *pairs.nulls]:
         largest = max((a1 - a0) * (b1 - b0) for a0, a1, b0, b1 in counts.tiles)

@@ -186,8 +186,8 @@ def test_counters_near_the_int32_limit(device):
 def test_counters_flush_into_int64_with_this_kernel(monkeypatch):
     """PairCounts' Counters flush this kernel's int32 counters into int64 totals exactly as the
     atomic kernel's: near the limit, and with a lowered flush limit against the unflushed sum."""
-    from deep_ei_fast.engine import pair_counts
-    from deep_ei_fast.engine.pair_counts import FLUSH_SAMPLES, Counters
+    from deep_ei_fast.engine import pair_counters
+    from deep_ei_fast.engine.pair_counters import FLUSH_SAMPLES, Counters
     op = histogram_choice.KERNELS[histogram_choice.INT8MM]
     narrow = torch.zeros((1, 1, 3, 3), dtype=torch.int32)
     narrow[0, 0, 1, 1] = FLUSH_SAMPLES - 10
@@ -204,7 +204,7 @@ def test_counters_flush_into_int64_with_this_kernel(monkeypatch):
     whole = Counters(torch.zeros((3, 2, 9, 9), dtype=torch.int32))
     for x, y in blocks:
         whole.add(ops.pair_histogram_accumulate_, x, y)
-    monkeypatch.setattr(pair_counts, "FLUSH_SAMPLES", 1000)  # a flush every other block
+    monkeypatch.setattr(pair_counters, "FLUSH_SAMPLES", 1000)  # a flush every other block
     flushed = Counters(torch.zeros((3, 2, 9, 9), dtype=torch.int32))
     for x, y in blocks:
         flushed.add(op, x, y)
@@ -284,7 +284,8 @@ def test_engine_with_this_kernel_gives_the_same_results(dei, monkeypatch, memory
 
 
 def test_workspace_is_set_aside_from_memory_bound(monkeypatch):
-    from deep_ei_fast.engine.pair_counts import PairBinning, PairCounts, plan_tiles
+    from deep_ei_fast.engine.pair_counts import PairBinning, PairCounts
+    from deep_ei_fast.engine.tile_plan import plan_tiles
     binning = PairBinning((0.0, 1.0), 64, [(0.0, 1.0)] * 40, [64] * 40, torch.device("cpu"))
     bound = 4_000_000
     atomic = PairCounts(binning, 40, 40, bound)

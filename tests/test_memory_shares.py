@@ -11,7 +11,6 @@ import pytest
 import torch
 
 import deep_ei_fast as dei
-from deep_ei_fast.api.estimated import VectorWithNulls, pair_counts
 from deep_ei_fast.api.prepare import open_measurement
 from deep_ei_fast.engine.memory_share import MemoryShare
 from deep_ei_fast.engine.noise_streams import PhiloxStream
@@ -36,12 +35,12 @@ def no_samples(monkeypatch):
     monkeypatch.setattr(PhiloxStream, "generate", refuse)
 
 
-def counter_sets(lin, top, shuffles, memory_bound, vector=False):
+def counter_sets(lin, top, shuffles, memory_bound, vector=False, standard_errors=False):
     """The counters of a shuffle measurement, made (not fed) as the EI functions make them."""
     settings = MeasurementSettings(samples=1000, in_bins=8, out_bins=8, seed=0, progress=False,
                                    memory_bound=memory_bound, estimator="shuffle", shuffles=shuffles)
-    m = open_measurement(lin, top, settings, dynamic_out=True)
-    return VectorWithNulls(m) if vector else pair_counts(m, m.pair_binning(1000))
+    with open_measurement(lin, top, settings, dynamic_out=True, standard_errors=standard_errors) as m:
+        return m.vector_counts() if vector else m.pair_counts(m.pair_binning(1000))
 
 
 def test_a_million_shuffles_are_refused_under_the_default_bound(layer, no_samples):
@@ -83,18 +82,21 @@ def test_every_counter_set_fits_its_part(layer):
     sets = [pairs.counts, *pairs.nulls]
     assert len(sets) == 21
     for counts in sets:
-        counters = max((a1 - a0) * (b1 - b0) for a0, a1, b0, b1 in counts.tiles) * counts.pair_bytes
+        counters = max((a1 - a0) * (b1 - b0) for a0, a1, b0, b1 in counts.tiles) * counts.plan.pair_bytes
         pending = counts.batch_limits[1]  # codes held before a histogram call (plus one block)
         assert COUNTER_SET_BYTES + counters + max(pending, counts.cache_limit) <= bound // 21
 
 
 def test_only_the_real_pairing_keeps_the_first_codes(layer):
     lin, top = layer
-    pairs = counter_sets(lin, top, 3, 10**6)
     x, y = torch.rand(4, 700), torch.rand(3, 700)
+    pairs = counter_sets(lin, top, 3, 10**6, standard_errors=True)
     pairs.add(x, y)
-    assert pairs.counts.first_codes()[0].shape == (4, 512)
-    assert all(null.first_codes() is None for null in pairs.nulls)
+    assert pairs.counts.kept.codes()[0].shape == (4, 512)
+    assert all(null.kept.codes() is None for null in pairs.nulls)
+    plain = counter_sets(lin, top, 3, 10**6)  # no standard errors: nothing is kept
+    plain.add(x, y)
+    assert all(counts.kept.codes() is None for counts in [plain.counts, *plain.nulls])
 
 
 def test_pending_codes_stay_within_the_part_and_count_the_same():
@@ -108,11 +110,9 @@ def test_pending_codes_stay_within_the_part_and_count_the_same():
         x, y = torch.rand((3, 300), generator=g), torch.rand((2, 300), generator=g)
         small.add(x, y)
         large.add(x, y)
-        assert small.unbinned_bytes <= small.batch_limits[1] + 300 * 5  # the limit plus one block
-    assert large.unbinned_bytes == 6 * 300 * 5  # the default limits: all still pending
-    keep = []
-    for counts in (small, large):
-        counts.per_pair(lambda c, *_: keep.append(c.clone()) or torch.zeros(c.shape[:2]))
+        assert small.pending.bytes <= small.batch_limits[1] + 300 * 5  # the limit plus one block
+    assert large.pending.bytes == 6 * 300 * 5  # the default limits: all still pending
+    keep = [tile.counts.clone() for counts in (small, large) for tile in counts.each_tile()]
     assert torch.equal(keep[0], keep[1])
 
 

@@ -7,7 +7,8 @@ that is stopped can be restarted without counting them again.
     tile.<label>.<estimate>.a<a0>-<a1>.b<b0>-<b1>.npz
 
 <label> names the counters ("counts": the real pairing; "null<k>": the shuffle estimator's null
-shift k), <estimate> the per-pair values computed from them, and the rectangle the pairs
+shift k), <estimate> what the estimator computed from them (its name and what the arrays are:
+"<name>_pairwise_mi_bits", or "<name>_pair_summary" with standard errors), and the rectangle the pairs
 [a0, a1) x [b0, b1) in absolute layer coordinates. Every file is written to a temporary name
 (".tmp-..." never matches the tile pattern) and moved into place with os.replace, so a run
 killed at any moment leaves only whole files. A directory whose metadata differs from the
@@ -31,7 +32,9 @@ import zipfile
 
 import numpy as np
 
-FORMAT_VERSION = 2  # 2: tiles carry their binding (version 1 tiles are refused with the metadata)
+# 2: tiles carry their binding; 3: tiles keyed by the estimator's name (an error-bar tile also
+# holds the estimator's values). An older directory is refused with its metadata, naming this.
+FORMAT_VERSION = 3
 METADATA = "metadata.json"
 LOCK = "lock"
 BINDING = "binding"  # the entry of a tile file holding its binding (a JSON string)
