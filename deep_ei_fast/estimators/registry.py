@@ -1,9 +1,6 @@
-"""Estimator names -> their classes (the estimator= argument); one line per estimator.
-
-"plugin": deep-ei's plug-in estimate (biased upward by about (Rx-1)(Ry-1) / (2 N ln 2) bits a
-pair). "miller_madow": each entropy corrected by (R-1)/(2N). "shuffle": plug-in minus the
-plug-in MI of `shuffles` shifted pairings of the same samples.
-"""
+"""Estimator names (the estimator= argument) -> their classes: an estimator is added with its
+module (estimator.py says what it implements) and its entry here. Each module's docstring says
+what its estimator estimates (docs/estimators.rst compares them)."""
 from .miller_madow import MillerMadow
 from .plugin import Plugin
 from .shuffle import Shuffle
