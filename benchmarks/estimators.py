@@ -69,20 +69,24 @@ def estimate_step_times(layer, top, n, rounds):
     """{step: (best, median) CPU s} of each estimate from one set of pair counts at n samples:
     the part of ei_parts / pairwise_stats that differs between estimators (whole-call times
     swing by +-20% on a shared machine, more than the differences measured here)."""
-    from deep_ei_fast.api.estimated import pair_counts
     from deep_ei_fast.api.prepare import open_measurement
+    from deep_ei_fast.engine.pair_results import estimate
     from deep_ei_fast.engine.settings import MeasurementSettings
-    from deep_ei_fast.estimators import miller_madow, plugin, uncertainty
+    from deep_ei_fast.estimators.miller_madow import MillerMadow
+    from deep_ei_fast.estimators.plugin import Plugin
+    from deep_ei_fast.estimators.standard_errors import WithStandardErrors
 
     settings = MeasurementSettings(samples=n, batch_size=20, in_range=(0, 1), in_bins=64, out_range=(0, 1),
                                    out_bins=64, device="cpu", rng="philox", seed=SEED, progress=False)
-    m = open_measurement(layer, top, settings, description="benchmark", dynamic_out=True)
-    pairs = pair_counts(m, m.pair_binning(n))
-    with m.bar(n) as bar:
-        m.feed(n, [pairs], bar)
-    steps = {"plug-in MI (pairwise_mi)": lambda: pairs.counts.per_pair(plugin.pairwise_mi_bits),
-             "Miller-Madow MI (pair_table_summary)": lambda: pairs.counts.per_pair(miller_madow.pairwise_mi_bits),
-             "error-bar summaries (pair_table_summary + L)": lambda: uncertainty.pair_tables(pairs.counts)}
+    with open_measurement(layer, top, settings, description="benchmark", dynamic_out=True,
+                          standard_errors=True) as m:  # the first samples' codes kept for the error bars
+        pairs = m.pair_counts(m.pair_binning(n))
+        with m.bar(n) as bar:
+            m.feed(n, [pairs], bar)
+    steps = {"plug-in MI (pairwise_mi)": lambda: estimate(pairs, Plugin()),
+             "Miller-Madow MI (pair_table_summary)": lambda: estimate(pairs, MillerMadow()),
+             "error bars (pair_table_summary + L, and their statistics)": lambda: estimate(
+                 pairs, WithStandardErrors(Plugin()))}
     times = {name: [] for name in steps}
     for _ in range(rounds):
         for name, step in steps.items():

@@ -17,7 +17,7 @@ row and column) x layers 25x6, 64x64, 256x256, 1024x1024, 4096x4096 (--quick: th
 x codes uniform (every cell equally likely, drop codes included) and saturated (sigmoids of
 large pre-activations: most samples in a few cells, the atomic kernel's collisions). A layer
 whose counters exceed --cap bytes is measured on a tile of its pairs (whole output rows, as
-engine/pair_counts.plan_tiles cuts them; the table names the tile): the rate per pair-sample
+engine/tile_plan.plan_tiles cuts them; the table names the tile): the rate per pair-sample
 is the layer's, tiled. Samples per call: --pair-samples / pairs, clamped to [--min-samples,
 --max-samples] (the same for every kernel of a cell).
 

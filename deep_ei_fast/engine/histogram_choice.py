@@ -12,7 +12,7 @@ Three kernels compute the same counts (csrc/OPS.md), each callable by name throu
 - ``pair_histogram_int8mm_accumulate_``: the same product as one cuBLASLt int8 GEMM per block
   of pairs and chunk of samples (torch._int_mm; engine/onehot_matmul.py), padded once per
   block rather than per pair: RX * RY multiply-adds per pair-sample. It needs scratch memory,
-  which PairCounts sets aside from memory_bound (``workspace_bytes``).
+  which the tile plan sets aside from memory_bound (``workspace_bytes``).
 
 The rule (CUDA): estimated time per pair-sample of kernels a and b, pick the smaller:
 
@@ -138,6 +138,6 @@ def accumulator(rows, cols, n_in, n_out, memory_bound):
 
 
 def workspace_bytes(name, memory_bound):
-    """Scratch bytes kernel `name` needs, set aside from memory_bound by PairCounts (only the
+    """Scratch bytes kernel `name` needs, set aside from memory_bound by the tile plan (only the
     int8 GEMM path has any)."""
     return onehot_matmul.workspace_bytes(memory_bound) if name == INT8MM else 0

@@ -6,12 +6,12 @@
 int8 x int8 -> int32 product: cuBLASLt's int8 tensor-core GEMM on CUDA, oneDNN's int8 GEMM
 on the CPU. Each product entry is an exact count: integer products of 0 / 1 summed in int32.
 
-The work is tiled so that its scratch memory stays within ``workspace_bytes`` (PairCounts sets
-it aside from memory_bound): blocks of ta x tb pairs (their int32 product, as large as their
-counters) and chunks of K samples (the two int8 one-hot operands), ``plan()``. Each chunk's
+The work is tiled so that its scratch memory stays within ``workspace_bytes`` (a counter set's
+TilePlan sets it aside from memory_bound): blocks of ta x tb pairs (their int32 product, as large
+as their counters) and chunks of K samples (the two int8 one-hot operands), ``plan()``. Each chunk's
 product is added into the int32 ``counts``, so the counters hold exactly what the atomic
 kernel's would: the same function as ``ops.pair_histogram_accumulate_`` (same arguments, same
-counts, bit for bit), and PairCounts' Counters flush them into int64 totals as they flush the
+counts, bit for bit), and the pair Counters flush them into int64 totals as they flush the
 atomic kernel's.
 
 int32 bounds: a product entry counts samples of one chunk, at most K <= MAX_CHUNK_SAMPLES
@@ -36,7 +36,7 @@ MAX_CHUNK_SAMPLES = 2**20  # samples per product (< 2^31: an int32 product entry
 TARGET_CHUNK = 16384  # samples per product that the pair blocks shrink for (see plan)
 MIN_BLOCK_ROWS = 1024  # ... but not below this many product rows a side
 DEFAULT_WORKSPACE_BYTES = 2**30  # scratch of one call when the caller names none
-WORKSPACE_FRACTION = 8  # PairCounts sets aside memory_bound / 8 (at most the default) for it
+WORKSPACE_FRACTION = 8  # TilePlan sets aside memory_bound / 8 (at most the default) for it
 CODE_DTYPES = (torch.uint8, torch.int32)
 
 
@@ -45,7 +45,7 @@ def padded(n, multiple=ALIGN):
 
 
 def workspace_bytes(memory_bound):
-    """Scratch PairCounts sets aside from `memory_bound` for this kernel's calls."""
+    """Scratch a TilePlan sets aside from `memory_bound` for this kernel's calls."""
     return min(DEFAULT_WORKSPACE_BYTES, memory_bound // WORKSPACE_FRACTION)
 
 

@@ -40,8 +40,8 @@ class Parts:
 
 
 def estimate(pairs, estimator):
-    """``estimator.finish`` of a PairCountsWithNulls (counted for the estimator's null_shifts
-    and kept_samples)."""
+    """``estimator.finish`` of pair counts with their nulls (a null_pairing.WithNulls, counted
+    for the estimator's null_shifts and kept_samples)."""
     return estimator.finish(Parts(_whole(pairs.counts, estimator),
                                   [_whole(null, estimator) for null in pairs.nulls], pairs.counts.total))
 

@@ -3,7 +3,7 @@ pair's counters (the engine's pair_table_summary op, either device).
 
 A tile ``counts`` int32 [na, nb, RX, RY] has one extra last row and column of dropped
 (out-of-range) samples, which no estimate uses. Per-sample quantities are read at the cells of
-a few kept samples (PairCounts.first_codes).
+a few kept samples (the codes a Tile carries: engine/pair_counts.py).
 """
 import math
 
