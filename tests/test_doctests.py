@@ -14,6 +14,7 @@ import doctest
 import inspect
 import re
 import time
+from pathlib import Path
 
 import pytest
 
@@ -39,7 +40,8 @@ NEEDS = {"deep_ei_fast.CausalPlane": ["pandas"], "deep_ei_fast.CausalPlaneRecord
          **{f"deep_ei_fast.plots.{name}": ["matplotlib"] for name in plots.__all__}}
 FLAGS = doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE
 SECTION = re.compile(r"^( *)(\w[\w ]*)\n\1-{3,}$", re.MULTILINE)
-WARNINGS = (Warning,)
+DOCS = Path(__file__).resolve().parents[1] / "docs"
+AUTOCLASS = re.compile(r"^\.\. autoclass:: (\S+)\n(?:   :[\w-]+:.*\n)*?   :members:(.*)$", re.MULTILINE)
 
 
 def sections(docstring):
@@ -65,34 +67,51 @@ def signature_parameters(value):
     return parameters[1:] if inspect.isclass(value) else parameters
 
 
-def public_methods(cls):
-    """(name, function) of the methods a class defines itself, not its dataclass or base's."""
-    for name, member in vars(cls).items():
-        if inspect.isfunction(member) and not name.startswith("_") and member.__qualname__.startswith(cls.__name__):
-            yield name, member
+def rendered_members(name, cls):
+    """(name, function or property) of the class's own public methods and properties that the
+    Sphinx pages render: an ``autoclass`` with ``:members:`` renders them all, or those it lists."""
+    for page in DOCS.glob("**/*.rst"):
+        for match in AUTOCLASS.finditer(page.read_text()):
+            if match.group(1) != name:
+                continue
+            listed = {m.strip() for m in match.group(2).split(",") if m.strip()}
+            for member_name, member in vars(cls).items():
+                if member_name.startswith("_") or not (inspect.isfunction(member) or isinstance(member, property)):
+                    continue
+                if not listed or member_name in listed:
+                    yield member_name, member
 
 
 @pytest.mark.parametrize("name", sorted(PUBLIC))
 def test_numpydoc_sections(name):
+    """Every public name has Examples; a function has Parameters (each parameter of its signature,
+    in order), Returns and Raises; a class documents its constructor's parameters under
+    Parameters or, for a result, Attributes; each method the API reference renders has
+    Parameters (if it takes any) and Returns or Raises, each property a docstring."""
     value = PUBLIC[name]
     found = sections(value.__doc__)
     assert "Examples" in found, f"{name}: no Examples section"
-    if inspect.isclass(value) and issubclass(value, WARNINGS):
+    if inspect.isclass(value) and issubclass(value, Warning):
         return
-    parameters = signature_parameters(value)
-    if parameters:
-        assert documented_parameters(found.get("Parameters", "")) == parameters, name
     if inspect.isfunction(value):
+        parameters = signature_parameters(value)
+        assert documented_parameters(found.get("Parameters", "")) == parameters, name
         assert "Returns" in found, f"{name}: no Returns section"
         assert "Raises" in found or not parameters, f"{name}: no Raises section"
-    else:
-        for method_name, method in public_methods(value):
-            method_sections = sections(method.__doc__)
-            method_parameters = list(inspect.signature(method).parameters)[1:]
-            where = f"{name}.{method_name}"
-            if method_parameters:
-                assert documented_parameters(method_sections.get("Parameters", "")) == method_parameters, where
-            assert "Returns" in method_sections, f"{where}: no Returns section"
+        return
+    if "__init__" in vars(value):  # its own or its dataclass's constructor (not list's)
+        documented = found.get("Parameters", found.get("Attributes", ""))
+        assert documented_parameters(documented) == signature_parameters(value), name
+    for member_name, member in rendered_members(name, value):
+        where = f"{name}.{member_name}"
+        assert (member.__doc__ or "").strip(), f"{where}: no docstring"
+        if isinstance(member, property):
+            continue
+        member_sections = sections(member.__doc__)
+        parameters = list(inspect.signature(member).parameters)[1:]
+        if parameters:
+            assert documented_parameters(member_sections.get("Parameters", "")) == parameters, where
+        assert "Returns" in member_sections or "Raises" in member_sections, f"{where}: no Returns or Raises"
 
 
 def run_examples(name, value):
