@@ -119,8 +119,10 @@ class LayerSpec:
 
     Attributes
     ----------
-    n_in, n_out : int
-        The input and output neurons: ``prod(in_shape)`` and ``prod(out_shape)``.
+    n_in : int
+        The input neurons, ``prod(in_shape)``.
+    n_out : int
+        The output neurons, ``prod(out_shape)``.
 
     Raises
     ------

@@ -132,7 +132,7 @@ def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples
     input : torch.Tensor or object
         An example input, batch dimension included, as for :func:`topology_of`; on
         ``device`` when it is a tensor (ValueError otherwise).
-    layers : str, torch.nn.Module or list of them, optional
+    layers : str, torch.nn.Module or list, optional
         The rows to measure, by name (as in ``model.named_modules()``) or module; each must be
         a module the forward pass calls (ValueError listing the Linear and Conv2d layers
         otherwise). None: every Linear and Conv2d.

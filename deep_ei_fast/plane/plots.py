@@ -1,4 +1,4 @@
-"""Plots of a causal-plane recording (matplotlib, an optional dependency: pip install matplotlib).
+"""Plots of a causal-plane recording (matplotlib, an optional dependency: pip install matplotlib)::
 
     plot_causal_plane(recording, "plane.png")      each layer's trajectory in the plane
     plot_measures(recording, "measures.png")       EI, EI_parts, sensitivity, ... against epoch

@@ -21,8 +21,10 @@ class PlaneRow:
         The module's name in ``model.named_modules()``.
     module : str
         The module and its widths, such as ``"Linear 25->6"``.
-    n_in, n_out : int
-        Input and output neurons.
+    n_in : int
+        Input neurons.
+    n_out : int
+        Output neurons.
     ei : float
         Vector EI: I(X; Y) of the whole input and output vectors.
     ei_parts : float
@@ -43,10 +45,18 @@ class PlaneRow:
         at ``max_samples`` (``ei`` and ``ei_parts`` are then the last estimates).
     sensitivity_samples : int
         Noise samples per input neuron behind ``sensitivity``.
-    in_bins, out_bins : int
-        The bins of each input and output neuron.
-    in_low, in_high, out_low, out_high : float
-        The input noise's and the output binning's ranges, as resolved for this layer.
+    in_bins : int
+        The bins of each input neuron.
+    out_bins : int
+        The bins of each output neuron.
+    in_low : float
+        The low end of the input noise's range, as resolved for this layer.
+    in_high : float
+        Its high end.
+    out_low : float
+        The low end of the output binning's range, as resolved for this layer.
+    out_high : float
+        Its high end.
     rng : str
         ``"philox"`` or ``"torch"``.
     seed : int or str
@@ -55,11 +65,19 @@ class PlaneRow:
         Wall time of this layer's measurement.
     estimator : str
         The estimator behind ``ei``, ``ei_parts`` and ``sensitivity``.
-    ei_standard_error, ei_parts_standard_error, sensitivity_standard_error : float or None
-        Standard errors in bits; None unless ``standard_errors=True``.
-    degeneracy_standard_error, degeneracy_parts_standard_error, integration_standard_error : float or None
-        Of the differences: the sums of their terms' standard errors, a bound that holds
-        whatever the terms' correlation; None unless ``standard_errors=True``.
+    ei_standard_error : float or None
+        The standard error of ``ei`` in bits; None unless ``standard_errors=True``.
+    ei_parts_standard_error : float or None
+        The standard error of ``ei_parts``, likewise.
+    sensitivity_standard_error : float or None
+        The standard error of ``sensitivity``, likewise.
+    degeneracy_standard_error : float or None
+        A bound on the standard error of ``degeneracy``: the sum of its terms' standard
+        errors, which holds whatever their correlation; None unless ``standard_errors=True``.
+    degeneracy_parts_standard_error : float or None
+        The same bound for ``degeneracy_parts``.
+    integration_standard_error : float or None
+        The same bound for ``integration``.
 
     Examples
     --------

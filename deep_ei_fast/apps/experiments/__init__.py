@@ -1,4 +1,4 @@
-"""The paper's open questions, one command each: `python -m deep_ei_fast experiment NAME`.
+"""The paper's open questions, one command each: ``python -m deep_ei_fast experiment NAME``::
 
     from deep_ei_fast.apps.experiments import Options, run_experiment, run_dropout
     result = run_experiment("dropout", "out/dropout", Options(seeds=2))
