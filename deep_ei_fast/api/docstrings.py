@@ -9,6 +9,16 @@ checks and uses it (api/arguments.py, api/layer_resolution.py, engine/settings.p
 import re
 import textwrap
 
+# out_range's outputs outside it and its None (deep-ei's rules), alike in every EI function.
+_OUTSIDE_AND_NONE = """\
+    The (low, high) range binned for each output neuron. Outputs outside it are binned as
+    deep-ei bins them: a pairwise count leaves a sample out of the pairs whose values fall
+    outside (the range widened by 1e-6 each side); a vector count leaves out a sample with an
+    output above the range and keeps one below it as an extra code. None: the range of the
+    activation that follows ``layer`` in the model (as for ``in_range``; none: (-10, 10)),
+    or, when that activation is unbounded, the range of ``activation`` if it has one (else
+    ValueError)."""
+
 ENTRIES = {
     # -- deep-ei's arguments -------------------------------------------------------------------
     "layer": """\
@@ -54,19 +64,13 @@ in_bins : int, default 64
     Equal bins over ``in_range`` for each input neuron, 1 to 65535.""",
     "out_range": """\
 out_range : (float, float), optional
-    The (low, high) range binned for each output neuron; values outside it are left out of the
-    counts as deep-ei leaves them out. None: the range of the activation that follows
-    ``layer`` in the model (as for ``in_range``; none: (-10, 10)), or, when that activation is
-    unbounded, the range of ``activation`` if it has one (else ValueError). ``"dynamic"``
-    raises ValueError here.""",
+""" + _OUTSIDE_AND_NONE + """
+    ``"dynamic"`` raises ValueError here.""",
     "out_range_dynamic": """\
 out_range : (float, float) or "dynamic", optional
-    The (low, high) range binned for each output neuron; values outside it are left out of the
-    counts as deep-ei leaves them out. None: the range of the activation that follows
-    ``layer`` in the model (as for ``in_range``; none: (-10, 10)), or, when that activation is
-    unbounded, the range of ``activation`` if it has one (else ValueError). ``"dynamic"``:
-    deep-ei's rule, each output neuron's minimum and maximum over the first chunk of
-    samples.""",
+""" + _OUTSIDE_AND_NONE + """
+    ``"dynamic"``: deep-ei's rule, each output neuron's minimum and maximum over the first
+    chunk of samples.""",
     "out_range_sensitivity": """\
 out_range : (float, float) or "dynamic", optional
     The (low, high) range binned for each output neuron, with None as for the EI functions:
@@ -89,10 +93,10 @@ out_bins : int or "dynamic", default 64
     sensitivity rule, ``ceil(width of out_range / input bin width)`` bins.""",
     "activation": """\
 activation : callable, optional
-    Applied to ``layer``'s output in place of the activation the model applies (a module or a
-    function, which must keep the layer's width). None: the model's (none: the identity). The
-    default ``out_range`` still comes from the model's activation when it is bounded, as in
-    deep-ei.""",
+    Applied to ``layer``'s output in place of the activation the model applies: a module or a
+    function (TypeError otherwise), which must keep the layer's width. None: the model's
+    (none: the identity). The default ``out_range`` still comes from the model's activation
+    when it is bounded, as in deep-ei.""",
     "device_cpu": """\
 device : str or torch.device, default 'cpu'
     Where the noise is drawn and the layer is run: ``'cpu'``, ``'cuda'`` or ``'cuda:N'``
@@ -157,7 +161,7 @@ shuffles : int, default 1
     "process_group": """\
 process_group : torch.distributed.ProcessGroup, optional
     A group of processes that shares the work; every rank returns the one-process result, bit
-    for bit. ``rng="philox"`` only (:doc:`distributed`).""",
+    for bit. With more than one process, ``rng="philox"`` only (:doc:`distributed`).""",
     "checkpoint": """\
 checkpoint : str or os.PathLike, optional
     A directory where each finished tile of pair counts is saved; a restart with the same

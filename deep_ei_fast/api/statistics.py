@@ -42,7 +42,8 @@ class PairwiseStats:
         The standard error of each ``mi`` (delta method; for the shuffle estimator, plus the
         null's variance).
     p_value : numpy.ndarray
-        The G-test p-value of each pair's independence (1.0 where either side fills one bin).
+        The G-test p-value of each pair's independence (1.0 where either side occupies a
+        single bin).
     samples : int
         The noise samples counted (per input neuron for sensitivity_stats).
     q : float

@@ -41,7 +41,8 @@ def topology_of(model, input):
     Parameters
     ----------
     model : torch.nn.Module
-        The network. It runs once, as it is (its train or eval mode is left as it is).
+        The network. It runs under ``torch.no_grad()`` in the mode it is in (train or
+        eval), once, or twice when it cannot run under the recorder (see Warns).
     input : torch.Tensor or object
         An example input, batch dimension included, passed as ``model(input)``.
 

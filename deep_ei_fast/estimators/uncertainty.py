@@ -129,7 +129,8 @@ class VectorEstimate:
         The standard error of ``value`` in bits (delta method; for the shuffle estimator, plus
         the null's spread).
     samples : int
-        The samples counted: those whose every input and output code fell within the bins.
+        The samples counted: those deep-ei's vector binning keeps (no code at or above its
+        bin count).
 
     Examples
     --------
