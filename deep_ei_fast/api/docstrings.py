@@ -4,7 +4,9 @@ A docstring line that holds only ``{name}`` stands for ``ENTRIES[name]``, indent
 ``@shared_entries`` replaces it when the function is defined, so that help(), Sphinx and the
 doctests read the whole text. Eleven functions take the same twenty-odd arguments (deep-ei's
 signature and this library's keyword-only additions); each is described once, here, as the code
-checks and uses it (api/arguments.py, api/layer_resolution.py, engine/settings.py).
+checks and uses it (api/arguments.py, api/layer_resolution.py, engine/settings.py). So are the
+small layers the examples measure, whose answers are known (``entries_filler`` makes such a
+decorator for another table: plane/plots.py's).
 """
 import re
 import textwrap
@@ -187,16 +189,36 @@ UntracedLayerWarning
 ConvergenceWarning
     With ``samples=None``, when ``max_samples`` was reached before the rule of ``threshold``
     held: the last estimate is returned.""",
+    # -- the examples' layers, whose answers are known ------------------------------------------
+    "example_copy_layer": """\
+>>> import torch
+>>> import deep_ei_fast as deep_ei
+>>> model = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False))
+>>> with torch.no_grad():
+...     _ = model[0].weight.copy_(torch.eye(2))  # each output copies its input
+>>> topology = deep_ei.topology_of(model, torch.zeros(1, 2))""",
+    "example_repeat_layer": """\
+>>> import torch
+>>> import deep_ei_fast as deep_ei
+>>> model = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False))
+>>> with torch.no_grad():
+...     _ = model[0].weight.copy_(torch.tensor([[1.0, 0.0], [1.0, 0.0]]))  # both repeat input 0
+>>> topology = deep_ei.topology_of(model, torch.zeros(1, 2))""",
 }
 
 _PLACEHOLDER = re.compile(r"^( *)\{(\w+)\}$", re.MULTILINE)
 
 
-def shared_entries(function):
-    """Replaces each ``{name}`` line of ``function``'s docstring by ENTRIES[name] (KeyError
-    naming an unknown one, when the module is imported)."""
-    def entry(match):
-        indent, name = match.groups()
-        return textwrap.indent(ENTRIES[name], indent)
-    function.__doc__ = _PLACEHOLDER.sub(entry, function.__doc__)
-    return function
+def entries_filler(entries):
+    """A decorator that replaces each ``{name}`` line of a function's or class's docstring by
+    ``entries[name]``, indented as that line (KeyError naming an unknown one, at import)."""
+    def fill(documented):
+        def entry(match):
+            indent, name = match.groups()
+            return textwrap.indent(entries[name], indent)
+        documented.__doc__ = _PLACEHOLDER.sub(entry, documented.__doc__)
+        return documented
+    return fill
+
+
+shared_entries = entries_filler(ENTRIES)

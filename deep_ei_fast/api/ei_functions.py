@@ -131,12 +131,7 @@ def ei_parts(layer, topology, threshold=0.05, samples=None, extrapolate=False, b
     A layer whose outputs copy its inputs: each input shares all of its 3 bits (8 bins) with
     its own output and nothing with the other one.
 
-    >>> import torch
-    >>> import deep_ei_fast as deep_ei
-    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False))
-    >>> with torch.no_grad():
-    ...     _ = model[0].weight.copy_(torch.eye(2))
-    >>> topology = deep_ei.topology_of(model, torch.zeros(1, 2))
+    {example_copy_layer}
     >>> parts = deep_ei.ei_parts(model[0], topology, samples=10000, in_bins=8, out_bins=8, seed=0)
     >>> round(parts, 2)
     6.01
@@ -222,12 +217,7 @@ def ei_parts_matrix(layer, topology, samples=None, batch_size=20, in_layer=None,
 
     Examples
     --------
-    >>> import torch
-    >>> import deep_ei_fast as deep_ei
-    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False))
-    >>> with torch.no_grad():
-    ...     _ = model[0].weight.copy_(torch.eye(2))  # each output copies its input
-    >>> topology = deep_ei.topology_of(model, torch.zeros(1, 2))
+    {example_copy_layer}
     >>> matrix = deep_ei.ei_parts_matrix(model[0], topology, samples=10000, in_bins=8, out_bins=8,
     ...                                  seed=0)
     >>> matrix.shape, matrix.dtype
@@ -305,12 +295,7 @@ def ei(layer, topology, threshold=0.05, samples=None, batch_size=20, in_layer=No
     --------
     A layer whose outputs copy its inputs passes both inputs' 8 bins, log2(8 * 8) = 6 bits:
 
-    >>> import torch
-    >>> import deep_ei_fast as deep_ei
-    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False))
-    >>> with torch.no_grad():
-    ...     _ = model[0].weight.copy_(torch.eye(2))
-    >>> topology = deep_ei.topology_of(model, torch.zeros(1, 2))
+    {example_copy_layer}
     >>> round(deep_ei.ei(model[0], topology, samples=10000, in_bins=8, out_bins=8, seed=0), 2)
     6.0
 
@@ -388,12 +373,7 @@ def eis_between_groups(layer, topology, groups, samples=None, batch_size=20, in_
     --------
     Input 0 is copied to output 0 only: 3 bits (8 bins) there, none to output 1.
 
-    >>> import torch
-    >>> import deep_ei_fast as deep_ei
-    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False))
-    >>> with torch.no_grad():
-    ...     _ = model[0].weight.copy_(torch.eye(2))
-    >>> topology = deep_ei.topology_of(model, torch.zeros(1, 2))
+    {example_copy_layer}
     >>> groups = [((0,), (0,)), ((0,), (1,)), ((0, 1), (0, 1))]
     >>> eis = deep_ei.eis_between_groups(model[0], topology, groups, samples=10000, in_bins=8,
     ...                                  out_bins=8, seed=0)
@@ -492,12 +472,7 @@ def vector_and_pairwise_ei(layer, topology, samples=None, batch_size=20, in_laye
 
     Examples
     --------
-    >>> import torch
-    >>> import deep_ei_fast as deep_ei
-    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False))
-    >>> with torch.no_grad():
-    ...     _ = model[0].weight.copy_(torch.eye(2))  # each output copies its input
-    >>> topology = deep_ei.topology_of(model, torch.zeros(1, 2))
+    {example_copy_layer}
     >>> vector, parts = deep_ei.vector_and_pairwise_ei(model[0], topology, samples=10000,
     ...                                                in_bins=8, out_bins=8, seed=0)
     >>> round(vector, 2), round(parts, 2)

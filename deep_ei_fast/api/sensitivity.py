@@ -220,12 +220,7 @@ def sensitivity(layer, topology, samples=500, batch_size=20, in_layer=None, in_r
     Both outputs copy input 0: alone, it shares its 3 bits (8 bins) with each of them; input
     1 reaches neither.
 
-    >>> import torch
-    >>> import deep_ei_fast as deep_ei
-    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False))
-    >>> with torch.no_grad():
-    ...     _ = model[0].weight.copy_(torch.tensor([[1.0, 0.0], [1.0, 0.0]]))
-    >>> topology = deep_ei.topology_of(model, torch.zeros(1, 2))
+    {example_repeat_layer}
     >>> round(deep_ei.sensitivity(model[0], topology, samples=1000, in_bins=8, out_bins=8, seed=0), 1)
     6.0
     """
@@ -285,12 +280,7 @@ def sensitivity_matrix(layer, topology, samples=500, batch_size=20, in_layer=Non
 
     Examples
     --------
-    >>> import torch
-    >>> import deep_ei_fast as deep_ei
-    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False))
-    >>> with torch.no_grad():
-    ...     _ = model[0].weight.copy_(torch.tensor([[1.0, 0.0], [1.0, 0.0]]))  # both copy input 0
-    >>> topology = deep_ei.topology_of(model, torch.zeros(1, 2))
+    {example_repeat_layer}
     >>> deep_ei.sensitivity_matrix(model[0], topology, samples=1000, in_bins=8, out_bins=8,
     ...                            seed=0).round(1)
     array([[3., 3.],

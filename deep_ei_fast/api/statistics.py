@@ -22,6 +22,7 @@ from .prepare import open_measurement
 from .sensitivity import _settings as measurement_settings, sensitivity_matrix_of
 
 
+@shared_entries
 @dataclass
 class PairwiseStats:
     """Every pair's MI with its standard error and significance, and their sum with its own.
@@ -56,12 +57,7 @@ class PairwiseStats:
 
     Examples
     --------
-    >>> import torch
-    >>> import deep_ei_fast as deep_ei
-    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False))
-    >>> with torch.no_grad():
-    ...     _ = model[0].weight.copy_(torch.eye(2))  # each output copies its input
-    >>> topology = deep_ei.topology_of(model, torch.zeros(1, 2))
+    {example_copy_layer}
     >>> stats = deep_ei.pairwise_stats(model[0], topology, samples=10000, in_bins=8, out_bins=8, seed=0)
     >>> stats.significant
     array([[ True, False],
@@ -189,12 +185,7 @@ def pairwise_stats(layer, topology, samples=100000, batch_size=20, in_layer=None
 
     Examples
     --------
-    >>> import torch
-    >>> import deep_ei_fast as deep_ei
-    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False))
-    >>> with torch.no_grad():
-    ...     _ = model[0].weight.copy_(torch.eye(2))  # each output copies its input
-    >>> topology = deep_ei.topology_of(model, torch.zeros(1, 2))
+    {example_copy_layer}
     >>> stats = deep_ei.pairwise_stats(model[0], topology, samples=10000, in_bins=8, out_bins=8, seed=0)
     >>> round(stats.ei_parts, 2), round(stats.ei_parts_standard_error, 4)
     (5.99, 0.0024)
@@ -272,12 +263,7 @@ def vector_stats(layer, topology, samples=100000, batch_size=20, in_layer=None, 
 
     Examples
     --------
-    >>> import torch
-    >>> import deep_ei_fast as deep_ei
-    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False))
-    >>> with torch.no_grad():
-    ...     _ = model[0].weight.copy_(torch.eye(2))  # each output copies its input
-    >>> topology = deep_ei.topology_of(model, torch.zeros(1, 2))
+    {example_copy_layer}
     >>> estimate = deep_ei.vector_stats(model[0], topology, samples=10000, in_bins=8, out_bins=8,
     ...                                 seed=0, estimator="plugin")
     >>> round(estimate.value, 2), round(estimate.standard_error, 4), estimate.samples
@@ -358,12 +344,7 @@ def sensitivity_stats(layer, topology, samples=500, batch_size=20, in_layer=None
 
     Examples
     --------
-    >>> import torch
-    >>> import deep_ei_fast as deep_ei
-    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False))
-    >>> with torch.no_grad():
-    ...     _ = model[0].weight.copy_(torch.eye(2))  # each output copies its input
-    >>> topology = deep_ei.topology_of(model, torch.zeros(1, 2))
+    {example_copy_layer}
     >>> stats = deep_ei.sensitivity_stats(model[0], topology, samples=1000, in_bins=8, out_bins=8,
     ...                                   seed=0, estimator="plugin")
     >>> round(stats.ei_parts, 1), stats.significant_pairs

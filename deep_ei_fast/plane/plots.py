@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 
+from ..api.docstrings import entries_filler
 from ..estimators.uncertainty import difference_standard_error
 from .rows import PLANE_COLUMNS
 
@@ -28,6 +29,38 @@ ERROR_COLUMNS = {"ei": "ei_standard_error", "ei_parts": "ei_parts_standard_error
 # A difference's terms, for recordings made before the rows carried its error: (A, B) of A - B.
 DIFFERENCE_TERMS = {"degeneracy": ("sensitivity", "ei"), "integration": ("ei", "ei_parts")}
 INTERVAL_Z = 1.959963984540054  # bands and error bars are 95% normal intervals
+
+# The plots' shared docstring entries (api/docstrings.py's ``{name}`` lines).
+_plot_entries = entries_filler({
+    "recording": """\
+recording : CausalPlaneRecorder, pandas.DataFrame, list of dict, str or os.PathLike
+    The rows: a recorder, its ``to_dataframe()``, a list of row dicts, or the path of a
+    recorder's CSV file. They need the step column, ``layer`` and the plane's measures (ei,
+    ei_parts, sensitivity, degeneracy, integration).
+path : str or os.PathLike
+    The file to write.
+unit : str, optional
+    The step column. None: the first column that is not a PlaneRow field (the recorder's
+    ``unit``).""",
+    "raises": """\
+ImportError
+    When matplotlib is not installed (``pip install matplotlib``).
+ValueError
+    A recording without rows, without a step column, or lacking one of the columns above.""",
+    "example_recording": """\
+>>> import os
+>>> import tempfile
+>>> import torch
+>>> import deep_ei_fast as deep_ei
+>>> model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Sigmoid())
+>>> recorder = deep_ei.CausalPlaneRecorder(model, torch.zeros(1, 2), samples=10000,
+...                                        sensitivity_samples=500, in_bins=8, out_bins=8, seed=0)
+>>> for epoch in range(3):
+...     with torch.no_grad():
+...         _ = model[0].weight.mul_(2.0)  # stands for a step of training
+...     rows = recorder.record(epoch, loss=1.0 / (epoch + 1))
+>>> folder = tempfile.TemporaryDirectory()""",
+})
 
 
 def _matplotlib():
@@ -248,6 +281,7 @@ def _plane_figure(recording, *, unit=None, rotated=False, title=None):
     return fig
 
 
+@_plot_entries
 def plot_causal_plane(recording, path, *, unit=None, rotated=False, title=None, dpi=120):
     """Writes a PNG of each layer's trajectory in the causal plane over the recorded steps.
 
@@ -259,15 +293,7 @@ def plot_causal_plane(recording, path, *, unit=None, rotated=False, title=None, 
 
     Parameters
     ----------
-    recording : CausalPlaneRecorder, pandas.DataFrame, list of dict, str or os.PathLike
-        The rows: a recorder, its ``to_dataframe()``, a list of row dicts, or the path of a
-        recorder's CSV file. They need the step column, ``layer`` and the plane's measures
-        (ei, ei_parts, sensitivity, degeneracy, integration).
-    path : str or os.PathLike
-        The file to write.
-    unit : str, optional
-        The step column. None: the first column that is not a PlaneRow field (the
-        recorder's ``unit``).
+    {recording}
     rotated : bool, default False
         Draw the rotated plane (x = EI) instead of (sensitivity, degeneracy).
     title : str, optional
@@ -282,26 +308,12 @@ def plot_causal_plane(recording, path, *, unit=None, rotated=False, title=None, 
 
     Raises
     ------
-    ImportError
-        When matplotlib is not installed (``pip install matplotlib``).
-    ValueError
-        A recording without rows, without a step column, or lacking one of the columns above.
+    {raises}
 
     Examples
     --------
-    >>> import os
-    >>> import tempfile
-    >>> import torch
-    >>> import deep_ei_fast as deep_ei
+    {example_recording}
     >>> from deep_ei_fast.plots import plot_causal_plane
-    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Sigmoid())
-    >>> recorder = deep_ei.CausalPlaneRecorder(model, torch.zeros(1, 2), samples=10000,
-    ...                                        sensitivity_samples=500, in_bins=8, out_bins=8, seed=0)
-    >>> for epoch in range(3):
-    ...     with torch.no_grad():
-    ...         _ = model[0].weight.mul_(2.0)  # stands for a step of training
-    ...     rows = recorder.record(epoch, loss=1.0 / (epoch + 1))
-    >>> folder = tempfile.TemporaryDirectory()
     >>> written = plot_causal_plane(recorder, os.path.join(folder.name, "plane.png"), rotated=True)
     >>> os.path.basename(written), os.path.getsize(written) > 0
     ('plane.png', True)
@@ -350,6 +362,7 @@ def _measures_figure(recording, *, unit=None, title=None, labels=None):
     return fig
 
 
+@_plot_entries
 def plot_measures(recording, path, *, unit=None, title=None, labels=None, dpi=120):
     """Writes a PNG of the plane's measures against the step, one panel each.
 
@@ -360,15 +373,7 @@ def plot_measures(recording, path, *, unit=None, title=None, labels=None, dpi=12
 
     Parameters
     ----------
-    recording : CausalPlaneRecorder, pandas.DataFrame, list of dict, str or os.PathLike
-        The rows: a recorder, its ``to_dataframe()``, a list of row dicts, or the path of a
-        recorder's CSV file. They need the step column, ``layer`` and the plane's measures
-        (ei, ei_parts, sensitivity, degeneracy, integration).
-    path : str or os.PathLike
-        The file to write.
-    unit : str, optional
-        The step column. None: the first column that is not a PlaneRow field (the
-        recorder's ``unit``).
+    {recording}
     title : str, optional
         The figure's title; None: none.
     labels : dict of str to str, optional
@@ -384,26 +389,12 @@ def plot_measures(recording, path, *, unit=None, title=None, labels=None, dpi=12
 
     Raises
     ------
-    ImportError
-        When matplotlib is not installed (``pip install matplotlib``).
-    ValueError
-        A recording without rows, without a step column, or lacking one of the columns above.
+    {raises}
 
     Examples
     --------
-    >>> import os
-    >>> import tempfile
-    >>> import torch
-    >>> import deep_ei_fast as deep_ei
+    {example_recording}
     >>> from deep_ei_fast.plots import plot_measures
-    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Sigmoid())
-    >>> recorder = deep_ei.CausalPlaneRecorder(model, torch.zeros(1, 2), samples=10000,
-    ...                                        sensitivity_samples=500, in_bins=8, out_bins=8, seed=0)
-    >>> for epoch in range(3):
-    ...     with torch.no_grad():
-    ...         _ = model[0].weight.mul_(2.0)  # stands for a step of training
-    ...     rows = recorder.record(epoch, loss=1.0 / (epoch + 1))
-    >>> folder = tempfile.TemporaryDirectory()
     >>> written = plot_measures(recorder.to_dataframe(), os.path.join(folder.name, "measures.png"),
     ...                         labels={"loss": "loss (made up)"})
     >>> os.path.basename(written)
@@ -415,6 +406,7 @@ def plot_measures(recording, path, *, unit=None, title=None, labels=None, dpi=12
     return path
 
 
+@_plot_entries
 def animate_causal_plane(recording, path, *, unit=None, rotated=False, fps=5, title=None, dpi=80):
     """Writes an animated GIF of the causal plane, one frame per recorded step.
 
@@ -423,15 +415,7 @@ def animate_causal_plane(recording, path, *, unit=None, rotated=False, fps=5, ti
 
     Parameters
     ----------
-    recording : CausalPlaneRecorder, pandas.DataFrame, list of dict, str or os.PathLike
-        The rows: a recorder, its ``to_dataframe()``, a list of row dicts, or the path of a
-        recorder's CSV file. They need the step column, ``layer`` and the plane's measures
-        (ei, ei_parts, sensitivity, degeneracy, integration).
-    path : str or os.PathLike
-        The file to write.
-    unit : str, optional
-        The step column. None: the first column that is not a PlaneRow field (the
-        recorder's ``unit``).
+    {recording}
     rotated : bool, default False
         Draw the rotated plane (x = EI), as in :func:`plot_causal_plane`.
     fps : float, default 5
@@ -448,26 +432,12 @@ def animate_causal_plane(recording, path, *, unit=None, rotated=False, fps=5, ti
 
     Raises
     ------
-    ImportError
-        When matplotlib is not installed (``pip install matplotlib``).
-    ValueError
-        A recording without rows, without a step column, or lacking one of the columns above.
+    {raises}
 
     Examples
     --------
-    >>> import os
-    >>> import tempfile
-    >>> import torch
-    >>> import deep_ei_fast as deep_ei
+    {example_recording}
     >>> from deep_ei_fast.plots import animate_causal_plane
-    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Sigmoid())
-    >>> recorder = deep_ei.CausalPlaneRecorder(model, torch.zeros(1, 2), samples=10000,
-    ...                                        sensitivity_samples=500, in_bins=8, out_bins=8, seed=0)
-    >>> for epoch in range(3):
-    ...     with torch.no_grad():
-    ...         _ = model[0].weight.mul_(2.0)  # stands for a step of training
-    ...     rows = recorder.record(epoch, loss=1.0 / (epoch + 1))
-    >>> folder = tempfile.TemporaryDirectory()
     >>> written = animate_causal_plane(recorder, os.path.join(folder.name, "plane.gif"))
     >>> from PIL import Image
     >>> Image.open(written).n_frames
