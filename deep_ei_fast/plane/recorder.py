@@ -125,16 +125,17 @@ class CausalPlaneRecorder:
     >>> import torch
     >>> import deep_ei_fast as deep_ei
     >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Sigmoid())
-    >>> optimizer = torch.optim.SGD(model.parameters(), lr=0.1)
     >>> folder = tempfile.TemporaryDirectory()
     >>> path = os.path.join(folder.name, "run.csv")
     >>> settings = dict(samples=10000, sensitivity_samples=500, in_bins=8, out_bins=8, seed=0)
     >>> recorder = deep_ei.CausalPlaneRecorder(model, torch.zeros(1, 2), path, every=2, **settings)
     >>> for epoch in range(recorder.next_step, 5):
-    ...     loss = model(torch.rand(8, 2)).square().mean()  # one step of training
-    ...     optimizer.zero_grad()
+    ...     loss = model(torch.rand(8, 2)).square().mean()  # one step of gradient descent
     ...     loss.backward()
-    ...     optimizer.step()
+    ...     with torch.no_grad():
+    ...         for parameter in model.parameters():
+    ...             parameter -= 0.1 * parameter.grad
+    ...             parameter.grad = None
     ...     rows = recorder.record(epoch, loss=loss.item())
     >>> recorder.steps
     [0, 2, 4]
