@@ -1,4 +1,4 @@
-"""deep_ei_fast: a fast drop-in replacement for deep-ei 0.7.0.
+"""deep_ei_fast: a fast drop-in replacement for deep-ei 0.7.0::
 
     import deep_ei_fast as deep_ei
 

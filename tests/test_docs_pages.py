@@ -56,8 +56,48 @@ def test_constants_are_documented_under_their_real_names():
     assert ".. py:data:: deep_ei_fast." not in text  # would index deep_ei_fast.deep_ei_fast.NAME
 
 
-def test_extra_arguments_table_lists_estimator_and_shuffles():
-    table = page("api.rst").split("Keyword-only arguments beyond deep-ei")[1].split("Devices\n")[0]
-    for argument in ("rng", "seed", "progress", "memory_bound", "checkpoint", "max_samples", "threshold",
-                     "process_group", "estimator", "shuffles"):
-        assert f"   * - ``{argument}``" in table, argument
+MEASURING_FUNCTIONS = ("ei", "ei_parts", "ei_parts_matrix", "sensitivity", "sensitivity_matrix",
+                      "eis_between_groups", "vector_and_pairwise_ei", "pairwise_stats", "sensitivity_stats",
+                      "vector_stats", "causal_plane")
+DEEP_EI_FUNCTIONS = MEASURING_FUNCTIONS[:7]  # deep-ei 0.7.0's, with its signatures
+
+
+def extra_arguments_table():
+    """{argument: (default cell, taken-by cell)} of api.rst's table of keyword-only arguments."""
+    text = page("api.rst").split("Keyword-only arguments beyond deep-ei\n")[1].split("\nDevices\n")[0]
+    rows = {}
+    for row in text.split("\n   * - ")[2:]:  # after the table's options and its header row
+        cells = [" ".join(cell.split()) for cell in row.split("\n     - ")]
+        rows[cells[0].strip("`")] = (cells[1], cells[2])
+    return rows
+
+
+def taken_by(cell):
+    """The functions a taken-by cell names: "all", "all but ``f``" or a list of ``f``."""
+    named = set(re.findall(r"``(\w+)``", cell))
+    if cell.startswith("all"):
+        return set(MEASURING_FUNCTIONS) - named
+    return named
+
+
+def test_extra_arguments_table_matches_the_signatures():
+    """Every keyword-only argument of the measuring functions that deep-ei's functions do not take
+    has a row; each row names exactly the functions whose signature has the argument (keyword-only
+    or not), and its default cell holds exactly their defaults (``literals`` evaluated in
+    deep_ei_fast's namespace, so that ``DEFAULT_MAX_SAMPLES`` stands for its value)."""
+    import inspect
+
+    import deep_ei_fast
+    signatures = {name: inspect.signature(getattr(deep_ei_fast, name)).parameters for name in MEASURING_FUNCTIONS}
+    deep_ei_names = {p for name in DEEP_EI_FUNCTIONS for p, parameter in signatures[name].items()
+                     if parameter.kind is not inspect.Parameter.KEYWORD_ONLY}
+    keyword_only = {p for parameters in signatures.values() for p, parameter in parameters.items()
+                    if parameter.kind is inspect.Parameter.KEYWORD_ONLY}
+    table = extra_arguments_table()
+    assert set(table) == keyword_only - deep_ei_names | {"threshold"}  # threshold: keyword-only in some
+    for argument, (default_cell, taken_cell) in table.items():
+        takers = {name for name, parameters in signatures.items() if argument in parameters}
+        assert taken_by(taken_cell) == takers, argument
+        defaults = {signatures[name][argument].default for name in takers}
+        shown = {eval(literal, vars(deep_ei_fast)) for literal in re.findall(r"``([^`]+)``", default_cell)}
+        assert shown == defaults, argument

@@ -21,7 +21,39 @@ class UntracedLayer(Exception):
 
 
 class UntracedLayerWarning(UserWarning):
-    """A layer measured under deep-ei's module rule because the trace could not describe it."""
+    """A layer measured under deep-ei's module rule because the model's trace cannot describe it.
+
+    :func:`topology_of` traces the model to find the activation that really follows each layer
+    (:doc:`modern_architectures`). Where it cannot (a model that does not run under the
+    recorder, or a layer whose following operation it cannot read), the layer is measured
+    under deep-ei 0.7.0's rule, the activation modules that ran right before and after it, and
+    this warning names the layer, the reason and what was assumed.
+
+    Examples
+    --------
+    Layer ``a``'s output leaves torch through numpy, where the trace cannot follow it:
+
+    >>> import warnings
+    >>> import numpy as np
+    >>> import torch
+    >>> import deep_ei_fast as deep_ei
+    >>> class Escaping(torch.nn.Module):
+    ...     def __init__(self):
+    ...         super().__init__()
+    ...         self.a, self.b = torch.nn.Linear(3, 3), torch.nn.Linear(3, 2)
+    ...     def forward(self, x):
+    ...         return self.b(torch.from_numpy(np.tanh(self.a(x).numpy())))
+    >>> model = Escaping()
+    >>> topology = deep_ei.topology_of(model, torch.zeros(1, 3))
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     value = deep_ei.ei(model.a, topology, samples=1000, seed=0)
+    >>> caught[0].category is deep_ei.UntracedLayerWarning
+    True
+    >>> print(caught[0].message)  # doctest: +ELLIPSIS
+    layer 'a' (Linear): its output leaves torch through 'Tensor.numpy'...; assuming deep-ei's rule: its
+    activation is the activation module that ran right after it (none)
+    """
 
 
 def module_label(names, module):

@@ -15,6 +15,7 @@ from ..engine.threads import load_aware
 from ..estimators.plugin import sum_in_order
 from ..estimators.standard_errors import PairStatistics
 from .arguments import check_positive_int
+from .docstrings import shared_entries
 from .prepare import open_measurement
 
 
@@ -151,27 +152,127 @@ def _regrouped(blocks, size):
 
 
 @load_aware
+@shared_entries
 def sensitivity(layer, topology, samples=500, batch_size=20, in_layer=None, in_range=None,
                 in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
                 rng="philox", seed=None, progress=True, memory_bound=None,
                 estimator="plugin", shuffles=1, process_group=None):
-    r"""Sum over pairs of I(t_A; t_B) in bits when only input A fires (uniformly), others 0.
+    r"""The sensitivity of ``layer``: the sum of I(x_A; y_B) in bits over all pairs, one input firing at a time.
 
-    memory_bound: bytes of one input's pair counters held at once (None: 2 GiB on the CPU, 3/4
-    of the device's free memory on CUDA)."""
+    For each input neuron A in turn, A fires uniformly at random in ``in_range`` while every
+    other input is 0; the MI of (x_A, y_B) is estimated for every output B from ``samples``
+    samples, and all the terms are summed (deep-ei 0.7.0's function, same signature and
+    defaults). ``memory_bound`` bounds one input's pair counters.
+
+    Parameters
+    ----------
+    {layer}
+    {topology}
+    {samples_sensitivity}
+    {batch_size}
+    {in_layer}
+    {in_range}
+    {in_bins}
+    {out_range_sensitivity}
+    {out_bins_sensitivity}
+    {activation}
+    {device_cpu}
+    {rng}
+    {seed}
+    {progress}
+    {memory_bound}
+    {estimator}
+    {shuffles}
+    {process_group}
+
+    Returns
+    -------
+    float
+        The sensitivity in bits (no 0.01 zeroing).
+
+    Raises
+    ------
+    {raises}
+
+    Warns
+    -----
+    {warns_untraced}
+
+    See Also
+    --------
+    sensitivity_matrix : the terms of the sum.
+    sensitivity_stats : the sum with its standard error.
+
+    Examples
+    --------
+    Both outputs copy input 0: alone, it shares its 3 bits (8 bins) with each of them; input
+    1 reaches neither.
+
+    {example_repeat_layer}
+    >>> round(deep_ei.sensitivity(model[0], topology, samples=1000, in_bins=8, out_bins=8, seed=0), 1)
+    6.0
+    """
     settings = MeasurementSettings.of(locals())
     return sum_in_order(sensitivity_matrix_of(layer, topology, settings, in_layer=in_layer,
                                               activation=activation, matrix_variant=False))
 
 
 @load_aware
+@shared_entries
 def sensitivity_matrix(layer, topology, samples=500, batch_size=20, in_layer=None, in_range=None,
                        in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
                        rng="philox", seed=None, progress=True, memory_bound=None,
                        estimator="plugin", shuffles=1, process_group=None):
-    r"""Matrix [n_in, n_out] of I(t_A; t_B) in bits when only input A fires, as numpy float64.
+    r"""The matrix of I(x_A; y_B) in bits for every (input A, output B) pair, one input firing at a time.
 
-    memory_bound as in sensitivity."""
+    The terms whose sum is :func:`sensitivity` (deep-ei 0.7.0's function, same signature and
+    defaults). With ``out_range="dynamic"`` the range is taken as deep-ei 0.7.0's
+    ``sensitivity_matrix`` takes it: the least output of the inputs set to ``in_range``'s low
+    end and the greatest of those set to its high end (``sensitivity`` takes both over both).
+
+    Parameters
+    ----------
+    {layer}
+    {topology}
+    {samples_sensitivity}
+    {batch_size}
+    {in_layer}
+    {in_range}
+    {in_bins}
+    {out_range_sensitivity}
+    {out_bins_sensitivity}
+    {activation}
+    {device_cpu}
+    {rng}
+    {seed}
+    {progress}
+    {memory_bound}
+    {estimator}
+    {shuffles}
+    {process_group}
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, of shape ``(n_in, n_out)``: row A, column B is I(x_A; y_B) in bits when A
+        alone fires.
+
+    Raises
+    ------
+    {raises}
+
+    Warns
+    -----
+    {warns_untraced}
+
+    Examples
+    --------
+    {example_repeat_layer}
+    >>> deep_ei.sensitivity_matrix(model[0], topology, samples=1000, in_bins=8, out_bins=8,
+    ...                            seed=0).round(1)
+    array([[3., 3.],
+           [0., 0.]])
+    """
     settings = MeasurementSettings.of(locals())
     return sensitivity_matrix_of(layer, topology, settings, in_layer=in_layer,
                                  activation=activation, matrix_variant=True)

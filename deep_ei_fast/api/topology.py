@@ -17,25 +17,66 @@ NAMES = "deep_ei_fast_names"
 def topology_of(model, input):
     r"""Get a graph representing the connectivity of ``model``.
 
-    Runs ``model(input)`` once. Nodes are the VALID_MODULES modules in call order, each with
-    attributes ``input = {"activation": module or None, "shape": tuple}`` and
-    ``output = {...}``; an edge joins each module to the next one called. The activation
-    attributes follow deep-ei 0.7.0's rule (the activation module that ran right before /
-    after the module); works on networkx 3 (deep-ei adds an edge from None).
+    deep-ei 0.7.0's function: runs ``model(input)`` once and returns the graph every EI
+    function reads a layer's shapes and default ranges from. Nodes are the modules of
+    :data:`VALID_MODULES` (matched by exact type) in the order the model calls them, each with
+    attributes ``input = {"activation": module or None, "shape": tuple}`` and ``output =
+    {...}``; an edge joins each module to the next one called. The activation attributes
+    follow deep-ei's rule: the module of :data:`VALID_ACTIVATIONS` that ran right before or
+    after the node. Unlike deep-ei's, it works on networkx 3 (deep-ei adds an edge from None).
 
     Shapes: ``"tensor_shape"`` is the tensor a module was first called with (batch dimension
-    included) and ``"calls"`` lists the (input, output) tensor shapes of every call. A
-    Linear's neurons are its features: its ``"shape"`` is (leading size, features), so a Linear
-    applied to each token of a (batch, tokens, features) input is measured as the map of one
-    token's features. Conv2d nodes record the receptive field as their input, ``(1, C_in, kH,
-    kW)``, and one location's channels as their output, ``(1, C_out, 1, 1)``.
+    included) and the node's ``"calls"`` lists the (input, output) tensor shapes of every
+    call. A Linear's neurons are its features: its ``"shape"`` is (leading size, features), so
+    a Linear applied to each token of a (batch, tokens, features) input is measured as the map
+    of one token's features. Conv2d nodes record the receptive field as their input, ``(1,
+    C_in, kH, kW)``, and one location's channels as their output, ``(1, C_out, 1, 1)``
+    (:doc:`conv2d`).
 
-    The pass is also traced (api/recording.py): the graph attribute ``TRACE`` holds a
-    ModelTrace from which the EI functions take the activation that really follows a layer
-    (module, function or Tensor method) and check in_layer ... layer paths. A model that
-    cannot run under the recorder is run again without it, with an UntracedLayerWarning; its
-    layers are then measured under deep-ei's rule. Safe to call from several threads on one
-    model.
+    The pass is also traced: from the trace the EI functions take the activation that really
+    follows a layer (a module, a function such as ``torch.sigmoid`` or a Tensor method) and
+    check ``in_layer`` ... ``layer`` paths (:doc:`modern_architectures`). Safe to call from
+    several threads on one model.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network. It runs under ``torch.no_grad()`` in the mode it is in (train or
+        eval), once, or twice when it cannot run under the recorder (see Warns).
+    input : torch.Tensor or object
+        An example input, batch dimension included, passed as ``model(input)``.
+
+    Returns
+    -------
+    networkx.DiGraph
+        The modules of the model as nodes, with deep-ei's node attributes (and this library's
+        ``"tensor_shape"`` and ``"calls"``); the trace in the graph's attributes.
+
+    Raises
+    ------
+    TypeError
+        When ``model`` is not a torch.nn.Module.
+    Exception
+        Whatever ``model(input)`` raises, as it raises it.
+
+    Warns
+    -----
+    UntracedLayerWarning
+        When the model cannot run under the recorder: it is run again without it, and its
+        layers are then measured under deep-ei's rule.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import deep_ei_fast as deep_ei
+    >>> model = torch.nn.Sequential(torch.nn.Linear(4, 3), torch.nn.Sigmoid(), torch.nn.Linear(3, 2))
+    >>> topology = deep_ei.topology_of(model, torch.zeros(1, 4))
+    >>> list(topology.nodes) == [model[0], model[2]]
+    True
+    >>> topology.nodes[model[0]]["output"]["activation"]
+    Sigmoid()
+    >>> topology.nodes[model[2]]["input"]
+    {'activation': Sigmoid(), 'shape': (1, 3), 'tensor_shape': (1, 3)}
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")

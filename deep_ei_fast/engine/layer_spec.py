@@ -81,15 +81,77 @@ def full_float32():
 
 @dataclass(frozen=True)
 class LayerSpec:
-    """One layer to measure, independent of any graph.
+    """One layer to measure, described by hand, independent of any graph.
 
-    ``modules`` runs in order (in_layer first, the measured layer last); ``between[k]`` is the
-    tuple of activations applied after ``modules[k]`` (one per module but the last);
-    ``activation`` follows the last module. ``in_shape`` and ``out_shape`` are one sample's
-    shapes (no batch dimension): the noise is drawn as ``(S, *in_shape)`` and the outputs read
-    as S rows of ``prod(out_shape)`` neurons. ``in_range``: the noise's (low, high); ``out_range``: the
-    outputs' binning range, a (low, high) pair or "dynamic". ``name`` labels the layer in
-    messages (its name in the model when known).
+    What the EI functions measure, as a plain frozen value: the noise enters ``modules[0]``,
+    the modules run in order, each but the last followed by its activations ``between``, and
+    ``activation`` follows the last one. Every EI function takes a LayerSpec as ``layer`` with
+    ``topology=None``, for a layer that a topology cannot describe
+    (:doc:`modern_architectures`); its ``in_range`` and ``out_range`` arguments replace the
+    spec's, and ``in_layer`` and ``activation`` must be None. A spec is checked before any
+    work: the kinds and shapes of its fields, one probe sample through it, and the weight of a
+    single Linear or Conv2d against its widths.
+
+    Parameters
+    ----------
+    modules : sequence of torch.nn.Module
+        The modules from where the noise enters (first) to the measured layer (last); stored
+        as a tuple.
+    in_shape : tuple of int
+        One sample's input shape, no batch dimension: the noise is drawn as
+        ``(samples, *in_shape)``, and the input neurons are its ``prod(in_shape)`` values.
+    out_shape : tuple of int
+        One sample's output shape, no batch dimension: the output neurons are the
+        ``prod(out_shape)`` values of each sample.
+    in_range : (float, float)
+        The (low, high) range of the uniform noise and of the input bins.
+    out_range : (float, float) or "dynamic"
+        The range binned for each output neuron; ``"dynamic"`` (deep-ei's rule) where the
+        function takes it.
+    activation : callable, default the identity
+        Applied to the last module's output (None: the identity). Must keep the output's
+        width.
+    between : sequence of sequence of callable, optional
+        One tuple of activations for each module but the last, applied after it in order.
+        None: none anywhere.
+    name : str, default ""
+        Names the layer in messages (its name in the model, when known).
+
+    Attributes
+    ----------
+    n_in : int
+        The input neurons, ``prod(in_shape)``.
+    n_out : int
+        The output neurons, ``prod(out_shape)``.
+
+    Raises
+    ------
+    TypeError, ValueError
+        When a function is given the spec: modules that are not torch.nn.Modules, shapes that
+        are not tuples of positive ints, a range missing or not a finite (low, high) with low
+        < high, an activation that is not callable or changes the width, ``between`` of
+        another length than the modules but one, or a single Linear or Conv2d whose weight
+        does not match the shapes (naming the layer and both shapes).
+
+    Examples
+    --------
+    The Linear layer of :func:`ei`'s example, followed by ``torch.sigmoid`` and binned over
+    the sigmoid's (0, 1):
+
+    >>> import torch
+    >>> import deep_ei_fast as deep_ei
+    >>> linear = torch.nn.Linear(2, 2, bias=False)
+    >>> with torch.no_grad():
+    ...     _ = linear.weight.copy_(torch.eye(2))
+    >>> spec = deep_ei.LayerSpec(modules=[linear], in_shape=(2,), out_shape=(2,), in_range=(0, 1),
+    ...                          out_range=(0, 1), activation=torch.sigmoid, name="copy")
+    >>> spec.n_in, spec.n_out
+    (2, 2)
+    >>> round(deep_ei.ei(spec, None, samples=10000, in_bins=8, out_bins=8, seed=0), 2)
+    1.89
+
+    The sigmoid maps inputs in (0, 1) to (0.5, 0.73), about two of the 8 output bins: less
+    EI than the 6 bits of the layer alone.
     """
     modules: tuple
     in_shape: tuple
@@ -167,9 +229,21 @@ class LayerSpec:
         return None
 
     def check_weights(self):
-        """A single Linear or Conv2d must have the weight and bias of the widths it was
-        resolved with (ValueError naming the layer and both shapes): checked before the fused
-        op or a forward pass is handed them."""
+        """Checks that a single Linear or Conv2d has the weight and bias of the spec's widths.
+
+        Run before the fused op or a forward pass is handed them; a spec of several modules,
+        or of another module, passes.
+
+        Returns
+        -------
+        None
+
+        Raises
+        ------
+        ValueError
+            When the weight is not ``(n_out, n_in)`` (a Conv2d's reshaped to its receptive
+            field) or the bias not ``(n_out,)``, naming the layer and both shapes.
+        """
         weight = self._weight_matrix()
         if weight is None:
             return

@@ -90,7 +90,37 @@ def benjamini_hochberg(p_values, q):
 
 @dataclass
 class VectorEstimate:
-    """One group's vector EI (bits) with its plug-in value and standard error."""
+    """A vector EI with its plug-in value and standard error: what :func:`vector_stats` returns.
+
+    Attributes
+    ----------
+    value : float
+        The estimator's vector EI in bits.
+    plugin : float
+        deep-ei's plug-in vector EI of the same counts, in bits.
+    standard_error : float
+        The standard error of ``value`` in bits (delta method; for the shuffle estimator, plus
+        the null's spread).
+    samples : int
+        The samples counted: those deep-ei's vector binning keeps (no code at or above its
+        bin count).
+
+    Examples
+    --------
+    >>> import torch
+    >>> import deep_ei_fast as deep_ei
+    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False))
+    >>> with torch.no_grad():
+    ...     _ = model[0].weight.copy_(torch.eye(2))  # each output copies its input
+    >>> topology = deep_ei.topology_of(model, torch.zeros(1, 2))
+    >>> estimate = deep_ei.vector_stats(model[0], topology, samples=10000, in_bins=8, out_bins=8,
+    ...                                 seed=0, estimator="plugin")
+    >>> estimate  # doctest: +ELLIPSIS
+    VectorEstimate(value=5.99..., plugin=5.99..., standard_error=0.00..., samples=10000)
+    >>> half = 1.96 * estimate.standard_error  # a 95% interval
+    >>> round(estimate.value - half, 2), round(estimate.value + half, 2)
+    (5.99, 6.0)
+    """
     value: float
     plugin: float
     standard_error: float

@@ -14,6 +14,7 @@ import torch
 import torch.nn as nn
 
 from ..api.arguments import check_positive_int, check_settings, settings_on_device
+from ..api.docstrings import shared_entries
 from ..api.ei_functions import measure_vector_and_pairwise
 from ..api.layer_resolution import check_modules_on, check_parameters, modules_device, on_device, resolve_layer
 from ..api.sample_rules import DEFAULT_MAX_SAMPLES
@@ -105,6 +106,7 @@ def _standard_errors(ei, ei_parts, sensitivity):
 
 
 @load_aware
+@shared_entries
 def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples=500,
                  in_range=None, out_range=None, in_bins=64, out_bins=64, batch_size=20,
                  device=None, rng="philox", seed=None, progress=True,
@@ -112,32 +114,100 @@ def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples
                  estimator="plugin", shuffles=1, standard_errors=False, process_group=None):
     r"""Measures every weight layer (Linear, Conv2d) of ``model`` for the causal plane.
 
-    ``input`` is an example input (batch dimension included), as for topology_of. Each layer
-    gets, in bits: vector EI and EI_parts from the same ``samples`` noise samples (None: deep-ei's
-    doubling rule on the vector EI, with ``threshold``, stopped at ``max_samples`` with a
-    ConvergenceWarning and the row's ``converged`` False), sensitivity from ``sensitivity_samples``
-    per input neuron, degeneracy = sensitivity - EI, degeneracy_parts = sensitivity - EI_parts,
-    and integration = EI - EI_parts. Ranges default to the topology's (as in every EI function);
-    a (low, high) pair applies to every layer. ``seed=None`` with rng="philox" draws one seed
-    from torch's generator and uses it for every layer (it is recorded in each row).
+    A layer's place in the causal plane (Mattsson, Michaud and Hoel, 2020) is (sensitivity,
+    degeneracy), with EI = sensitivity - degeneracy (:doc:`causal_plane`). Each layer gets, in
+    bits: the vector EI and EI_parts from the same noise samples (as
+    :func:`vector_and_pairwise_ei`), the sensitivity from a second pass, one input at a time
+    (as :func:`sensitivity`), and their differences. One row per Linear and Conv2d that
+    ``model(input)`` calls, in call order, named as in ``model.named_modules()``, each
+    measured on its own with the activation that follows it in the traced model
+    (:func:`topology_of`, :doc:`modern_architectures`). The model is measured in eval mode
+    (dropout off), and its modules' modes are restored afterwards (also when several threads
+    measure it at once). Not in deep-ei.
 
-    ``estimator`` ("plugin", "miller_madow", "shuffle", with ``shuffles``) corrects every
-    measure's sampling bias; standard_errors=True also fills the rows' standard errors (from the
-    same counts: see pairwise_stats).
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+    input : torch.Tensor or object
+        An example input, batch dimension included, as for :func:`topology_of`; on
+        ``device`` when it is a tensor (ValueError otherwise).
+    layers : str, torch.nn.Module or list, optional
+        The rows to measure, by name (as in ``model.named_modules()``) or module; each must be
+        a module the forward pass calls (ValueError listing the Linear and Conv2d layers
+        otherwise). None: every Linear and Conv2d.
+    {samples_converging}
+    sensitivity_samples : int, default 500
+        Noise samples per input neuron behind the sensitivity, at least 1.
+    in_range : (float, float), optional
+        The (low, high) range of the input noise of every layer. None: each layer's own, as
+        the EI functions take it (the range of the activation its input comes from; no
+        activation: (-10, 10); after an unbounded one, ValueError).
+    out_range : (float, float), optional
+        The range binned for every layer's outputs. None: each layer's own (the range of the
+        activation that follows it; none: (-10, 10); an unbounded one: ValueError).
+        ``"dynamic"`` raises ValueError.
+    {in_bins}
+    {out_bins}
+    {batch_size}
+    device : str, torch.device or None, default None
+        Where the noise is drawn and the model run: ``'cpu'``, ``'cuda'``, ``'cuda:N'``, or
+        None: the device of the model's parameters and buffers (a model without any: the
+        device of ``input``, or the CPU). The whole model and ``input`` must be there
+        (ValueError naming the device to pass otherwise).
+    {rng}
+    {seed}
+        One seed serves every layer, and each row records it.
+    {progress}
+    {memory_bound}
+    {threshold_vector}
+    {max_samples}
+        A layer stopped there has ``converged=False`` in its row.
+    {estimator}
+        It applies to every measure of the row.
+    {shuffles}
+    standard_errors : bool, default False
+        Also fill the rows' standard errors, from the same counts (:func:`pairwise_stats`,
+        :func:`vector_stats`, :func:`sensitivity_stats`); the differences' are bounds that
+        hold whatever the correlation of their terms.
+    {process_group}
+        Each layer's measurement is shared among the ranks.
 
-    Any model: one row per Linear and Conv2d that ``model(input)`` calls, in call order, named
-    as in ``model.named_modules()``, each measured on its own with the activation that follows
-    it in the traced model (topology_of; docs/modern_architectures.rst); ``layers`` selects
-    rows by name or module. The model is measured in eval mode (dropout off) and its modes are
-    restored afterwards (also when several threads measure it at once). ``device=None``
-    measures where the model's parameters are (a model without any: where ``input`` is); its
-    parameters and ``input`` must be on ``device`` (ValueError otherwise, naming the device to
-    pass). Pair counters stay under
-    ``memory_bound`` bytes (None: 2 GiB on the CPU, 3/4 of the device's free memory on CUDA).
-    Returns a CausalPlane: a list of rows with to_dataframe() and to_csv().
+    Returns
+    -------
+    CausalPlane
+        A list of :class:`PlaneRow`, one per measured layer, in call order; ``to_csv()``,
+        ``to_dataframe()`` and ``print`` show them.
 
-    ``process_group`` (a torch.distributed group) shares each layer's measurement among its
-    ranks; every rank returns the one-process plane (docs/distributed.rst).
+    Raises
+    ------
+    {raises}
+
+    Warns
+    -----
+    {warns_convergence}
+    {warns_untraced}
+
+    Examples
+    --------
+    Layer ``0``'s outputs both repeat input 0: with 8 bins, 3 bits of EI, but 6 of sensitivity
+    (input 0 alone reaches both outputs); its degeneracy is the difference. Layer ``1`` copies
+    each input to its own output: EI and sensitivity are both 6 bits.
+
+    >>> import torch
+    >>> import deep_ei_fast as deep_ei
+    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False), torch.nn.Linear(2, 2, bias=False))
+    >>> with torch.no_grad():
+    ...     _ = model[0].weight.copy_(torch.tensor([[1.0, 0.0], [1.0, 0.0]]))
+    ...     _ = model[1].weight.copy_(torch.eye(2))
+    >>> plane = deep_ei.causal_plane(model, torch.zeros(1, 2), samples=10000, sensitivity_samples=1000,
+    ...                              in_bins=8, out_bins=8, seed=0)
+    >>> for row in plane:
+    ...     print(row.name, row.module, round(row.ei, 1), round(row.sensitivity, 1))
+    0 Linear 2->2 3.0 6.0
+    1 Linear 2->2 6.0 6.0
+    >>> round(plane[0].degeneracy, 1)
+    3.0
     """
     check_positive_int("sensitivity_samples", sensitivity_samples)
     settings = check_settings(MeasurementSettings.of(locals()))

@@ -1,4 +1,4 @@
-"""Plots of a causal-plane recording (matplotlib, an optional dependency: pip install matplotlib).
+"""Plots of a causal-plane recording (matplotlib, an optional dependency: pip install matplotlib)::
 
     plot_causal_plane(recording, "plane.png")      each layer's trajectory in the plane
     plot_measures(recording, "measures.png")       EI, EI_parts, sensitivity, ... against epoch
@@ -14,6 +14,7 @@ import os
 
 import numpy as np
 
+from ..api.docstrings import entries_filler
 from ..estimators.uncertainty import difference_standard_error
 from .rows import PLANE_COLUMNS
 
@@ -28,6 +29,38 @@ ERROR_COLUMNS = {"ei": "ei_standard_error", "ei_parts": "ei_parts_standard_error
 # A difference's terms, for recordings made before the rows carried its error: (A, B) of A - B.
 DIFFERENCE_TERMS = {"degeneracy": ("sensitivity", "ei"), "integration": ("ei", "ei_parts")}
 INTERVAL_Z = 1.959963984540054  # bands and error bars are 95% normal intervals
+
+# The plots' shared docstring entries (api/docstrings.py's ``{name}`` lines).
+_plot_entries = entries_filler({
+    "recording": """\
+recording : CausalPlaneRecorder, pandas.DataFrame, list of dict, str or os.PathLike
+    The rows: a recorder, its ``to_dataframe()``, a list of row dicts, or the path of a
+    recorder's CSV file. They need the step column, ``layer`` and the plane's measures (ei,
+    ei_parts, sensitivity, degeneracy, integration).
+path : str or os.PathLike
+    The file to write.
+unit : str, optional
+    The step column. None: the first column that is not a PlaneRow field (the recorder's
+    ``unit``).""",
+    "raises": """\
+ImportError
+    When matplotlib is not installed (``pip install matplotlib``).
+ValueError
+    A recording without rows, without a step column, or lacking one of the columns above.""",
+    "example_recording": """\
+>>> import os
+>>> import tempfile
+>>> import torch
+>>> import deep_ei_fast as deep_ei
+>>> model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Sigmoid())
+>>> recorder = deep_ei.CausalPlaneRecorder(model, torch.zeros(1, 2), samples=10000,
+...                                        sensitivity_samples=500, in_bins=8, out_bins=8, seed=0)
+>>> for epoch in range(3):
+...     with torch.no_grad():
+...         _ = model[0].weight.mul_(2.0)  # stands for a step of training
+...     rows = recorder.record(epoch, loss=1.0 / (epoch + 1))
+>>> folder = tempfile.TemporaryDirectory()""",
+})
 
 
 def _matplotlib():
@@ -248,12 +281,44 @@ def _plane_figure(recording, *, unit=None, rotated=False, title=None):
     return fig
 
 
+@_plot_entries
 def plot_causal_plane(recording, path, *, unit=None, rotated=False, title=None, dpi=120):
-    """Writes a PNG of each layer's trajectory in the causal plane (x = sensitivity,
-    y = degeneracy; ``rotated=True``: x = EI, y = (sensitivity + degeneracy) / 2, which spreads
-    trajectories that hug the diagonal), with the EI nullcline and grey lines of equal EI.
-    Open circles mark the first recorded step, filled ones the last; 95% error bars where the
-    rows carry standard errors. The legend, right of the axes, names every mark."""
+    """Writes a PNG of each layer's trajectory in the causal plane over the recorded steps.
+
+    x is the sensitivity and y the degeneracy (``rotated=True``: x = EI, y = (sensitivity +
+    degeneracy) / 2, which spreads trajectories that hug the diagonal), with the EI nullcline
+    (EI = 0) and grey lines of equal EI. Open circles mark the first recorded step, filled ones
+    the last; 95% error bars where the rows carry standard errors. The legend, right of the
+    axes, names every mark (:doc:`causal_plane`).
+
+    Parameters
+    ----------
+    {recording}
+    rotated : bool, default False
+        Draw the rotated plane (x = EI) instead of (sensitivity, degeneracy).
+    title : str, optional
+        The figure's title. None: "causal plane over N recorded <unit>s".
+    dpi : int, default 120
+        The PNG's resolution in dots per inch.
+
+    Returns
+    -------
+    str or os.PathLike
+        ``path``.
+
+    Raises
+    ------
+    {raises}
+
+    Examples
+    --------
+    {example_recording}
+    >>> from deep_ei_fast.plots import plot_causal_plane
+    >>> written = plot_causal_plane(recorder, os.path.join(folder.name, "plane.png"), rotated=True)
+    >>> os.path.basename(written), os.path.getsize(written) > 0
+    ('plane.png', True)
+    >>> folder.cleanup()
+    """
     fig = _plane_figure(recording, unit=unit, rotated=rotated, title=title)
     fig.savefig(path, dpi=dpi)
     return path
@@ -297,21 +362,88 @@ def _measures_figure(recording, *, unit=None, title=None, labels=None):
     return fig
 
 
+@_plot_entries
 def plot_measures(recording, path, *, unit=None, title=None, labels=None, dpi=120):
-    """Writes a PNG of EI, EI_parts, sensitivity, degeneracy and integration against the step,
-    one line per layer, plus one panel per user metric (loss, accuracy, ...), labelled by
-    ``labels`` (column -> axis label, e.g. {"loss": "loss (squared error)"}) or by the
-    column's words; 95% bands where the rows carry standard errors
-    (causal_plane(..., standard_errors=True)). One legend, below the panels, names the layers."""
+    """Writes a PNG of the plane's measures against the step, one panel each.
+
+    EI, EI_parts, sensitivity, degeneracy and integration, one line per layer, then one panel
+    per metric of the recording (loss, accuracy, ...); 95% bands where the rows carry standard
+    errors (``causal_plane(..., standard_errors=True)``). One legend, below the panels, names
+    the layers.
+
+    Parameters
+    ----------
+    {recording}
+    title : str, optional
+        The figure's title; None: none.
+    labels : dict of str to str, optional
+        A metric column's y-axis label, such as ``{"loss": "loss (squared error)"}``. A metric
+        not in it is labelled by its words (``"test_accuracy"``: "test accuracy").
+    dpi : int, default 120
+        The PNG's resolution in dots per inch.
+
+    Returns
+    -------
+    str or os.PathLike
+        ``path``.
+
+    Raises
+    ------
+    {raises}
+
+    Examples
+    --------
+    {example_recording}
+    >>> from deep_ei_fast.plots import plot_measures
+    >>> written = plot_measures(recorder.to_dataframe(), os.path.join(folder.name, "measures.png"),
+    ...                         labels={"loss": "loss (made up)"})
+    >>> os.path.basename(written)
+    'measures.png'
+    >>> folder.cleanup()
+    """
     fig = _measures_figure(recording, unit=unit, title=title, labels=labels)
     fig.savefig(path, dpi=dpi)
     return path
 
 
+@_plot_entries
 def animate_causal_plane(recording, path, *, unit=None, rotated=False, fps=5, title=None, dpi=80):
-    """Writes an animated GIF of the causal plane, one frame per recorded step: each layer's
-    trajectory so far and its current position, on fixed axes, with plot_causal_plane's marks
-    and legend."""
+    """Writes an animated GIF of the causal plane, one frame per recorded step.
+
+    Each frame shows every layer's trajectory so far and its current position, on axes fixed
+    for the whole animation, with :func:`plot_causal_plane`'s marks and legend.
+
+    Parameters
+    ----------
+    {recording}
+    rotated : bool, default False
+        Draw the rotated plane (x = EI), as in :func:`plot_causal_plane`.
+    fps : float, default 5
+        Frames per second (each frame shown at least 20 ms).
+    title : str, optional
+        Prefixed to each frame's title, which names the step.
+    dpi : int, default 80
+        The frames' resolution in dots per inch.
+
+    Returns
+    -------
+    str or os.PathLike
+        ``path``.
+
+    Raises
+    ------
+    {raises}
+
+    Examples
+    --------
+    {example_recording}
+    >>> from deep_ei_fast.plots import animate_causal_plane
+    >>> written = animate_causal_plane(recorder, os.path.join(folder.name, "plane.gif"))
+    >>> from PIL import Image
+    >>> Image.open(written).n_frames
+    3
+    >>> folder.cleanup()
+    """
     Figure, Canvas = _matplotlib()
     from PIL import Image
 

@@ -16,8 +16,29 @@ MEASURE_SEED_OFFSET = 1000  # the philox seed of a run's measurements: training 
 
 @dataclass
 class Result:
-    """What an experiment wrote and found: every row, the aggregated entries, the files by
-    kind, and its headline numbers (each a (mean, 95% half-width) or a plain value)."""
+    """What an experiment wrote and found: what :func:`run_experiment` returns.
+
+    Attributes
+    ----------
+    rows : list of dict
+        Every recorded row (``rows.csv``): the configuration's columns, ``training_seed``,
+        ``epoch``, the metrics, then the :class:`~deep_ei_fast.PlaneRow` fields.
+    entries : list of dict
+        One per configuration, epoch and layer (``summary.csv``): each measure's mean over
+        seeds (``q``), standard error (``q_sem``) and 95% Student t half-width (``q_ci95``).
+    files : dict of str to str
+        The files written, by kind (``"rows"``, ``"summary"``, ``"report"``, the figures).
+    findings : dict
+        The headline numbers of the report, each a (mean, 95% half-width) pair or a plain
+        value.
+
+    Examples
+    --------
+    >>> from deep_ei_fast.apps.experiments import Result
+    >>> result = Result(rows=[], entries=[], files={"report": "out/report.md"})
+    >>> result.files["report"], result.findings
+    ('out/report.md', {})
+    """
     rows: list
     entries: list
     files: dict

@@ -10,6 +10,27 @@ from typing import Optional
 
 @dataclass(frozen=True)
 class Scale:
+    """How much an experiment trains and measures: each experiment has a default and a full one.
+
+    Attributes
+    ----------
+    seeds : int
+        Training seeds per configuration (each also gets its own measurement seed).
+    epochs : int
+        Training epochs of every run.
+    recordings : int
+        Causal-plane recordings per run, epoch 0 and the last epoch included.
+    samples : int
+        Noise samples per layer behind EI and EI_parts.
+    sensitivity_samples : int
+        Noise samples per input neuron behind the sensitivity.
+
+    Examples
+    --------
+    >>> from deep_ei_fast.apps.experiments import PLANS
+    >>> PLANS["depth"].default
+    Scale(seeds=3, epochs=60, recordings=7, samples=100000, sensitivity_samples=1000)
+    """
     seeds: int  # training seeds per configuration (each also gets its own measurement seed)
     epochs: int  # training epochs of every run
     recordings: int  # causal-plane recordings per run, epoch 0 and the last epoch included
@@ -19,7 +40,37 @@ class Scale:
 
 @dataclass(frozen=True)
 class Options:
-    """An experiment's options; None fields take the default (or, with ``full``, the full) scale."""
+    """What an experiment is asked for: its scale and where it runs.
+
+    Each field of the :class:`Scale` left None takes the experiment's default scale's value
+    (with ``full=True``, its full scale's). Checked when the experiment starts.
+
+    Parameters
+    ----------
+    full : bool, default False
+        Start from the experiment's full scale (the paper's measurement: 1e7 samples per layer,
+        5000 sensitivity samples per input neuron) instead of its default one.
+    seeds, epochs, recordings, samples, sensitivity_samples : int, optional
+        Override the scale's field: positive integers, ``recordings`` at least 2 (epoch 0 and
+        the last). None: the scale's.
+    bins : int, default 8
+        Bins of every input and output neuron in the measurements, at least 2.
+    device : str, default "cpu"
+        Where the models are built, trained and measured: ``"cpu"`` or ``"cuda"``.
+    gif : bool, default True
+        Also write a GIF of the plane over training per configuration.
+    progress : bool, default True
+        A progress bar per run, advancing once per epoch.
+
+    Examples
+    --------
+    >>> from deep_ei_fast.apps.experiments import PLANS, Options
+    >>> plan = PLANS["dropout"]
+    >>> Options(seeds=2).scale(plan.default, plan.full)
+    Scale(seeds=2, epochs=200, recordings=11, samples=100000, sensitivity_samples=2000)
+    >>> Options(full=True).scale(plan.default, plan.full)
+    Scale(seeds=5, epochs=500, recordings=26, samples=10000000, sensitivity_samples=5000)
+    """
     full: bool = False
     seeds: Optional[int] = None
     epochs: Optional[int] = None
@@ -32,7 +83,18 @@ class Options:
     progress: bool = True  # a progress bar per run, advancing once per epoch
 
     def scale(self, default, full):
-        """The Scale this run uses: ``full`` or ``default``, with the fields given here."""
+        """The Scale a run uses: ``full`` or ``default``, with the fields given here.
+
+        Parameters
+        ----------
+        default, full : Scale
+            The experiment's two scales.
+
+        Returns
+        -------
+        Scale
+            ``full`` if ``self.full`` else ``default``, with each field this Options gives.
+        """
         chosen = full if self.full else default
         given = {f.name: getattr(self, f.name) for f in fields(Scale) if getattr(self, f.name) is not None}
         return replace(chosen, **given)
