@@ -107,11 +107,11 @@ DEI_INLINE bool rec_less(const uint64_t* a, const uint64_t* b, int64_t Wc) {
   return false;
 }
 
-// Sorts the n records at `a` by their key (n small: a few dozen at most).
+// Sorts the n records at `a` by their key (n small: a few dozen at most); `t`:
+// scratch for one record (records may be of any width).
 template <int RC>
-void insertion_sort(uint64_t* a, int64_t n, int rt_R, int64_t Wc) {
+void insertion_sort(uint64_t* a, uint64_t* t, int64_t n, int rt_R, int64_t Wc) {
   const int R = RC > 0 ? RC : rt_R;
-  uint64_t t[16];
   for (int64_t i = 1; i < n; ++i) {
     if (!rec_less<RC>(a + i * R, a + (i - 1) * R, Wc)) continue;
     for (int k = 0; k < R; ++k) t[k] = a[i * R + k];
@@ -135,7 +135,7 @@ template <int RC>
 void msd_sort_range(uint64_t* a, uint64_t* b, int64_t n, int rt_R, int64_t Wc) {
   const int R = RC > 0 ? RC : rt_R;
   if (n <= 24) {
-    insertion_sort<RC>(a, n, R, Wc);
+    insertion_sort<RC>(a, b, n, R, Wc);
     return;
   }
   int64_t c = -1;
@@ -331,7 +331,6 @@ std::tuple<at::Tensor, at::Tensor> sort_unique_rows_cpu(const at::Tensor& keys,
       if (has_w) r[Wc] = (uint64_t)wp[i];
     }
   });
-  TORCH_CHECK(Wc <= 15, "sort_unique_rows: more than 960 varying key bits");
   switch (R) {
     case 1: radix_sort<1>(buf, tmp, M, R, Wc, B); break;
     case 2: radix_sort<2>(buf, tmp, M, R, Wc, B); break;

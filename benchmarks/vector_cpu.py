@@ -1,0 +1,167 @@
+"""Vector EI on the CPU, side by side: deep-ei 0.7.0, deep_ei_fast before a change (another
+checkout) and after it (this one), in interleaved rounds.
+
+    python3 benchmarks/vector_cpu.py --before /work/wt/base [--cases vp25,matrix128,ei128,ei512]
+                                     [--rounds 3] [--repeats 5] [--output FILE]
+
+Cases (sigmoid layers, nn.Linear's default initialisation after torch.manual_seed(0), in_range
+= out_range = (0, 1)):
+  vp25       vector_and_pairwise_ei 25->6, 8 bins, 1e6 samples (issue 18 item 5: >= 100x deep-ei)
+  matrix128  ei_parts_matrix 128->128, 64 bins, 1e5 samples (issue 18: stays >= 47x deep-ei)
+  ei128      ei 128->128, 64 bins, 1e5 samples (issue 16 item 6: failed before, > 960 key bits)
+  ei512      ei 512->512, 64 bins, 1e4 samples (the same, 4x wider)
+
+Each timing runs in a fresh subprocess with PYTHONPATH=<checkout> (philox, seed 0, progress
+off): deep_ei_fast's is the median of --repeats calls after one warm-up call, deep-ei's one
+call (it takes seconds to minutes). A round times every implementation of a case one after the
+other, so the ratios of a round compare runs under the same load; the table gives the median
+over rounds, with the range, and the `uptime` load before each timing: the machine is shared
+with other sessions, whose load enters every figure. A failing call is reported with its error.
+"""
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+REPO = os.path.dirname(HERE)
+RESULTS = os.path.join(HERE, "results")
+
+CASES = {
+    "vp25": ("vector_and_pairwise_ei", 25, 6, 10**6, 8),
+    "matrix128": ("ei_parts_matrix", 128, 128, 10**5, 64),
+    "ei128": ("ei", 128, 128, 10**5, 64),
+    "ei512": ("ei", 512, 512, 10**4, 64),
+}
+
+TIMER = r"""
+import statistics, sys, time, torch
+name, n_in, n_out, samples, bins, impl, repeats = sys.argv[1:]
+import deep_ei_fast as fast
+torch.manual_seed(0)
+lin = torch.nn.Linear(int(n_in), int(n_out))
+top = fast.topology_of(torch.nn.Sequential(lin, torch.nn.Sigmoid()), input=torch.zeros(1, int(n_in)))
+kw = dict(samples=int(samples), in_bins=int(bins), out_bins=int(bins), in_range=(0, 1), out_range=(0, 1))
+if impl == "deep_ei":
+    import deep_ei as lib
+    warm, repeats = 0, 1
+else:
+    lib, warm, repeats = fast, 1, int(repeats)
+    kw.update(seed=0, progress=False)
+def call():
+    torch.manual_seed(0)
+    value = getattr(lib, name)(lin, top, **kw)
+    return float(value.sum()) if hasattr(value, "sum") else value
+try:
+    for _ in range(warm):
+        value = call()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter(); value = call(); times.append(time.perf_counter() - start)
+except Exception as error:
+    print("ERROR", type(error).__name__ + ": " + str(error).splitlines()[0])
+else:
+    print(statistics.median(times), repr(value))
+"""
+
+
+def uptime():
+    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+
+
+def time_case(checkout, case, impl, repeats, timeout):
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(checkout))
+    for var in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
+        env.pop(var, None)  # the library's own behaviour, not the environment's
+    try:
+        out = subprocess.run([sys.executable, "-c", TIMER, *map(str, case), impl, str(repeats)],
+                             env=env, capture_output=True, text=True, timeout=timeout, cwd="/tmp")
+    except subprocess.TimeoutExpired:
+        return None, f"timed out after {timeout} s"
+    line = (out.stdout.strip().splitlines() or [f"ERROR exit {out.returncode}: {out.stderr.strip()[-300:]}"])[-1]
+    if line.startswith("ERROR"):
+        return None, line[len("ERROR "):]
+    seconds, value = line.split(maxsplit=1)
+    return float(seconds), value
+
+
+def _cell(timings):
+    """'median' of one timing, 'median (low-high)' of several, '-' of none."""
+    if not timings:
+        return "-"
+    middle = statistics.median(timings)
+    if len(timings) == 1:
+        return f"{middle:.3f}"
+    return f"{middle:.3f} ({min(timings):.3f}-{max(timings):.3f})"
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--before", help="checkout of deep_ei_fast before the change (omitted: not timed)")
+    parser.add_argument("--cases", default=",".join(CASES))
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--timeout", type=float, default=900, help="seconds per timing subprocess")
+    parser.add_argument("--output")
+    args = parser.parse_args()
+    impls = [("deep_ei", REPO), *([("before", args.before)] if args.before else []), ("after", REPO)]
+    cases = args.cases.split(",")
+    timings = {(c, i): [] for c in cases for i, _ in impls}
+    ratios = {(c, i): [] for c in cases for i, _ in impls if i != "deep_ei"}
+    values, errors, log = {}, {}, []
+    for round_ in range(args.rounds):
+        for case in cases:
+            got = {}
+            for impl, checkout in impls:
+                load = uptime()
+                seconds, value = time_case(checkout, CASES[case], impl, args.repeats, args.timeout)
+                log.append(f"round {round_ + 1} {case} {impl}: "
+                           f"{'%.3f s' % seconds if seconds is not None else value} | {load}")
+                print(log[-1], flush=True)
+                if seconds is None:
+                    errors[(case, impl)] = value
+                    continue
+                timings[(case, impl)].append(seconds)
+                values[(case, impl)] = value
+                got[impl] = seconds
+            for impl in got:
+                if impl != "deep_ei" and "deep_ei" in got:
+                    ratios[(case, impl)].append(got["deep_ei"] / got[impl])
+    names = [i for i, _ in impls]
+    lines = [
+        "# Vector EI on the CPU: deep-ei 0.7.0, deep_ei_fast before and after",
+        "",
+        f"- date (UTC): {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M}",
+        f"- machine: {platform.node()}, {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
+        f"Python {platform.python_version()}",
+        f"- command: `python3 benchmarks/{os.path.basename(__file__)} {' '.join(sys.argv[1:])}`",
+        f"- before: `{args.before}`; after: `{REPO}`",
+        f"- {args.rounds} rounds; deep_ei_fast: median of {args.repeats} calls after a warm-up; deep-ei: one call",
+        "",
+        "Seconds, median (range) over rounds; speed-up = deep-ei / deep_ei_fast within a round, median (range).",
+        "",
+        "| case | " + " | ".join(f"{n} s" for n in names) + " | "
+        + " | ".join(f"speed-up {n}" for n in names if n != "deep_ei") + " |",
+        "|---" * (len(names) * 2) + "|---|",
+    ]
+    for case in cases:
+        cells = [_cell(timings[(case, n)]) if timings[(case, n)] else f"error: {errors.get((case, n), '-')}"
+                 for n in names]
+        speedups = [_cell(ratios[(case, n)]).replace(".000", "") for n in names if n != "deep_ei"]
+        lines.append(f"| {case}: {CASES[case][0]} {CASES[case][1]}->{CASES[case][2]}, {CASES[case][4]} bins, "
+                     f"{CASES[case][3]:.0e} samples | " + " | ".join(cells + speedups) + " |")
+    lines += ["", "Values (the last of each):", ""]
+    lines += [f"- {case} {n}: {values.get((case, n), errors.get((case, n)))}" for case in cases for n in names]
+    lines += ["", "Every timing, in the order run, with the load before it:", "", "```", *log, "```", ""]
+    text = "\n".join(lines)
+    print(text)
+    if args.output:
+        with open(args.output, "w") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
