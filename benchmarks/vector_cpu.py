@@ -22,9 +22,10 @@ import argparse
 import datetime
 import os
 import platform
-import statistics
 import subprocess
 import sys
+
+from threads import _cell, uptime  # benchmarks/threads.py: the same load line and cells
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -68,10 +69,6 @@ else:
 """
 
 
-def uptime():
-    return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
-
-
 def time_case(checkout, case, impl, repeats, timeout):
     env = dict(os.environ, PYTHONPATH=os.path.abspath(checkout))
     for var in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
@@ -86,16 +83,6 @@ def time_case(checkout, case, impl, repeats, timeout):
         return None, line[len("ERROR "):]
     seconds, value = line.split(maxsplit=1)
     return float(seconds), value
-
-
-def _cell(timings):
-    """'median' of one timing, 'median (low-high)' of several, '-' of none."""
-    if not timings:
-        return "-"
-    middle = statistics.median(timings)
-    if len(timings) == 1:
-        return f"{middle:.3f}"
-    return f"{middle:.3f} ({min(timings):.3f}-{max(timings):.3f})"
 
 
 def main():
@@ -148,9 +135,9 @@ def main():
         "|---" * (len(names) * 2) + "|---|",
     ]
     for case in cases:
-        cells = [_cell(timings[(case, n)]) if timings[(case, n)] else f"error: {errors.get((case, n), '-')}"
+        cells = [_cell(timings[(case, n)], 3) if timings[(case, n)] else f"error: {errors.get((case, n), '-')}"
                  for n in names]
-        speedups = [_cell(ratios[(case, n)]).replace(".000", "") for n in names if n != "deep_ei"]
+        speedups = [_cell(ratios[(case, n)], 0) if ratios[(case, n)] else "-" for n in names if n != "deep_ei"]
         lines.append(f"| {case}: {CASES[case][0]} {CASES[case][1]}->{CASES[case][2]}, {CASES[case][4]} bins, "
                      f"{CASES[case][3]:.0e} samples | " + " | ".join(cells + speedups) + " |")
     lines += ["", "Values (the last of each):", ""]

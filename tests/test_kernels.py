@@ -1034,7 +1034,7 @@ def test_count_distinct_prefixes_rejects_bad_arguments(device):
         ops.count_distinct_prefixes([keys.to(torch.int32)], 1)
     with pytest.raises(RuntimeError, match="the same W"):
         ops.count_distinct_prefixes([keys, keys[:, :1]], 1)
-    with pytest.raises(RuntimeError, match="at least one tensor"):
+    with pytest.raises(ValueError, match="at least one tensor"):
         ops.count_distinct_prefixes([], 0)
 
 

@@ -15,10 +15,10 @@ import math
 import numpy as np
 import pytest
 import torch
+from test_vs_torch_reference import deep_ei_draws
 
 import torch_reference as R
 from helpers import make_net
-from test_vs_torch_reference import deep_ei_draws
 
 KW = dict(in_range=(0, 1), progress=False)
 

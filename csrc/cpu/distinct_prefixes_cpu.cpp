@@ -16,6 +16,7 @@
 #include <memory>
 #include <vector>
 
+#include "bucket_offsets.h"
 #include "cpu_common.h"
 #include "deep_ei_fast/common.h"
 #include "deep_ei_fast/op_checks.h"
@@ -50,7 +51,8 @@ struct Entry {
 
 // Distinct rows among one partition's entries: linear probing in a table of at
 // least twice as many slots (a slot holds an entry's position, -1 when free).
-int64_t distinct_in_partition(const Entry* e, int64_t n, int64_t P, std::vector<int64_t>& table) {
+int64_t distinct_in_partition(const Entry* e, int64_t n, int64_t P,
+                              std::vector<int64_t>& table) {
   int64_t slots = 16;
   while (slots < 2 * n) slots <<= 1;
   const uint64_t mask = (uint64_t)slots - 1;
@@ -93,60 +95,42 @@ int64_t count_distinct_prefixes_cpu(at::TensorList blocks, int64_t prefix_words)
   if (M == 0) return 0;
   if (P == 0) return 1;  // every row has the same (empty) prefix
   const int64_t W = keys[0].size(1);
-  const auto chunk_rows = [&](int64_t c, const uint64_t*& first, int64_t& n) {
-    const at::Tensor& k = keys[chunk_block[c]];
-    first = reinterpret_cast<const uint64_t*>(k.data_ptr<int64_t>()) + chunk_first[c] * W;
-    n = std::min(kRowsPerChunk, k.size(0) - chunk_first[c]);
-  };
 
   int bits = 0;
   while (bits < kMaxPartitionBits && ((int64_t)1 << bits) * kRowsPerPartition < M) ++bits;
   const int64_t parts = (int64_t)1 << bits;
   const int shift = 64 - bits;  // bits == 0: one partition (a shift by 64 is avoided below)
-  const auto partition_of = [&](uint64_t h) -> int64_t { return bits ? (int64_t)(h >> shift) : 0; };
+  const auto partition_of = [&](uint64_t h) -> int64_t { return bits ? h >> shift : 0; };
 
   const int64_t nchunks = (int64_t)chunk_block.size();
-  std::vector<int64_t> offset((size_t)(nchunks * parts), 0);  // counts, then scatter positions
-  at::parallel_for(0, nchunks, 1, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) {
-      int64_t* count = offset.data() + c * parts;
-      const uint64_t* row;
-      int64_t n;
-      chunk_rows(c, row, n);
-      for (int64_t i = 0; i < n; ++i, row += W) ++count[partition_of(row_hash(row, P))];
-    }
-  });
-  std::vector<int64_t> start((size_t)parts + 1);
-  int64_t run = 0;
-  for (int64_t p = 0; p < parts; ++p) {
-    start[p] = run;
-    for (int64_t c = 0; c < nchunks; ++c) {
-      const int64_t n = offset[c * parts + p];
-      offset[c * parts + p] = run;
-      run += n;
-    }
-  }
-  start[parts] = M;
+  std::vector<int64_t> slots((size_t)(nchunks * parts), 0);  // counts, then scatter positions
+  // Calls visit(row, its hash, its chunk's slots) for every row, chunk by chunk on the pool.
+  const auto each_row = [&](auto&& visit) {
+    at::parallel_for(0, nchunks, 1, [&](int64_t c0, int64_t c1) {
+      for (int64_t c = c0; c < c1; ++c) {
+        const at::Tensor& k = keys[chunk_block[c]];
+        const uint64_t* row =
+            reinterpret_cast<const uint64_t*>(k.data_ptr<int64_t>()) + chunk_first[c] * W;
+        const int64_t n = std::min(kRowsPerChunk, k.size(0) - chunk_first[c]);
+        int64_t* chunk_slots = slots.data() + c * parts;
+        for (int64_t i = 0; i < n; ++i, row += W) visit(row, row_hash(row, P), chunk_slots);
+      }
+    });
+  };
+  each_row([&](const uint64_t*, uint64_t h, int64_t* count) { ++count[partition_of(h)]; });
+  const std::vector<int64_t> start = bucket_offsets(slots, nchunks, parts);
   // Uninitialized: every entry is written by the scatter.
   std::unique_ptr<Entry[]> entries(new Entry[(size_t)M]);
-  at::parallel_for(0, nchunks, 1, [&](int64_t c0, int64_t c1) {
-    for (int64_t c = c0; c < c1; ++c) {
-      int64_t* next = offset.data() + c * parts;
-      const uint64_t* row;
-      int64_t n;
-      chunk_rows(c, row, n);
-      for (int64_t i = 0; i < n; ++i, row += W) {
-        const uint64_t h = row_hash(row, P);
-        entries[next[partition_of(h)]++] = Entry{h, row};
-      }
-    }
+  each_row([&](const uint64_t* row, uint64_t h, int64_t* next) {
+    entries[next[partition_of(h)]++] = Entry{h, row};
   });
   return at::parallel_reduce(
       0, parts, 1, (int64_t)0,
       [&](int64_t p0, int64_t p1, int64_t acc) {
         std::vector<int64_t> table;
         for (int64_t p = p0; p < p1; ++p)
-          acc += distinct_in_partition(entries.get() + start[p], start[p + 1] - start[p], P, table);
+          acc += distinct_in_partition(entries.get() + start[p], start[p + 1] - start[p], P,
+                                       table);
         return acc;
       },
       [](int64_t a, int64_t b) { return a + b; });

@@ -7,6 +7,7 @@
 #include <memory>
 #include <vector>
 
+#include "bucket_offsets.h"
 #include "cpu_common.h"
 #include "deep_ei_fast/binning.h"
 #include "deep_ei_fast/op_checks.h"
@@ -192,17 +193,7 @@ void radix_sort(uint64_t* buf, uint64_t* tmp, int64_t M, int rt_R,
       for (int64_t i = b; i < e; ++i, p += R) ++h[(*p >> tshift) & mask];
     }
   });
-  std::vector<int64_t> bstart((size_t)nb + 1);
-  int64_t run = 0;
-  for (int64_t v = 0; v < nb; ++v) {
-    bstart[v] = run;
-    for (int64_t c = 0; c < nchunks; ++c) {
-      const int64_t x = hist[c * nb + v];
-      hist[c * nb + v] = run;
-      run += x;
-    }
-  }
-  bstart[nb] = M;
+  const std::vector<int64_t> bstart = bucket_offsets(hist, nchunks, nb);
   at::parallel_for(0, nchunks, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       int64_t* off = hist.data() + c * nb;

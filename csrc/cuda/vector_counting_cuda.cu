@@ -1,10 +1,10 @@
 // CUDA kernels of the vector-counting ops: vector_codes_, pack_code_rows,
 // sort_unique_rows, prefix_counts, count_distinct_prefixes. Same results as the
-// CPU kernels, exactly: the codes come from binning.h, the packing is a fixed bit layout, and the
-// sort is a stable LSD sort of whole 64-bit words (CUB radix sort, least
-// significant word first), so the unique rows come out in the same
-// lexicographic unsigned order; the counts are integer sums (any order gives
-// the same value).
+// CPU kernels, exactly: the codes come from binning.h, the packing is a fixed bit
+// layout, and the sort is a stable LSD sort of whole 64-bit words (CUB radix
+// sort, least significant word first), so the unique rows come out in the same
+// lexicographic unsigned order; the counts are integer sums (any order gives the
+// same value).
 #include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_scan.cuh>
 #include <torch/library.h>

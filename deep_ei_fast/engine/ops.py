@@ -132,6 +132,8 @@ def count_distinct_prefixes(blocks: List[torch.Tensor], prefix_words: int) -> in
     """The number of distinct prefixes (first ``prefix_words`` words) among the rows of the
     int64 ``blocks [M_k, W]`` (all the same W), exact; the CPU kernel hashes, without sorting
     or concatenating the blocks."""
+    if len(blocks) == 0:  # the dispatcher finds no device to run on without a tensor
+        raise ValueError("count_distinct_prefixes: blocks must hold at least one tensor, got none")
     return _ops.count_distinct_prefixes(blocks, prefix_words)
 
 
