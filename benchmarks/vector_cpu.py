@@ -11,6 +11,10 @@ Cases (sigmoid layers, nn.Linear's default initialisation after torch.manual_see
   ei128      ei 128->128, 64 bins, 1e5 samples (issue 16 item 6: failed before, > 960 key bits)
   ei512      ei 512->512, 64 bins, 1e4 samples (the same, 4x wider)
 
+--profile: instead of timing, each checkout's vp25 once under cProfile on one thread, timed by
+the thread's CPU time (time.thread_time, so other processes' load does not enter it), after a
+warm-up call: the seconds inside each op and torch function, before and after side by side.
+
 Each timing runs in a fresh subprocess with PYTHONPATH=<checkout> (philox, seed 0, progress
 off): deep_ei_fast's is the median of --repeats calls after one warm-up call, deep-ei's one
 call (it takes seconds to minutes). A round times every implementation of a case one after the
@@ -20,6 +24,7 @@ with other sessions, whose load enters every figure. A failing call is reported 
 """
 import argparse
 import datetime
+import json
 import os
 import platform
 import subprocess
@@ -69,6 +74,61 @@ else:
 """
 
 
+PROFILER = r"""
+import cProfile, json, pstats, sys, time, torch
+name, n_in, n_out, samples, bins = sys.argv[1:]
+import deep_ei_fast as fast
+torch.set_num_threads(1)
+torch.manual_seed(0)
+lin = torch.nn.Linear(int(n_in), int(n_out))
+top = fast.topology_of(torch.nn.Sequential(lin, torch.nn.Sigmoid()), input=torch.zeros(1, int(n_in)))
+def call():
+    return getattr(fast, name)(lin, top, samples=int(samples), in_bins=int(bins), out_bins=int(bins),
+                               in_range=(0, 1), out_range=(0, 1), seed=0, progress=False)
+call()
+profile = cProfile.Profile(timer=time.thread_time)
+start = time.thread_time()
+profile.runcall(call)
+total = time.thread_time() - start
+stats = pstats.Stats(profile).stats
+builtins = {}
+for (file, line, function), (_, calls, tottime, _, _) in stats.items():
+    if file == "~":  # a built-in: an op (torch._ops...) or a torch function
+        key = function.replace("<built-in method ", "").replace("<method ", "").rstrip(">")
+        builtins[key] = (calls, tottime)
+print(json.dumps({"total": total, "builtins": builtins}))
+"""
+
+
+def profile_case(checkout, case):
+    """(thread CPU seconds of one call, {built-in name: (calls, seconds)}) in `checkout`."""
+    env = dict(os.environ, PYTHONPATH=os.path.abspath(checkout))
+    out = subprocess.run([sys.executable, "-c", PROFILER, *map(str, case)], env=env, capture_output=True,
+                         text=True, check=True, cwd="/tmp")
+    found = json.loads(out.stdout.strip().splitlines()[-1])
+    return found["total"], found["builtins"]
+
+
+def profile_table(checkouts, case):
+    """Markdown lines: the ops' thread CPU ms in each checkout, largest first."""
+    load = uptime()
+    runs = {name: profile_case(checkout, CASES[case]) for name, checkout in checkouts}
+    names = [name for name, _ in checkouts]
+    ops = sorted({op for _, found in runs.values() for op in found},
+                 key=lambda op: -max(runs[n][1].get(op, (0, 0))[1] for n in names))
+    lines = [f"Profile of {case} ({' '.join(map(str, CASES[case]))}), one thread, thread CPU ms "
+             f"(load before: {load}):", "",
+             "| function | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|",
+             "| whole call | " + " | ".join(f"{runs[n][0] * 1e3:.1f}" for n in names) + " |"]
+    for op in ops:
+        cells = [runs[n][1].get(op) for n in names]
+        if max(c[1] if c else 0 for c in cells) < 0.5e-3:
+            continue
+        lines.append(f"| {op} | " + " | ".join(f"{c[1] * 1e3:.1f} ({c[0]} calls)" if c else "-" for c in cells)
+                     + " |")
+    return lines
+
+
 def time_case(checkout, case, impl, repeats, timeout):
     env = dict(os.environ, PYTHONPATH=os.path.abspath(checkout))
     for var in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "GOMP_SPINCOUNT"):
@@ -92,8 +152,19 @@ def main():
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--timeout", type=float, default=900, help="seconds per timing subprocess")
+    parser.add_argument("--profile", action="store_true", help="profile vp25 instead of timing")
     parser.add_argument("--output")
     args = parser.parse_args()
+    if args.profile:
+        checkouts = [*([("before", args.before)] if args.before else []), ("after", REPO)]
+        lines = [f"- date (UTC): {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M}",
+                 f"- command: `python3 benchmarks/{os.path.basename(__file__)} {' '.join(sys.argv[1:])}`", "",
+                 *profile_table(checkouts, "vp25"), ""]
+        print("\n".join(lines))
+        if args.output:
+            with open(args.output, "w") as f:
+                f.write("\n".join(lines))
+        return
     impls = [("deep_ei", REPO), *([("before", args.before)] if args.before else []), ("after", REPO)]
     cases = args.cases.split(",")
     timings = {(c, i): [] for c in cases for i, _ in impls}
