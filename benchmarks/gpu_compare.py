@@ -318,6 +318,8 @@ def main():
     ap.add_argument("--quick", action="store_true", help="smaller grid and sample counts (smoke run)")
     ap.add_argument("--full-deep-ei", action="store_true", help="run deep-ei on the real 1e5 samples")
     ap.add_argument("--out", default=None, help="markdown report (default benchmarks/results/gpu_<name>.md)")
+    ap.add_argument("--no-kernel-grid", action="store_true",
+                    help="skip section 2 (benchmarks/kernel_table.py measures every kernel over a larger grid)")
     ap.add_argument("--smoke-cpu", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.smoke_cpu:
@@ -336,7 +338,7 @@ def main():
     ceiling = measure_ceiling()
     log(f"  {ceiling:.4g} conflict-free shared atomicAdds/s")
     log("== 2. histogram kernels: (a) shared atomics, (b) one-hot tensor cores, (c) plain torch")
-    grid = kernel_grid(args.quick, log)
+    grid = [] if args.no_kernel_grid else kernel_grid(args.quick, log)
     log("== 3. targets")
     t1024 = target_1024(args.quick, ceiling, log)
     tepoch = target_epoch(args.quick, log)

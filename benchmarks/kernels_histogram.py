@@ -1,10 +1,11 @@
 """Micro-benchmarks of the CPU engine's hot kernels (through deep_ei_fast.engine.ops).
 
-    python benchmarks/kernels_histogram.py [--threads N] [--quick]
+    python benchmarks/kernels_histogram.py [--threads N] [--quick] [--kernel NAME]
 
-Prints pair-samples/s of pair_histogram_accumulate_ (256x256 pairs, 64 bins,
-1e5 samples, uniform and saturated-sigmoid-like codes; 25x6 pairs, 8 bins,
-1e6 samples), samples/s of sample_linear_layer_ (25 -> 6 sigmoid) and the
+Prints pair-samples/s of pair_histogram_accumulate_ (256x256 pairs, 64 bins, 1e5 samples,
+uniform and saturated-sigmoid-like codes; 25x6 pairs, 8 bins, 1e6 samples; --kernel: another
+kernel of engine/histogram_choice.KERNELS by name, benchmarks/kernel_table.py compares them
+all), samples/s of sample_linear_layer_ (25 -> 6 sigmoid) and the
 time of sort_unique_rows on 1e7 rows of 3 words.
 """
 import argparse
@@ -13,7 +14,7 @@ import time
 import numpy as np
 import torch
 
-from deep_ei_fast.engine import ops
+from deep_ei_fast.engine import histogram_choice, ops
 from deep_ei_fast.engine.ops import ActivationCode
 
 
@@ -33,7 +34,7 @@ def saturated_codes(n, S, bins, rng):
     return np.minimum((v * bins).astype(np.int64), bins - 1).astype(np.uint8)
 
 
-def bench_histogram(na, nb, bins, S, kind, reps, rng):
+def bench_histogram(na, nb, bins, S, kind, reps, rng, kernel=histogram_choice.ATOMIC):
     if kind == "uniform":
         x = torch.from_numpy(rng.integers(0, bins + 1, (na, S), dtype=np.uint8))
         y = torch.from_numpy(rng.integers(0, bins + 1, (nb, S), dtype=np.uint8))
@@ -41,10 +42,11 @@ def bench_histogram(na, nb, bins, S, kind, reps, rng):
         x = torch.from_numpy(saturated_codes(na, S, bins, rng))
         y = torch.from_numpy(saturated_codes(nb, S, bins, rng))
     counts = torch.zeros(na, nb, bins + 1, bins + 1, dtype=torch.int32)
-    ops.pair_histogram_accumulate_(counts, x, y)  # warm-up (pages in counts)
-    t = best_time(lambda: ops.pair_histogram_accumulate_(counts, x, y), reps)
+    op = histogram_choice.KERNELS[kernel]
+    op(counts, x, y)  # warm-up (pages in counts)
+    t = best_time(lambda: op(counts, x, y), reps)
     rate = na * nb * S / t
-    print(f"pair_histogram {na}x{nb} bins={bins} S={S:.0e} {kind:9s}: "
+    print(f"{kernel} {na}x{nb} bins={bins} S={S:.0e} {kind:9s}: "
           f"{t * 1e3:8.1f} ms  {rate:.3e} pair-samples/s")
     return rate
 
@@ -84,6 +86,8 @@ def main():
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--quick", action="store_true")
     p.add_argument("--only", default="", help="histogram|linear|sort")
+    p.add_argument("--kernel", default=histogram_choice.ATOMIC, choices=sorted(histogram_choice.KERNELS),
+                   help="the pair-histogram kernel timed")
     a = p.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)
@@ -91,10 +95,10 @@ def main():
     rng = np.random.default_rng(0)
     reps = 1 if a.quick else 3
     if a.only in ("", "histogram"):
-        bench_histogram(256, 256, 64, 100_000, "uniform", reps, rng)
-        bench_histogram(256, 256, 64, 100_000, "saturated", reps, rng)
-        bench_histogram(25, 6, 8, 1_000_000, "uniform", reps * 3, rng)
-        bench_histogram(25, 6, 8, 1_000_000, "saturated", reps * 3, rng)
+        bench_histogram(256, 256, 64, 100_000, "uniform", reps, rng, a.kernel)
+        bench_histogram(256, 256, 64, 100_000, "saturated", reps, rng, a.kernel)
+        bench_histogram(25, 6, 8, 1_000_000, "uniform", reps * 3, rng, a.kernel)
+        bench_histogram(25, 6, 8, 1_000_000, "saturated", reps * 3, rng, a.kernel)
     if a.only in ("", "linear"):
         bench_linear(10_000_000, reps)
     if a.only in ("", "sort"):

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # On a GPU machine, from the repository root, in one call: build the CUDA extension, write the
-# compiler's resource report of the kernels, run the tests (CUDA cases included) and the GPU
-# benchmark. Everything it produces goes to $OUT (default: benchmarks/results/gpu_run).
+# compiler's resource report of the kernels, run the tests (CUDA cases included), the kernel
+# table (benchmarks/kernel_table.py), the per-epoch profile (benchmarks/profile_epoch.py) and
+# the GPU benchmark's targets (benchmarks/gpu_compare.py, its kernel grid left to the table).
+# Everything it produces goes to $OUT (default: benchmarks/results/gpu_run).
 #
 #   OUT=/some/dir bash benchmarks/run_on_gpu.sh [--quick]
 #
@@ -36,11 +38,23 @@ nvcc -c csrc/cuda/pair_histogram_cuda.cu -o /tmp/pair_histogram_cuda.o -std=c++2
     | tee -a "${OUT}/ptxas.txt"
 
 echo "== tests" | tee "${OUT}/tests.log"
-python3 -m pytest -q -rs tests/test_cuda.py tests/test_kernels.py tests/test_op_schemas.py tests/test_devices.py 2>&1 | tee -a "${OUT}/tests.log"
+python3 -m pytest -q -rs tests/test_cuda.py tests/test_kernels.py tests/test_op_schemas.py tests/test_devices.py \
+    tests/test_int8mm.py 2>&1 | tee -a "${OUT}/tests.log"
 tests_rc=${PIPESTATUS[0]}
 
+# The kernel table: every histogram kernel checked bit for bit against the atomic one, then timed
+# over bins x layer sizes (a few minutes; KERNEL_TABLE_ARGS=--quick for layers up to 256x256).
+echo "== kernel table" | tee "${OUT}/kernel_table.log"
+python3 benchmarks/kernel_table.py --out "${OUT}/kernel_table.md" ${KERNEL_TABLE_ARGS:-} 2>&1 \
+    | tee -a "${OUT}/kernel_table.log"
+table_rc=${PIPESTATUS[0]}
+
+echo "== per-epoch profile" | tee "${OUT}/profile_epoch.log"
+python3 benchmarks/profile_epoch.py --out "${OUT}/profile_epoch.md" 2>&1 | tee -a "${OUT}/profile_epoch.log"
+profile_rc=${PIPESTATUS[0]}
+
 echo "== benchmark" | tee "${OUT}/bench.log"
-python3 benchmarks/gpu_compare.py --out "${OUT}/gpu_results.md" "$@" 2>&1 | tee -a "${OUT}/bench.log"
+python3 benchmarks/gpu_compare.py --no-kernel-grid --out "${OUT}/gpu_results.md" "$@" 2>&1 | tee -a "${OUT}/bench.log"
 bench_rc=${PIPESTATUS[0]}
-echo "tests rc=${tests_rc} benchmark rc=${bench_rc}"
-exit $(( tests_rc != 0 || bench_rc != 0 ))
+echo "tests rc=${tests_rc} kernel table rc=${table_rc} profile rc=${profile_rc} benchmark rc=${bench_rc}"
+exit $(( tests_rc != 0 || table_rc != 0 || profile_rc != 0 || bench_rc != 0 ))

@@ -177,7 +177,7 @@ def _numbers(msg):
     return [float(x) for x in re.findall(r"-?\d+(?:\.\d+)?(?:e-?\d+)?", msg)]
 
 
-@pytest.mark.parametrize("name", ["ei", "ei_parts", "ei_parts_matrix", "vector_and_pairwise_ei"])
+@pytest.mark.parametrize("name", ["ei", "ei_parts", "ei_parts_matrix", "vector_and_pairwise_ei", "sensitivity"])
 def test_nan_layer_all_samples(dei, name):
     # inf * x0 - inf * x1 = NaN for every sample
     net, lin = make_net(2, 2, "none", weight=[[float("inf"), float("-inf")], [1.0, 1.0]], bias=[0.0, 0.0])

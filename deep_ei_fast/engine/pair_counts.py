@@ -4,7 +4,6 @@ The binning is deep-ei's (fast_histogram's): range widened by 1e-6 on each side,
 index, samples out of range dropped from that pair only. Dropped samples go to an extra last
 row / column of each pair's counters, which the MI ignores, so the hot loop has no branch.
 """
-import functools
 import math
 
 import numpy as np
@@ -201,6 +200,11 @@ class PairCounts:
         self.tile_store, self.tile_label = tile_store, tile_label
         self.shard = shard
         self.region = a0, a1, b0, b1 = shard.pair_region(n_in, n_out)
+        # The chosen kernel's scratch (the int8 GEMM path's) is set aside first; the counters
+        # and the cached codes share the rest of memory_bound as before.
+        self.accumulate, workspace = histogram_choice.accumulator(
+            binning.rows, binning.cols, a1 - a0, b1 - b0, memory_bound)
+        self.memory_bound, memory_bound = memory_bound, memory_bound - workspace
         cell_bytes = WIDE_COUNTER_BYTES if samples is not None and samples > FLUSH_SAMPLES else COUNTER_BYTES
         self.tiles = [] if a0 == a1 or b0 == b1 else [
             (t0 + a0, t1 + a0, u0 + b0, u1 + b0) for t0, t1, u0, u1 in
@@ -215,11 +219,6 @@ class PairCounts:
         self.unbinned, self.unbinned_samples, self.unbinned_bytes = [], 0, 0
         self.kept, self.kept_samples = [], 0  # the first KEPT_SAMPLES samples' codes
         self.batch_limits = histogram_choice.batch_limits(binning.device)
-        # The codes are PairBinning's (drop code = last row / column): no range check needed.
-        # A rank without pairs of its own counts nothing.
-        self.accumulate = functools.partial(
-            histogram_choice.histogram_op(binning.rows, binning.cols, a1 - a0, b1 - b0),
-            check_codes=False) if self.tiles else None
         if len(self.tiles) == 1:
             self.counts = Counters(self._zeros(a1 - a0, b1 - b0))
         # Known before any sample: tiles are saved only after the samples are counted.
@@ -234,7 +233,7 @@ class PairCounts:
         needed = samples * (self.n_in + self.n_out) * code_bytes
         if needed > self.cache_limit:
             raise ValueError(
-                f"memory_bound={self.cache_limit * 4}: the pair counters need {len(self.tiles)} "
+                f"memory_bound={self.memory_bound}: the pair counters need {len(self.tiles)} "
                 f"tiles, and rng='torch' draws cannot be regenerated: their codes ({needed} bytes) "
                 "must fit in a quarter of memory_bound; raise memory_bound or use rng='philox'")
 
