@@ -1,5 +1,5 @@
-"""Vector EI on the CPU, side by side: deep-ei 0.7.0, deep_ei_fast before a change (another
-checkout) and after it (this one), in interleaved rounds.
+"""Vector EI on the CPU, side by side: deep-ei 0.7.0 (torch's default threads, and one thread),
+deep_ei_fast before a change (another checkout) and after it (this one), in interleaved rounds.
 
     python3 benchmarks/vector_cpu.py --before /work/wt/base [--cases vp25,matrix128,ei128,ei512]
                                      [--rounds 3] [--repeats 5] [--output FILE]
@@ -17,7 +17,10 @@ warm-up call: the seconds inside each op and torch function, before and after si
 
 Each timing runs in a fresh subprocess with PYTHONPATH=<checkout> (philox, seed 0, progress
 off): deep_ei_fast's is the median of --repeats calls after one warm-up call, deep-ei's one
-call (it takes seconds to minutes). A round times every implementation of a case one after the
+call (it takes seconds to minutes). deep-ei runs twice a round: with torch's default threads (as
+a user runs it) and with torch.set_num_threads(1): its many small parallel regions make the
+default many times slower as soon as another process takes a core, so the one-thread figure
+is the steadier baseline on a shared machine. A round times every implementation of a case one after the
 other, so the ratios of a round compare runs under the same load; the table gives the median
 over rounds, with the range, and the `uptime` load before each timing: the machine is shared
 with other sessions, whose load enters every figure. A failing call is reported with its error.
@@ -30,6 +33,7 @@ import platform
 import subprocess
 import sys
 
+from compare import machine_info  # benchmarks/compare.py: the CPU model, cores and memory
 from threads import _cell, uptime  # benchmarks/threads.py: the same load line and cells
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -51,9 +55,11 @@ torch.manual_seed(0)
 lin = torch.nn.Linear(int(n_in), int(n_out))
 top = fast.topology_of(torch.nn.Sequential(lin, torch.nn.Sigmoid()), input=torch.zeros(1, int(n_in)))
 kw = dict(samples=int(samples), in_bins=int(bins), out_bins=int(bins), in_range=(0, 1), out_range=(0, 1))
-if impl == "deep_ei":
+if impl.startswith("deep_ei"):
     import deep_ei as lib
     warm, repeats = 0, 1
+    if impl == "deep_ei_1t":
+        torch.set_num_threads(1)
 else:
     lib, warm, repeats = fast, 1, int(repeats)
     kw.update(seed=0, progress=False)
@@ -165,10 +171,12 @@ def main():
             with open(args.output, "w") as f:
                 f.write("\n".join(lines))
         return
-    impls = [("deep_ei", REPO), *([("before", args.before)] if args.before else []), ("after", REPO)]
+    references = ["deep_ei", "deep_ei_1t"]
+    impls = [(name, REPO) for name in references] + [*([("before", args.before)] if args.before else []),
+                                                     ("after", REPO)]
     cases = args.cases.split(",")
     timings = {(c, i): [] for c in cases for i, _ in impls}
-    ratios = {(c, i): [] for c in cases for i, _ in impls if i != "deep_ei"}
+    ratios = {(c, i, r): [] for c in cases for i, _ in impls if i not in references for r in references}
     values, errors, log = {}, {}, []
     for round_ in range(args.rounds):
         for case in cases:
@@ -186,29 +194,34 @@ def main():
                 values[(case, impl)] = value
                 got[impl] = seconds
             for impl in got:
-                if impl != "deep_ei" and "deep_ei" in got:
-                    ratios[(case, impl)].append(got["deep_ei"] / got[impl])
+                for reference in references:
+                    if impl not in references and reference in got:
+                        ratios[(case, impl, reference)].append(got[reference] / got[impl])
     names = [i for i, _ in impls]
+    model, cores, memory = machine_info()
     lines = [
         "# Vector EI on the CPU: deep-ei 0.7.0, deep_ei_fast before and after",
         "",
         f"- date (UTC): {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M}",
-        f"- machine: {platform.node()}, {os.cpu_count()} cores, {platform.processor() or platform.machine()}, "
-        f"Python {platform.python_version()}",
+        "- machine: {}, {} cores, {:.0f} GiB; Python {}".format(
+            model, cores, (memory or 0) / 2**30, platform.python_version()),
         f"- command: `python3 benchmarks/{os.path.basename(__file__)} {' '.join(sys.argv[1:])}`",
         f"- before: `{args.before}`; after: `{REPO}`",
-        f"- {args.rounds} rounds; deep_ei_fast: median of {args.repeats} calls after a warm-up; deep-ei: one call",
+        f"- {args.rounds} rounds; deep_ei_fast: median of {args.repeats} calls after a warm-up; deep-ei: one call"
+        " (deep_ei: torch's default threads; deep_ei_1t: one thread)",
         "",
-        "Seconds, median (range) over rounds; speed-up = deep-ei / deep_ei_fast within a round, median (range).",
+        "Seconds, median (range) over rounds; speed-up = deep-ei / deep_ei_fast within a round, median (range),"
+        " against each deep-ei run.",
         "",
         "| case | " + " | ".join(f"{n} s" for n in names) + " | "
-        + " | ".join(f"speed-up {n}" for n in names if n != "deep_ei") + " |",
-        "|---" * (len(names) * 2) + "|---|",
+        + " | ".join(f"{n} vs {r}" for n in names if n not in references for r in references) + " |",
+        "|---" * (1 + len(names) + len(references) * (len(names) - len(references))) + "|",
     ]
     for case in cases:
         cells = [_cell(timings[(case, n)], 3) if timings[(case, n)] else f"error: {errors.get((case, n), '-')}"
                  for n in names]
-        speedups = [_cell(ratios[(case, n)], 0) if ratios[(case, n)] else "-" for n in names if n != "deep_ei"]
+        speedups = [_cell(ratios[(case, n, r)], 0) if ratios[(case, n, r)] else "-"
+                    for n in names if n not in references for r in references]
         lines.append(f"| {case}: {CASES[case][0]} {CASES[case][1]}->{CASES[case][2]}, {CASES[case][4]} bins, "
                      f"{CASES[case][3]:.0e} samples | " + " | ".join(cells + speedups) + " |")
     lines += ["", "Values (the last of each):", ""]
