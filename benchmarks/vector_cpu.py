@@ -106,6 +106,16 @@ print(json.dumps({"total": total, "builtins": builtins}))
 """
 
 
+def commit_of(checkout):
+    """The checkout's commit (with "+changes" when its tracked files differ from it)."""
+    if not checkout:
+        return "-"
+    git = ["git", "-C", checkout]
+    head = subprocess.run(git + ["rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run(git + ["diff", "--quiet", "HEAD"]).returncode != 0
+    return head + (" +changes" if dirty else "")
+
+
 def profile_case(checkout, case):
     """(thread CPU seconds of one call, {built-in name: (calls, seconds)}) in `checkout`."""
     env = dict(os.environ, PYTHONPATH=os.path.abspath(checkout))
@@ -164,6 +174,7 @@ def main():
     if args.profile:
         checkouts = [*([("before", args.before)] if args.before else []), ("after", REPO)]
         lines = [f"- date (UTC): {datetime.datetime.now(datetime.timezone.utc):%Y-%m-%d %H:%M}",
+                 *(f"- {name}: `{checkout}` ({commit_of(checkout)})" for name, checkout in checkouts),
                  f"- command: `python3 benchmarks/{os.path.basename(__file__)} {' '.join(sys.argv[1:])}`", "",
                  *profile_table(checkouts, "vp25"), ""]
         print("\n".join(lines))
@@ -206,7 +217,7 @@ def main():
         "- machine: {}, {} cores, {:.0f} GiB; Python {}".format(
             model, cores, (memory or 0) / 2**30, platform.python_version()),
         f"- command: `python3 benchmarks/{os.path.basename(__file__)} {' '.join(sys.argv[1:])}`",
-        f"- before: `{args.before}`; after: `{REPO}`",
+        f"- before: `{args.before}` ({commit_of(args.before)}); after: `{REPO}` ({commit_of(REPO)})",
         f"- {args.rounds} rounds; deep_ei_fast: median of {args.repeats} calls after a warm-up; deep-ei: one call"
         " (deep_ei: torch's default threads; deep_ei_1t: one thread)",
         "",
