@@ -81,7 +81,7 @@ else:
 
 
 PROFILER = r"""
-import cProfile, json, pstats, sys, time, torch
+import cProfile, gc, json, pstats, sys, time, torch
 name, n_in, n_out, samples, bins = sys.argv[1:]
 import deep_ei_fast as fast
 torch.set_num_threads(1)
@@ -92,6 +92,7 @@ def call():
     return getattr(fast, name)(lin, top, samples=int(samples), in_bins=int(bins), out_bins=int(bins),
                                in_range=(0, 1), out_range=(0, 1), seed=0, progress=False)
 call()
+gc.collect()  # see profile_case
 profile = cProfile.Profile(timer=time.thread_time)
 start = time.thread_time()
 profile.runcall(call)
@@ -117,7 +118,11 @@ def commit_of(checkout):
 
 
 def profile_case(checkout, case):
-    """(thread CPU seconds of one call, {built-in name: (calls, seconds)}) in `checkout`."""
+    """(thread CPU seconds of one call, {built-in name: (calls, seconds)}) in `checkout`. The
+    warm-up call's vector tables sit in reference cycles (engine/vector_counts.py: the tables'
+    callbacks), so they are released by Python's cyclic collector, at a moment that varies; it
+    is run before the profiled call, or the forward pass's fresh memory (page faults) would be
+    charged to one checkout and not the other."""
     env = dict(os.environ, PYTHONPATH=os.path.abspath(checkout))
     out = subprocess.run([sys.executable, "-c", PROFILER, *map(str, case)], env=env, capture_output=True,
                          text=True, check=True, cwd="/tmp")
