@@ -24,10 +24,29 @@ fi
 
 echo "== nvidia-smi" | tee "${OUT}/build.log"
 nvidia-smi 2>&1 | tee -a "${OUT}/build.log"
-echo "== build (TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST})" | tee -a "${OUT}/build.log"
-python3 -m pip install --no-build-isolation --no-deps -e . 2>&1 | tail -n 20 | tee -a "${OUT}/build.log"
+echo "== build (TORCH_CUDA_ARCH_LIST=${TORCH_CUDA_ARCH_LIST}; every command in build_full.log)" | tee -a "${OUT}/build.log"
+python3 -m pip install -v --no-build-isolation --no-deps -e . > "${OUT}/build_full.log" 2>&1
+tail -n 20 "${OUT}/build_full.log" | tee -a "${OUT}/build.log"
 python3 -c 'import deep_ei_fast as d; assert d.build_info().cuda, "no CUDA kernels in the build"' \
     || { echo "the build has no CUDA kernels" | tee -a "${OUT}/build.log"; exit 1; }
+
+# How _C was linked (issue 17: a copy of libstdc++ linked into _C made every C++ error of an op
+# a segfault): the toolchain, the flags it inherits, the link line, what _C needs and defines.
+echo "== link report" | tee "${OUT}/link.log"
+{
+    g++ --version | head -n 1
+    stdcxx="$(g++ -print-file-name=libstdc++.so)"
+    echo "g++ -print-file-name=libstdc++.so: ${stdcxx}"
+    # A linker script (gcc-toolset: libstdc++_nonshared.a) or a missing file (libstdc++.a used).
+    if [[ -f "${stdcxx}" ]] && grep -qa "INPUT" "${stdcxx}"; then cat "${stdcxx}"; fi
+    ls -l "$(g++ -print-file-name=libstdc++.a)" 2>&1
+    python3 -c 'import sysconfig as s; [print(k, "=", s.get_config_var(k)) for k in ("CC", "CXX", "LDSHARED", "LDFLAGS", "CFLAGS")]'
+    env | grep -E '^(CC|CXX|CFLAGS|CXXFLAGS|CPPFLAGS|LDFLAGS)=' || echo "no compiler flags in the environment"
+    echo "link line:"; grep -E -- ' -shared ' "${OUT}/build_full.log" | tail -n 1
+    readelf -d deep_ei_fast/_C*.so | grep NEEDED
+    ldd deep_ei_fast/_C*.so | grep -E 'stdc|gcc_s|torch_cpu'
+    python3 tests/extension_symbols_check.py
+} 2>&1 | tee -a "${OUT}/link.log"
 
 echo "== ptxas resource usage (sm_90)" | tee "${OUT}/ptxas.txt"
 INC=$(python3 -c 'import torch.utils.cpp_extension as c; print(" ".join("-I" + p for p in c.include_paths()))')
@@ -39,7 +58,7 @@ nvcc -c csrc/cuda/pair_histogram_cuda.cu -o /tmp/pair_histogram_cuda.o -std=c++2
 
 echo "== tests" | tee "${OUT}/tests.log"
 python3 -m pytest -q -rs tests/test_cuda.py tests/test_kernels.py tests/test_op_schemas.py tests/test_devices.py \
-    tests/test_int8mm.py 2>&1 | tee -a "${OUT}/tests.log"
+    tests/test_int8mm.py tests/test_extension_symbols.py tests/test_null_segments.py 2>&1 | tee -a "${OUT}/tests.log"
 tests_rc=${PIPESTATUS[0]}
 
 # The kernel table: every histogram kernel checked bit for bit against the atomic one, then timed

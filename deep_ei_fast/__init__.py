@@ -1,4 +1,4 @@
-"""deep_ei_fast: a fast drop-in replacement for deep-ei 0.7.0.
+"""deep_ei_fast: a fast drop-in replacement for deep-ei 0.7.0::
 
     import deep_ei_fast as deep_ei
 
@@ -8,7 +8,8 @@ default; "torch": deep-ei's own random draws, for identical numbers), ``seed`` a
 with samples=None, ``max_samples`` (default DEFAULT_MAX_SAMPLES) caps deep-ei's doubling rule,
 warning with ConvergenceWarning when it stops the rule.
 
-Beyond deep-ei: ``causal_plane`` (every layer of a network at once), ``CausalPlaneRecorder``
+Beyond deep-ei: any layer of any model (``topology_of`` traces it; ``LayerSpec`` describes a
+layer by hand), ``causal_plane`` (every layer of a model at once), ``CausalPlaneRecorder``
 (the plane recorded during training into a CSV) and, with matplotlib, ``deep_ei_fast.plots``.
 
 The layers, each importing only from those below it: ``engine`` (typed ops, noise, counting),
@@ -16,12 +17,14 @@ The layers, each importing only from those below it: ``engine`` (typed ops, nois
 causal plane), ``apps`` (command line, demo, benchmark).
 """
 from .api.ei_functions import ei, ei_parts, ei_parts_matrix, eis_between_groups, vector_and_pairwise_ei
+from .api.model_trace import UntracedLayerWarning
 from .api.mutual_information import MI, nats_to_bits
 from .api.sample_rules import DEFAULT_MAX_SAMPLES, ConvergenceWarning
 from .api.sensitivity import sensitivity, sensitivity_matrix
 from .api.statistics import PairwiseStats, VectorEstimate, pairwise_stats, sensitivity_stats, vector_stats
 from .api.tables import CONVOLUTIONAL_MODULES, MEMORY_LIMIT, POOLING_MODULES, VALID_ACTIVATIONS, VALID_MODULES
 from .api.topology import topology_of
+from .engine.layer_spec import LayerSpec
 from .engine.ops import build_info
 from .engine.settings import DEFAULT_MEMORY_BOUND
 from .engine.version import VERSION as __version__  # noqa: F401 (setup.py's version)
@@ -37,4 +40,6 @@ __all__ = [
     "build_info", "ConvergenceWarning", "DEFAULT_MAX_SAMPLES", "pairwise_stats", "vector_stats", "sensitivity_stats",
     "PairwiseStats",
     "VectorEstimate",
+    "LayerSpec",
+    "UntracedLayerWarning",
 ]

@@ -19,15 +19,26 @@ import deep_ei_fast  # noqa: E402  (after the sys.path line above)
 release = deep_ei_fast.__version__
 version = release
 
-# Plain autodoc: the docstrings are prose, not Google/NumPy sections (napoleon would misread
-# a property's "text: more text" as a type).
-extensions = ["sphinx.ext.autodoc"]
+# The public docstrings are numpydoc (Parameters, Returns, Raises, Examples: their examples run
+# in tests/test_doctests.py); napoleon, which ships with Sphinx, renders the sections. NumPy
+# style only: Google style would misread a prose line "text: more text" as a section entry.
+extensions = ["sphinx.ext.autodoc", "sphinx.ext.napoleon"]
+napoleon_google_docstring = False
+napoleon_numpy_docstring = True
+# Attributes as a field list of the class, not as separate attribute entries that would
+# duplicate those autodoc makes of a class's members.
+napoleon_use_ivar = True
 
 autodoc_member_order = "bysource"
 autodoc_typehints = "description"
+# Only where the docstring documents the parameter: a dataclass's fields are its Attributes.
+autodoc_typehints_description_target = "documented"
 # Signatures show the defaults as written (DEFAULT_MEMORY_BOUND, not 2147483648).
 autodoc_preserve_defaults = True
 
 exclude_patterns = ["_build", "requirements.txt"]
 html_theme = "alabaster"
+# Wider than alabaster's 940 px, so that code blocks of ~100 columns show whole on a 1280 px
+# screen; tests/test_docs_pages.py keeps the index page's code within 80 columns.
+html_theme_options = {"page_width": "1180px"}
 

@@ -4,7 +4,9 @@ naming the field, atomic tile files, and clear errors for corrupt ones.
 
 Every comparison is exact (np.array_equal): a tile loaded from disk holds the float64 values
 computed from the same counts, so nothing may differ by even one bit."""
+import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -16,9 +18,9 @@ import torch
 
 import deep_ei_fast as deep_ei
 from deep_ei_fast.engine import checkpoint as checkpoint_module
-from deep_ei_fast.engine.checkpoint import METADATA, TILE_PATTERN, TileStore
+from deep_ei_fast.engine.checkpoint import BINDING, LOCK, METADATA, TILE_PATTERN, TileStore, arrays_checksum
 from deep_ei_fast.engine.noise_streams import PhiloxStream
-from deep_ei_fast.engine.pair_counts import PairCounts
+from deep_ei_fast.engine.pair_counts import COUNTER_SET_BYTES, PairCounts
 
 from helpers import make_net
 
@@ -82,10 +84,17 @@ def test_ei_parts_shares_the_matrix_checkpoint(layer, tmp_path):
     assert deep_ei.ei_parts(lin, top, checkpoint=tmp_path, **ARGS) == expected
 
 
+def shuffle_bound(shuffles, part=ARGS["memory_bound"]):
+    """A memory_bound whose shuffles + 1 parts each leave `part` bytes for the counters."""
+    return (shuffles + 1) * (COUNTER_SET_BYTES + part)
+
+
 @pytest.mark.parametrize("estimator, shuffles", [("plugin", 1), ("miller_madow", 1), ("shuffle", 2)])
 def test_pairwise_stats_identical_with_checkpoint_and_on_restart(layer, tmp_path, estimator, shuffles):
     net, lin, top = layer
     kwargs = dict(ARGS, estimator=estimator, shuffles=shuffles)
+    if estimator == "shuffle":
+        kwargs["memory_bound"] = shuffle_bound(shuffles)
     expected = deep_ei.pairwise_stats(lin, top, **kwargs)
     assert_same_stats(expected, deep_ei.pairwise_stats(lin, top, checkpoint=tmp_path, **kwargs))
     labels = {TILE_PATTERN.match(name)[1] for name in tiles_in(tmp_path)}
@@ -111,21 +120,21 @@ def stop_after(monkeypatch, saves):
 
 @pytest.mark.parametrize("function, kwargs", [
     ("ei_parts_matrix", {}),
-    ("pairwise_stats", {"estimator": "shuffle", "shuffles": 2}),
+    ("pairwise_stats", {"estimator": "shuffle", "shuffles": 2, "memory_bound": shuffle_bound(2)}),
 ])
 def test_interrupted_run_resumes_counting_only_missing_tiles(layer, tmp_path, monkeypatch, counted, function,
                                                             kwargs):
     net, lin, top = layer
     measure = getattr(deep_ei, function)
-    expected = measure(lin, top, **ARGS, **kwargs)
+    expected = measure(lin, top, **{**ARGS, **kwargs})
     with monkeypatch.context() as patch:
         stop_after(patch, 4)
         with pytest.raises(Killed):
-            measure(lin, top, checkpoint=tmp_path, **ARGS, **kwargs)
+            measure(lin, top, checkpoint=tmp_path, **{**ARGS, **kwargs})
     finished = tiles_in(tmp_path)
     assert len(finished) == 4
     counted.clear()
-    result = measure(lin, top, checkpoint=tmp_path, **ARGS, **kwargs)
+    result = measure(lin, top, checkpoint=tmp_path, **{**ARGS, **kwargs})
     if function == "pairwise_stats":
         assert_same_stats(expected, result)
     else:
@@ -242,14 +251,14 @@ def test_bad_checkpoint_arguments(layer, tmp_path):
 def test_a_failed_write_leaves_no_tile_file(layer, tmp_path, monkeypatch):
     net, lin, top = layer
 
-    def half_written(stream, *arrays):
+    def half_written(stream, *arrays, **named):
         stream.write(b"PK\x03\x04 partial")
         raise Killed
     with monkeypatch.context() as patch:
         patch.setattr(checkpoint_module.np, "savez", half_written)
         with pytest.raises(Killed):
             deep_ei.ei_parts_matrix(lin, top, checkpoint=tmp_path, **ARGS)
-    assert sorted(os.listdir(tmp_path)) == [METADATA]  # the temporary file is removed too
+    assert sorted(os.listdir(tmp_path)) == [LOCK, METADATA]  # the temporary file is removed too
     # A temporary name can never pass for a tile.
     assert not TILE_PATTERN.match(".tmp-tile.counts.plugin_pairwise_mi_bits.a0-1.b0-5.npz")
     expected = deep_ei.ei_parts_matrix(lin, top, **ARGS)
@@ -260,13 +269,171 @@ def test_corrupt_tile_file_is_named(layer, tmp_path):
     net, lin, top = layer
     deep_ei.ei_parts_matrix(lin, top, checkpoint=tmp_path, **ARGS)
     victim = tmp_path / tiles_in(tmp_path)[2]
+    binding = read_tile(victim)[1]
     victim.write_bytes(b"garbage")
     with pytest.raises(ValueError, match=rf"tile file {victim} is corrupt"):
         deep_ei.ei_parts_matrix(lin, top, checkpoint=tmp_path, **ARGS)
-    with open(victim, "wb") as stream:
-        np.savez(stream, np.zeros((2, 2)))
+    forge(victim, [np.zeros((2, 2))], binding)
     with pytest.raises(ValueError, match=rf"tile file {victim} holds an array of shape \(2, 2\)"):
         deep_ei.ei_parts_matrix(lin, top, checkpoint=tmp_path, **ARGS)
+
+
+# ------------------------------------------------------------------------------------------
+# tiles bound to their run (issue 22): fingerprint, bounds, checksum, values, metadata
+# ------------------------------------------------------------------------------------------
+def read_tile(path):
+    """(arrays, binding dict) of a tile file."""
+    with np.load(path, allow_pickle=False) as archive:
+        arrays = [archive[f"arr_{i}"] for i in range(len(archive.files) - 1)]
+        return arrays, json.loads(str(archive[BINDING][()]))
+
+
+def forge(path, arrays, binding):
+    """Writes `arrays` to `path` with `binding` and a checksum that matches them: what only a
+    deliberate forger could write."""
+    binding = dict(binding, arrays_sha256=arrays_checksum(arrays))
+    with open(path, "wb") as stream:
+        np.savez(stream, *arrays, **{BINDING: np.array(json.dumps(binding))})
+
+
+def test_tiles_without_metadata_are_refused(layer, tmp_path):
+    # the issue's case: metadata.json deleted, then a run on another layer returned the old matrix
+    net, lin, top = layer
+    deep_ei.ei_parts_matrix(lin, top, checkpoint=tmp_path, **ARGS)
+    (tmp_path / METADATA).unlink()
+    other, other_lin = make_net(6, 5, "sigmoid", seed=2)
+    with pytest.raises(ValueError, match=rf"holds tile files \(such as {tmp_path}/tile\..*\) but no metadata.json"):
+        deep_ei.ei_parts_matrix(other_lin, deep_ei.topology_of(other, torch.zeros(1, 6)),
+                                checkpoint=tmp_path, **ARGS)
+
+
+def test_a_tile_from_another_run_is_refused(layer, tmp_path):
+    net, lin, top = layer
+    first, second = tmp_path / "first", tmp_path / "second"
+    deep_ei.ei_parts_matrix(lin, top, checkpoint=first, **ARGS)
+    deep_ei.ei_parts_matrix(lin, top, checkpoint=second, **{**ARGS, "seed": 4})
+    name = tiles_in(first)[3]
+    shutil.copy(second / name, first / name)
+    with pytest.raises(ValueError, match=rf"tile file {first / name} was written by another run"):
+        deep_ei.ei_parts_matrix(lin, top, checkpoint=first, **ARGS)
+
+
+def test_swapped_tiles_are_refused(layer, tmp_path):
+    net, lin, top = layer
+    deep_ei.ei_parts_matrix(lin, top, checkpoint=tmp_path, **ARGS)
+    a, b = (tmp_path / name for name in tiles_in(tmp_path)[:2])
+    a.rename(tmp_path / "x")
+    b.rename(a)
+    (tmp_path / "x").rename(b)
+    with pytest.raises(ValueError, match=rf"tile file {a} holds the tile counts.plugin_pairwise_mi_bits of "
+                                         r"pairs \[1, 2, 0, 5\], not the one its name says"):
+        deep_ei.ei_parts_matrix(lin, top, checkpoint=tmp_path, **ARGS)
+
+
+def test_an_edited_tile_is_refused(layer, tmp_path):
+    net, lin, top = layer
+    deep_ei.ei_parts_matrix(lin, top, checkpoint=tmp_path, **ARGS)
+    victim = tmp_path / tiles_in(tmp_path)[1]
+    arrays, binding = read_tile(victim)
+    arrays[0][0, 0] += 0.5  # a plausible MI, but not the one counted
+    with open(victim, "wb") as stream:
+        np.savez(stream, *arrays, **{BINDING: np.array(json.dumps(binding))})
+    with pytest.raises(ValueError, match=rf"tile file {victim} does not hold what was saved \(its checksum"):
+        deep_ei.ei_parts_matrix(lin, top, checkpoint=tmp_path, **ARGS)
+    with open(victim, "wb") as stream:  # a tile of the previous format: no binding at all
+        np.savez(stream, *arrays)
+    with pytest.raises(ValueError, match=rf"tile file {victim} is not bound to a run"):
+        deep_ei.ei_parts_matrix(lin, top, checkpoint=tmp_path, **ARGS)
+
+
+@pytest.mark.parametrize("function, column, value, message", [
+    ("pairwise_stats", 1, np.nan, "array 0 holds 5 NaN or infinite values"),
+    ("pairwise_stats", 1, -5.0, "samples that are not counts"),
+    ("pairwise_stats", 2, 2.5, "occupied input bins that are not counts"),
+    ("pairwise_stats", 5, -1e-3, "a negative variance"),
+    ("ei_parts_matrix", None, -0.25, r"a plug-in MI of -0.25 bits \(below 0\)"),
+    ("ei_parts_matrix", None, np.inf, "array 0 holds 5 NaN or infinite values"),
+])
+def test_values_that_cannot_be_counts_are_refused(layer, tmp_path, function, column, value, message):
+    # checksummed as if written so: only the values give them away
+    net, lin, top = layer
+    kwargs = dict(ARGS, estimator="plugin")
+    getattr(deep_ei, function)(lin, top, checkpoint=tmp_path, **kwargs)
+    victim = tmp_path / tiles_in(tmp_path)[0]
+    arrays, binding = read_tile(victim)
+    if column is None:
+        arrays[0][...] = value
+    else:
+        arrays[0][..., column] = value
+    forge(victim, arrays, binding)
+    with pytest.raises(ValueError, match=rf"tile file {victim} holds values that cannot be: {message}"):
+        getattr(deep_ei, function)(lin, top, checkpoint=tmp_path, **kwargs)
+
+
+# ------------------------------------------------------------------------------------------
+# one run at a time per directory
+# ------------------------------------------------------------------------------------------
+def test_a_second_run_is_refused_while_the_directory_is_in_use(layer, tmp_path):
+    net, lin, top = layer
+    with TileStore(tmp_path, {"anything": 1}):  # another run holding the directory
+        with pytest.raises(ValueError, match=rf"checkpoint='{tmp_path}' is in use by another run "
+                                             rf"\(process {os.getpid()} holds {tmp_path}/lock\)"):
+            deep_ei.ei_parts_matrix(lin, top, checkpoint=tmp_path, **ARGS)
+        assert tiles_in(tmp_path) == []
+    expected = deep_ei.ei_parts_matrix(lin, top, **ARGS)  # released: the directory is free again
+    assert np.array_equal(deep_ei.ei_parts_matrix(lin, top, checkpoint=tmp_path, **ARGS), expected)
+
+
+SLOW_RUN = """
+import sys, time, torch
+sys.path.insert(0, {tests!r})
+from helpers import make_net
+import deep_ei_fast as deep_ei
+from deep_ei_fast.engine.checkpoint import TileStore
+original = TileStore.save
+def slow_save(self, *args):
+    original(self, *args)
+    time.sleep({pause})
+TileStore.save = slow_save
+net, lin = make_net(6, 5, "sigmoid", seed=1)
+deep_ei.ei_parts_matrix(lin, deep_ei.topology_of(net, torch.zeros(1, 6)), checkpoint={path!r},
+                        **{args!r})
+"""
+
+
+def slow_run(path, seed, pause):
+    script = SLOW_RUN.format(tests=os.path.join(ROOT, "tests"), path=str(path), pause=pause,
+                             args={**ARGS, "seed": seed})
+    return subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stderr=subprocess.PIPE, text=True)
+
+
+def test_two_runs_with_different_seeds_on_one_fresh_directory_never_mix(layer, tmp_path):
+    # The issue's case: both started at once, one killed midway; the directory then resumed
+    # with exit 0 and held pairs of both seeds. Now the second is refused while the first
+    # runs, the first is killed after a tile, and the directory resumes its seed only.
+    net, lin, top = layer
+    # Each sleeps a minute after every tile: the first to open the directory holds it well past
+    # the other's start, however slowly either imports, and is killed after its first tile.
+    runs = {seed: slow_run(tmp_path, seed, pause=60) for seed in (3, 4)}
+    deadline = time.monotonic() + 120
+    while not any(run.poll() is not None for run in runs.values()):
+        assert time.monotonic() < deadline, "neither run ended within 120 s"
+        time.sleep(0.05)
+    loser = next(seed for seed, run in runs.items() if run.poll() is not None)
+    winner = 7 - loser
+    assert runs[loser].returncode == 1
+    assert f"checkpoint='{tmp_path}' is in use by another run" in runs[loser].stderr.read()
+    while not tiles_in(tmp_path):
+        assert runs[winner].poll() is None and time.monotonic() < deadline, "the winner wrote no tile"
+        time.sleep(0.05)
+    runs[winner].send_signal(signal.SIGKILL)
+    runs[winner].wait()
+    assert 1 <= len(tiles_in(tmp_path)) < 6
+    expected = deep_ei.ei_parts_matrix(lin, top, **{**ARGS, "seed": winner})
+    assert np.array_equal(deep_ei.ei_parts_matrix(lin, top, checkpoint=tmp_path, **{**ARGS, "seed": winner}),
+                          expected)
+    with pytest.raises(ValueError, match=f"philox_seed is {winner} there and {loser} in this run"):
+        deep_ei.ei_parts_matrix(lin, top, checkpoint=tmp_path, **{**ARGS, "seed": loser})
 
 
 def test_a_run_refused_before_its_first_tile_does_not_bind_the_checkpoint(layer, tmp_path):

@@ -15,6 +15,7 @@ from deep_ei_fast.apps.cli import EXIT_INTERRUPTED, EXIT_MODEL, EXIT_OK, EXIT_US
 from deep_ei_fast.apps.matrix_command import ARRAYS, METADATA
 from deep_ei_fast.apps.networks import paper_network
 from deep_ei_fast.engine.checkpoint import TILE_PATTERN, TileStore
+from deep_ei_fast.engine.pair_counts import COUNTER_SET_BYTES
 
 from helpers import run_cli as run
 
@@ -33,11 +34,17 @@ def model(tmp_path_factory):
     return net, path
 
 
+def memory_bound(estimator):
+    """OPTIONS' --memory-bound, or for the shuffle's two counter sets as many bytes each
+    besides their bookkeeping."""
+    return 2000 if estimator != "shuffle" else 2 * (COUNTER_SET_BYTES + 2000)
+
+
 def expected_stats(net, index=0, estimator="plugin"):  # the command's default estimator
     layer = [m for m in net.modules() if isinstance(m, torch.nn.Linear)][index]
     top = deep_ei.topology_of(net, torch.zeros(1, ARCH[0]))
     return deep_ei.pairwise_stats(layer, top, samples=3000, in_bins=8, out_bins=8, seed=0,
-                                  progress=False, memory_bound=2000, estimator=estimator)
+                                  progress=False, memory_bound=memory_bound(estimator), estimator=estimator)
 
 
 def assert_files_hold(out, stats):
@@ -50,7 +57,7 @@ def test_matrix_writes_pairwise_stats_numbers(capsys, model, tmp_path, estimator
     net, path = model
     out = tmp_path / "out"
     code, stdout, _ = run(capsys, "matrix", path, "--layer", 0, "--out", out, "--estimator", estimator,
-                          *OPTIONS)
+                          *OPTIONS, "--memory-bound", memory_bound(estimator))
     assert code == EXIT_OK and "Linear 6->4" in stdout and str(out) in stdout
     stats = expected_stats(net, estimator=estimator)
     assert_files_hold(out, stats)
@@ -100,9 +107,9 @@ def test_a_checkpoint_of_other_arguments_exits_2(capsys, model, tmp_path):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--layer", "2"], "--layer 2: the model has 2 Linear/Conv2d layers (0: 0 (Linear), 1: 2 (Linear))"),
+    (["--layer", "2"], "--layer 2: the model has 2 measured layers (0: ('0', Linear 6->4), 1: ('2', Linear 4->3))"),
     (["--layer", "0", "--q", "1.5"], "--q must be in (0, 1), got 1.5"),
-    (["--layer", "0", "--seed", "-1"], "seed must be in [0, 2**64), got -1"),
+    (["--layer", "0", "--seed", "-1"], "--seed: expected an integer in [0, 2**64), got '-1'"),
     (["--layer", "0", "--bins", "70000"], "in_bins"),
     (["--layer", "0", "--device", "tpu"], "--device"),
     (["--layer", "0", "--memory-bound", "0"], "--memory-bound: expected a positive integer"),

@@ -76,3 +76,19 @@ def test_samples_beyond_exact_counting_refused(dei):
     top = dei.topology_of(net, torch.zeros((1, 3)))
     with pytest.raises(ValueError, match=r"samples=1152921504606846976: at most"):
         dei.ei(lin, top, samples=2**60, progress=False)
+
+
+@pytest.mark.parametrize("name", ["ei", "ei_parts", "pairwise_stats", "sensitivity"])
+def test_the_documented_sample_limit_is_the_enforced_one(dei, name):
+    # docs/differences.rst: at most 2^53 samples (per input for sensitivity), more refused
+    from deep_ei_fast.api.prepare import open_measurement
+    from deep_ei_fast.engine.measurement import MAX_SAMPLES
+    from deep_ei_fast.engine.settings import MeasurementSettings
+    assert MAX_SAMPLES == 2**53
+    net, lin = make_net(3, 2, "sigmoid", seed=1)
+    top = dei.topology_of(net, torch.zeros((1, 3)))
+    with pytest.raises(ValueError, match=rf"samples={2**53 + 1}: at most {2**53} \(2\^53\) samples"):
+        getattr(dei, name)(lin, top, samples=2**53 + 1, seed=0, progress=False)
+    for samples in (2**31 + 5, 2**53):  # accepted (opened, not run)
+        opened = open_measurement(lin, top, MeasurementSettings(samples=samples, progress=False))
+        assert opened.settings.samples == samples

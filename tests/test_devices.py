@@ -71,8 +71,8 @@ def test_a_parametrized_activation_is_checked(dei):
 def test_causal_plane_checks_the_model_and_the_input(dei):
     net, _ = make_net(4, 3, "sigmoid", seed=1)
     with pytest.raises(ValueError, match=r"model: parameters are on meta, device='cpu'"):
-        dei.causal_plane(net.to("meta"), torch.zeros((1, 4)), samples=200, sensitivity_samples=10,
-                         progress=False)
+        dei.causal_plane(net.to("meta"), torch.zeros((1, 4)), device="cpu", samples=200,
+                         sensitivity_samples=10, progress=False)
     net, _ = make_net(4, 3, "sigmoid", seed=1)
     with pytest.raises(ValueError, match=r"input is on meta, device='cpu': move it with input.to"):
         dei.causal_plane(net, torch.zeros((1, 4), device="meta"), samples=200,
@@ -105,9 +105,17 @@ def test_cli_help_says_the_model_moves_to_the_device(capsys):
 @pytest.mark.parametrize("rng", ["philox", "torch"])
 def test_cpu_model_with_device_cuda_is_refused(dei, name, rng):
     _, lin, top = _net_with_topology(dei)
-    with pytest.raises(ValueError, match=r"parameters are on cpu, device='cuda': move the model "
-                                         r"with model.to\('cuda'\)"):
+    with pytest.raises(ValueError, match=r"parameters are on cpu, device='cuda': pass device='cpu'"):
         getattr(dei, name)(lin, top, rng=rng, device="cuda", **KW)
+
+
+@needs_cuda
+@pytest.mark.parametrize("name", FUNCTIONS)
+def test_cuda_model_with_the_default_device_names_the_device_to_pass(dei, name):
+    _, lin, top = _net_with_topology(dei)
+    lin.to("cuda")
+    with pytest.raises(ValueError, match=r"parameters are on cuda:0, device='cpu': pass device='cuda:0'"):
+        getattr(dei, name)(lin, top, **KW)
 
 
 @needs_cuda
@@ -123,6 +131,78 @@ def test_cli_measures_on_cuda(capsys, tmp_path):
     code = main(["measure", _saved_mlp(tmp_path), "--arch", "4,3", "--device", "cuda",
                  "--samples", "2000", "--sensitivity-samples", "20"])
     assert code == 0 and "Linear 4->3" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------------------
+# device=None (this library's own functions): the device of the measured modules' parameters
+# ------------------------------------------------------------------------------------------
+def test_own_functions_default_to_the_parameters_device_and_deep_ei_to_cpu(dei):
+    import inspect
+
+    from deep_ei_fast.plane.recorder import CausalPlaneRecorder
+
+    for name in ("pairwise_stats", "vector_stats", "sensitivity_stats", "causal_plane"):
+        assert inspect.signature(getattr(dei, name)).parameters["device"].default is None, name
+    for name in FUNCTIONS:
+        assert inspect.signature(getattr(dei, name)).parameters["device"].default == "cpu", name
+    net, lin, top = _net_with_topology(dei)
+    # The recorder hands its keywords to causal_plane: no device, causal_plane's default.
+    assert "device" not in CausalPlaneRecorder(net, torch.zeros((1, 4))).measure
+
+
+@pytest.mark.parametrize("name", ["pairwise_stats", "vector_stats", "sensitivity_stats"])
+def test_device_none_measures_on_the_parameters_device(dei, name, monkeypatch):
+    # meta parameters: device=None resolves to 'meta', which check_device refuses, naming it;
+    # a CPU layer with device=None gives the device='cpu' numbers.
+    net, lin, top = _net_with_topology(dei)
+    kw = dict(KW, seed=3)
+    assert _same_stats(getattr(dei, name)(lin, top, **kw), getattr(dei, name)(lin, top, device="cpu", **kw))
+    net.to("meta")
+    with pytest.raises(ValueError, match=r"device=None measures where layer Linear 4->3's parameters are: "
+                                         r"device=device\(type='meta'\) is not supported"):
+        getattr(dei, name)(lin, top, **kw)
+
+
+def _same_stats(a, b):
+    fields = ("plugin_mi", "mi", "standard_error") if hasattr(a, "mi") else ("value", "standard_error")
+    return all(np.array_equal(getattr(a, f), getattr(b, f)) for f in fields)
+
+
+def test_device_none_without_parameters_is_the_cpu(dei):
+    from deep_ei_fast.api.layer_resolution import modules_device
+
+    assert modules_device([nn.Sigmoid(), torch.tanh], "cpu") == torch.device("cpu")
+    assert modules_device([nn.Sigmoid(), nn.Linear(2, 2).to("meta")], "cpu") == torch.device("meta")
+    # A layer without parameters (a pooling node) is measured on the CPU.
+    net = nn.Sequential(nn.Conv2d(1, 1, 1), nn.Sigmoid(), nn.AvgPool2d(2))
+    top = dei.topology_of(net, torch.zeros((1, 1, 2, 2)))
+    got = dei.pairwise_stats(net[2], top, samples=500, seed=1, in_range=(0, 1), out_range=(0, 1),
+                             in_bins=4, out_bins=4, progress=False)
+    assert got.mi.shape == (4, 1)
+
+
+def test_causal_plane_device_none_is_the_models_then_the_inputs(dei):
+    net, _ = make_net(4, 3, "sigmoid", seed=1)
+    kw = dict(samples=200, sensitivity_samples=10, seed=2, progress=False)
+    assert dei.causal_plane(net, torch.zeros((1, 4)), **kw)[0].ei == \
+        dei.causal_plane(net, torch.zeros((1, 4)), device="cpu", **kw)[0].ei
+    with pytest.raises(ValueError, match=r"device=None measures where the model's parameters are: "
+                                         r"device=device\(type='meta'\) is not supported"):
+        dei.causal_plane(net.to("meta"), torch.zeros((1, 4)), **kw)  # the model's device, not the CPU
+    with pytest.raises(ValueError, match=r"model: parameters are on meta, device='cpu': move the model"):
+        dei.causal_plane(net, torch.zeros((1, 4)), device="cpu", **kw)
+
+
+@needs_cuda
+def test_causal_plane_and_stats_of_a_cuda_model_run_on_cuda_by_default(dei):
+    net, lin = make_net(4, 3, "sigmoid", seed=1)
+    net.to("cuda")
+    x = torch.zeros((1, 4), device="cuda")
+    kw = dict(samples=2000, seed=2, progress=False)
+    plane = dei.causal_plane(net, x, sensitivity_samples=20, **kw)
+    assert plane[0].ei == dei.causal_plane(net, x, sensitivity_samples=20, device="cuda", **kw)[0].ei
+    top = dei.topology_of(net, x)
+    assert _same_stats(dei.pairwise_stats(lin, top, **kw), dei.pairwise_stats(lin, top, device="cuda", **kw))
 
 
 # ------------------------------------------------------------------------------------------

@@ -13,6 +13,7 @@ import torch.nn as nn
 
 import deep_ei_fast as dei
 from deep_ei_fast.engine.null_pairing import block_shift
+from deep_ei_fast.engine.pair_counts import COUNTER_SET_BYTES
 from deep_ei_fast.estimators import count_tables, miller_madow, plugin, uncertainty
 from deep_ei_fast.estimators.registry import ESTIMATORS
 
@@ -260,8 +261,9 @@ def test_shuffle_is_the_same_tiled_and_whole():
     kw = dict(samples=30000, seed=4, estimator="shuffle", shuffles=2, **_ranges(1.0))
     whole = dei.ei_parts_matrix(layer, top, **kw)
     pair_bytes = (BINS + 1) ** 2 * 4
-    # 3 counters (real + 2 nulls) share the bound: each gets 4 pairs' counters in its 3/4.
-    tiled = dei.ei_parts_matrix(layer, top, memory_bound=3 * pair_bytes * 4 * 4 // 3 + 3, **kw)
+    # 3 counters (real + 2 nulls) share the bound: each gets its bookkeeping and 4 pairs'
+    # counters in 3/4 of the rest.
+    tiled = dei.ei_parts_matrix(layer, top, memory_bound=3 * (COUNTER_SET_BYTES + pair_bytes * 4 * 4 // 3 + 1), **kw)
     np.testing.assert_array_equal(whole, tiled)
 
 
@@ -270,7 +272,7 @@ def test_nulls_share_the_memory_bound():
     from deep_ei_fast.api.prepare import open_measurement
     from deep_ei_fast.engine.settings import MeasurementSettings
     layer, top = _diagonal(6, 1.0)
-    bound = 40 * (BINS + 1) ** 2 * 4
+    bound = 4 * (COUNTER_SET_BYTES + 10 * (BINS + 1) ** 2 * 4)  # 4 parts: bookkeeping, 10 pairs
     settings = MeasurementSettings(samples=100, in_range=(0, 1), out_range=(0, 1), in_bins=BINS,
                                    out_bins=BINS, progress=False, memory_bound=bound,
                                    estimator="shuffle", shuffles=3)
@@ -279,7 +281,9 @@ def test_nulls_share_the_memory_bound():
     assert len(pairs.nulls) == 3
     for counts in [pairs.counts, *pairs.nulls]:
         largest = max((a1 - a0) * (b1 - b0) for a0, a1, b0, b1 in counts.tiles)
-        assert 4 * largest * (BINS + 1) ** 2 * 4 <= bound * 3 // 4  # four of them fit together
+        # four of them fit together, with their bookkeeping and cached codes
+        assert 4 * (COUNTER_SET_BYTES + largest * (BINS + 1) ** 2 * 4 + counts.cache_limit) <= bound
+        assert 4 * largest * (BINS + 1) ** 2 * 4 <= bound * 3 // 4
 
 
 # --- the drop-in functions -----------------------------------------------------------------------

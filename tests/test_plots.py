@@ -58,3 +58,60 @@ def test_empty_or_foreign_recordings_fail(tmp_path):
         plot_causal_plane([], tmp_path / "x.png")
     with pytest.raises(ValueError, match="lacks the columns"):
         plot_causal_plane([{"epoch": 0, "layer": 0}], tmp_path / "x.png")
+
+
+# -- issue 21: every mark explained, legends clear of the data, labels in words --------------
+
+def _labels(legend):
+    return [text.get_text() for text in legend.get_texts()]
+
+
+@pytest.mark.parametrize("rotated", [False, True])
+def test_plane_legend_names_every_mark_and_sits_outside_the_axes(recording, rotated):
+    from matplotlib.colors import to_rgba
+
+    from deep_ei_fast.plane.plots import _plane_figure
+    fig = _plane_figure(recording, rotated=rotated)
+    ax = fig.axes[0]
+    legend = ax.get_legend()
+    labels = _labels(legend)
+    assert labels[0] == "EI = 0 (nullcline)"
+    assert [label for label in labels if label.startswith("layer ")] == ["layer 0 (Linear 4->5)",
+                                                                         "layer 1 (Linear 5->3)"]
+    assert labels[-2:] == ["first recorded epoch", "last recorded epoch"]
+    grey = to_rgba("0.85")
+    for line in ax.lines:  # a mark without a label of its own is one of a legend entry's kind
+        if not line.get_label().startswith("_"):
+            continue
+        if line.get_marker() == "o":
+            face = to_rgba(line.get_markerfacecolor())
+            assert ("first recorded epoch" if face == to_rgba("white") else "last recorded epoch") in labels
+        else:
+            assert to_rgba(line.get_color()) == grey and any(lb.startswith("equal EI, every ") for lb in labels)
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    assert not legend.get_window_extent(renderer).overlaps(ax.get_window_extent(renderer))
+
+
+def test_equal_ei_lines_are_drawn_in_both_views(recording):
+    from deep_ei_fast.plane.plots import _plane_figure
+    for rotated in (False, True):
+        labels = _labels(_plane_figure(recording, rotated=rotated).axes[0].get_legend())
+        assert any(label.startswith("equal EI, every ") for label in labels), rotated
+
+
+def test_measures_legend_below_the_panels_and_labels_in_words(recording):
+    from deep_ei_fast.plane.plots import _measures_figure
+    fig = _measures_figure(recording, labels={"loss": "training loss (squared error)"})
+    legend = fig.legends[0]
+    assert _labels(legend) == ["layer 0 (Linear 4->5)", "layer 1 (Linear 5->3)"]
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    box = legend.get_window_extent(renderer)
+    assert not any(box.overlaps(ax.get_window_extent(renderer)) for ax in fig.axes)
+    ylabels = [ax.get_ylabel() for ax in fig.axes]
+    assert ylabels == ["EI (bits)", "EI_parts (bits)", "sensitivity (bits)",
+                       "degeneracy = sensitivity - EI (bits)", "integration = EI - EI_parts (bits)",
+                       "training loss (squared error)"]
+    assert _measures_figure([dict(r, test_accuracy=0.5) for r in recording.rows]).axes[-1].get_ylabel() == \
+        "test accuracy"

@@ -3,6 +3,8 @@ pass over the samples each (rng="torch" re-draws them from the saved generator s
 results must equal the unbounded ones bit for bit (==), with torch's global generator left
 where one pass leaves it. MIN_TABLE_ROWS is lowered so that a few thousand samples already
 need many parts."""
+import re
+
 import pytest
 import torch
 
@@ -24,10 +26,13 @@ def _layer(dei, act="sigmoid"):
     return lin, dei.topology_of(net, torch.zeros((1, 6)))
 
 
-def _bound(rows, words=2, tables=1):
-    """A memory_bound giving `rows` rows per part for keys of `words` words."""
-    from deep_ei_fast.engine.vector_counts import ROW_COST
-    return tables * rows * ROW_COST * 8 * (words + 1)
+def _bound(rows, words=2, tables=1, shares=1, shuffled=False):
+    """A memory_bound giving `rows` rows per part for keys of `words` words, when it is cut into
+    `shares` equal shares (null pairings, the pair counts) of `tables` tables each: tables
+    multiplied by groups or shuffles each hold their bookkeeping too."""
+    from deep_ei_fast.engine.vector_counts import ROW_COST, TABLE_BYTES
+    bookkeeping = TABLE_BYTES if tables > 1 or shuffled else 0
+    return tables * shares * (rows * ROW_COST * 8 * (words + 1) + bookkeeping)
 
 
 def _run(dei, name, rng, memory_bound, **kw):
@@ -60,7 +65,7 @@ def test_partitioned_equals_unbounded(dei, small_tables, name, rng):
         # vector_and_pairwise_ei gives the vector table half the bound
         share = 2 if name == "vector_and_pairwise_ei" else 1
         for rows in (400, 100):
-            got, after = _run(dei, name, rng, share * _bound(rows, tables=tables))
+            got, after = _run(dei, name, rng, _bound(rows, tables=tables, shares=share))
             assert got == whole
             assert torch.equal(after, after_whole)
     finally:
@@ -78,22 +83,28 @@ def test_partitioned_convergence_rounds(dei, small_tables, rng):
 
 
 def test_partitioned_shuffle_null_across_rounds(dei, small_tables, monkeypatch):
-    # The null pairs samples within a block; with blocks of 2048 samples the convergence
-    # rounds' takes (10k, 10k, 20k, ...) end inside blocks, and the passes over the samples
-    # must re-read them cut the same way (they once re-read whole blocks: 1.8471481 here).
+    # The null pairs samples within segments that a take's end cuts; with blocks of 2048
+    # samples the convergence rounds' takes (10k, 10k, 20k, ...) end inside blocks, and the
+    # passes over the samples must re-read them cut the same way (they once re-read whole
+    # blocks).
     from deep_ei_fast.engine import noise_streams
     monkeypatch.setitem(noise_streams.BLOCK_LIMITS, "cpu", (16 * 2**20, 2048))
     net, lin = make_net(3, 2, "sigmoid", seed=3)
     top = dei.topology_of(net, torch.zeros((1, 3)))
     values = [dei.ei(lin, top, in_bins=4, out_bins=4, seed=8, estimator="shuffle", progress=False,
-                     memory_bound=bound) for bound in (None, 2 * _bound(16))]
+                     memory_bound=bound) for bound in (None, _bound(16, shares=2, shuffled=True))]
     assert values[0] == values[1] and values[0] > 0
 
 
 def test_too_small_bound_is_refused_before_work(dei):
     lin, top = _layer(dei)
-    with pytest.raises(ValueError, match=r"memory_bound=1000 is too small .* smallest memory_bound is \d+"):
+    pattern = r"memory_bound=1000 is too small: .* the smallest memory_bound that works is (\d+)$"
+    with pytest.raises(ValueError, match=pattern) as refused:
         dei.ei(lin, top, samples=10**9, memory_bound=1000, progress=False)
+    smallest = int(re.search(pattern, str(refused.value))[1])
+    dei.ei(lin, top, samples=2000, memory_bound=smallest, seed=0, progress=False)  # it works
+    with pytest.raises(ValueError, match=pattern.replace("1000", str(smallest - 1))):
+        dei.ei(lin, top, samples=2000, memory_bound=smallest - 1, seed=0, progress=False)
 
 
 def test_torch_replay_restores_generator_for_tiled_pairs(dei):

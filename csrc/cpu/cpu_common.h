@@ -1,7 +1,7 @@
 // Helpers shared by the CPU kernels (host only).
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 #include <ATen/Parallel.h>
 
 #if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__) && \

@@ -2,7 +2,7 @@
 // pair_table_summary kernels so that both give the same bits (host only).
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <algorithm>
 #include <cstdint>

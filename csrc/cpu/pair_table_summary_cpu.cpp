@@ -1,5 +1,6 @@
 // CPU kernel of pair_table_summary: in one pass over each pair table, what the
 // estimators need (plug-in MI, samples, occupied bins) and L at kept samples.
+#include <ATen/ops/empty.h>
 #include <torch/library.h>
 
 #include <vector>

@@ -1,4 +1,5 @@
 // CPU kernel of pairwise_codes_: float64 fast_histogram-style binning.
+#include <ATen/ops/empty.h>
 #include <torch/library.h>
 
 #include "cpu_common.h"

@@ -1,4 +1,5 @@
 // CPU kernel of pairwise_mi: sklearn-style plug-in MI (bits) of every pair table.
+#include <ATen/ops/zeros.h>
 #include <torch/library.h>
 
 #include <vector>

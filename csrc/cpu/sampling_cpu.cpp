@@ -4,6 +4,7 @@
 // loops run over samples (SIMD lanes = samples), and every lane performs the
 // same sequence of float32 operations as a scalar evaluation would, so results
 // never depend on the block split, vector width or number of threads.
+#include <ATen/ops/empty.h>
 #include <torch/library.h>
 
 #include <algorithm>
@@ -79,7 +80,17 @@ void uniform_block(float* out, int64_t row_stride, int64_t n, uint64_t seed,
   }
 }
 
-bool rows_dense(const at::Tensor& t) { return t.size(1) <= 1 || t.stride(1) == 1; }
+// Whether the kernels can write t [n, S] in place: each row's samples consecutive
+// (stride 1, or a single sample) and the rows apart (check_writable has refused
+// tensors whose elements share memory; this repeats it for the layout used here).
+bool rows_dense(const at::Tensor& t) {
+  const int64_t n = t.size(0), S = t.size(1);
+  if (n <= 1) return S <= 1 || t.stride(1) == 1;
+  return (S <= 1 || t.stride(1) == 1) && t.stride(0) >= std::max<int64_t>(S, 1);
+}
+
+// The distance between rows of a rows_dense tensor (any positive value for one row).
+int64_t row_step(const at::Tensor& t) { return std::max<int64_t>(1, t.stride(0)); }
 
 void philox_uniform_cpu(at::Tensor out, int64_t seed, int64_t sample_start,
                         int64_t neuron_start, double lo, double hi) {
@@ -94,7 +105,7 @@ void philox_uniform_cpu(at::Tensor out, int64_t seed, int64_t sample_start,
   }
   const int64_t n = out.size(0), S = out.size(1);
   if (n == 0 || S == 0) return;
-  const int64_t rs = out.size(1) <= 1 ? std::max<int64_t>(1, out.stride(0)) : out.stride(0);
+  const int64_t rs = row_step(out);
   float* base = out.data_ptr<float>();
   const float range = uniform_range(lo, hi);
   const float lo_f = (float)lo;
@@ -156,8 +167,7 @@ void sample_linear_layer_cpu(at::Tensor x_out, at::Tensor y_out, const at::Tenso
   at::Tensor y = rows_dense(y_out) ? y_out : at::empty(y_out.sizes(), y_out.options());
   float* xb = x.data_ptr<float>();
   float* yb = y.data_ptr<float>();
-  const int64_t xs = S <= 1 ? std::max<int64_t>(1, x.stride(0)) : x.stride(0);
-  const int64_t ys = S <= 1 ? std::max<int64_t>(1, y.stride(0)) : y.stride(0);
+  const int64_t xs = row_step(x), ys = row_step(y);
   const float* wp = w.data_ptr<float>();
   const float* bp = has_bias ? bvec.data_ptr<float>() : nullptr;
   const float range = uniform_range(lo, hi);

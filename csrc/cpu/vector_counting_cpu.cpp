@@ -1,5 +1,8 @@
 // CPU kernels of the vector-counting ops: vector_codes_, pack_code_rows,
 // sort_unique_rows, prefix_counts.
+#include <ATen/ops/empty.h>
+#include <ATen/ops/full.h>
+#include <ATen/ops/zeros.h>
 #include <torch/library.h>
 
 #include <algorithm>

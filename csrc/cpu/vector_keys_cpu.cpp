@@ -3,6 +3,8 @@
 // output codes < out_bins) and the indexed neurons' codes are packed into rows
 // [X words | Y words]; the kept samples' rows are returned in sample order.
 // Blocks are independent, so the result does not depend on the thread count.
+#include <ATen/ops/empty.h>
+#include <ATen/ops/ones.h>
 #include <torch/library.h>
 
 #include <algorithm>

@@ -142,6 +142,8 @@ def check_groups(groups, n_in, n_out):
         pairs = [(tuple(i), tuple(o)) for i, o in groups]
     except (TypeError, ValueError):
         raise TypeError(f"groups must be a list of (in_indices, out_indices) pairs, got {groups!r}") from None
+    if not pairs:
+        raise ValueError(f"groups must hold at least one (in_indices, out_indices) pair, got {groups!r}")
     checked = []
     for in_index, out_index in pairs:
         group = []
@@ -204,6 +206,19 @@ def check_settings(settings, *, dynamic_out=False):
     check_max_samples(s.max_samples)
     check_estimator(s.estimator, s.shuffles)
     check_process_group(s.process_group, s.rng)
-    device = check_device(s.device)
-    memory_bound = default_memory_bound(device) if s.memory_bound is None else s.memory_bound
-    return dataclasses.replace(s, device=device, memory_bound=memory_bound)
+    if s.device is None:  # resolved from the layer's parameters (api/prepare.py), then settings_on_device
+        return s
+    return settings_on_device(s, s.device)
+
+
+def settings_on_device(settings, device, owner=None):
+    """Checked settings measured on ``device`` (checked), memory_bound=None made its default.
+    ``owner``: device=None took ``device`` from its parameters (named in an error)."""
+    try:
+        device = check_device(device)
+    except ValueError as error:
+        if owner is None:
+            raise
+        raise ValueError(f"device=None measures where {owner}'s parameters are: {error}") from None
+    memory_bound = default_memory_bound(device) if settings.memory_bound is None else settings.memory_bound
+    return dataclasses.replace(settings, device=device, memory_bound=memory_bound)

@@ -7,6 +7,7 @@ is drawn from torch's generator, and a restart matches only if it draws the same
 """
 import hashlib
 import os
+from contextlib import contextmanager
 
 import torch
 
@@ -81,8 +82,30 @@ def run_metadata(function, m, memory_bound):
     }
 
 
+@contextmanager
 def open_checkpoint(checkpoint, function, m, memory_bound):
-    """Attaches the checkpoint's TileStore to the Measurement ``m`` (nothing when None)."""
+    """A context in which the checkpoint's TileStore is attached to the Measurement ``m``
+    (nothing when None), holding the directory's lock: one run at a time. With a process group
+    rank 0 holds it for every rank, and a rank that cannot open the directory fails them all
+    (each with its own error, or naming the rank that failed) instead of leaving them waiting."""
     check_checkpoint(checkpoint, m.settings)
-    if checkpoint is not None:
-        m.tile_store = TileStore(checkpoint, run_metadata(function, m, memory_bound))
+    if checkpoint is None:
+        yield
+        return
+    shard, store, problem = m.shard, None, None
+    try:
+        store = TileStore(checkpoint, run_metadata(function, m, memory_bound), lock=shard.rank == 0)
+    except ValueError as error:
+        problem = error
+    if shard.any_over_ranks(problem is not None, "opening the checkpoint"):
+        if store is not None:
+            store.close()
+        raise problem or ValueError(
+            f"checkpoint={os.fspath(checkpoint)!r}: another rank of the process group could not "
+            "open it (see that rank's error)")
+    m.tile_store = store
+    try:
+        yield
+    finally:
+        m.tile_store = None
+        store.close()

@@ -1,4 +1,5 @@
 """The counters a measurement's estimator needs: the real ones and their null pairings."""
+from ..engine.memory_share import memory_share
 from ..engine.null_pairing import ShiftedPairing, shifted_replay
 from ..estimators.registry import Estimator
 
@@ -16,7 +17,8 @@ class VectorWithNulls:
         self.estimator = estimator_of(m.settings)
         self.own_blocks_only = m.shard.distributed  # see Measurement.feed
         shifts = self.estimator.null_shifts
-        share = (memory_bound or m.settings.memory_bound) // (1 + len(shifts))  # tables share the bound
+        share = memory_share(memory_bound or m.settings.memory_bound).split(  # tables share the bound
+            1 + len(shifts), f"shuffles={len(shifts)}")
         self.counts = m.vector_counts(groups, share)
         self.nulls = [m.vector_counts(groups, share, shifted_replay(m.vector_replay, k)) for k in shifts]
         self._consumers = [self.counts] + [ShiftedPairing(n, k) for n, k in

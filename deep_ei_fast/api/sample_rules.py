@@ -15,8 +15,30 @@ DEFAULT_MAX_SAMPLES = 10_000_000
 
 
 class ConvergenceWarning(UserWarning):
-    """samples=None reached max_samples before deep-ei's convergence rule was met: the value
-    returned is the last estimate."""
+    """``samples=None`` reached ``max_samples`` before deep-ei's convergence rule was met.
+
+    The function returns its last estimate; the message names the function, the layer, the
+    samples drawn, the last change and the threshold. :func:`causal_plane`'s rows (and a
+    recorder's CSV) then have ``converged=False``. Not in deep-ei, whose rule has no cap.
+
+    Examples
+    --------
+    A layer of 4 inputs with 64 bins each has 64**4 input codes: its EI keeps growing with the
+    samples, and the rule does not hold within 10000 samples (the first round).
+
+    >>> import warnings
+    >>> import torch
+    >>> import deep_ei_fast as deep_ei
+    >>> model = torch.nn.Sequential(torch.nn.Linear(4, 4))
+    >>> topology = deep_ei.topology_of(model, torch.zeros(1, 4))
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     value = deep_ei.ei(model[0], topology, max_samples=10000, seed=0)
+    >>> caught[0].category is deep_ei.ConvergenceWarning
+    True
+    >>> print(caught[0].message)  # doctest: +ELLIPSIS
+    ei: layer Linear 4->4 did not converge within max_samples=10,000: 10,000 samples drawn, ...
+    """
 EXTRAPOLATION_ROUND = 100000
 EXTRAPOLATION_POINTS = 20
 EXTRAPOLATION_FIRST_FITTED = 4  # rounds 5..20 are fitted
@@ -120,10 +142,11 @@ def fixed_or_converged(m, consumers, estimate, rule):
             return estimate()  # in the bar: a tiled pair count shows its passes there
     cap = settings.max_samples
     previous, change = None, None
-    with m.bar(cap) as bar:
+    with m.bar(None) as bar:
         for round_number, (interval, total) in enumerate(doubling_rounds(), start=1):
             if cap is not None and total > cap:
                 interval, total = interval - (total - cap), cap
+            bar.set_total(total)  # this round's target: the rounds to come are not known
             m.feed(interval, consumers, bar)
             current = estimate()
             if previous is not None:

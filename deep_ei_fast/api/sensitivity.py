@@ -8,7 +8,7 @@ import math
 import numpy as np
 import torch
 
-from ..engine.noise_streams import check_no_nan, one_hot_blocks, range_ends_one_hot
+from ..engine.noise_streams import ONE_HOT_BLOCK, check_no_nan, one_hot_blocks, range_ends_one_hot
 from ..engine.null_pairing import PairCountsWithNulls
 from ..engine.pair_counts import MAX_BINS, RANGE_WIDENING, PairBinning, PairCounts
 from ..engine.settings import MeasurementSettings
@@ -16,6 +16,7 @@ from ..engine.threads import load_aware
 from ..estimators.plugin import sum_in_order
 from ..estimators.registry import PairStatistics
 from .arguments import check_positive_int
+from .docstrings import shared_entries
 from .estimated import estimator_of
 from .prepare import open_measurement
 
@@ -78,7 +79,8 @@ def sensitivity_matrix_of(layer, topology, settings, *, in_layer=None, activatio
             # philox one-hot draws can be drawn again, so tiled counters need not cache codes.
             replay = draws if settings.rng == "philox" else None
             counts = PairCountsWithNulls(
-                lambda bound, replay, label: PairCounts(binning, 1, spec.n_out, bound, replay=replay),
+                lambda bound, replay, label, keep_first: PairCounts(binning, 1, spec.n_out, bound, replay=replay,
+                                                                    keep_first=keep_first),
                 settings.memory_bound, replay, estimator.null_shifts)
             if replay is None:
                 counts.check_cache_fits(samples)
@@ -113,19 +115,43 @@ def _gathered_statistics(shard, rows, n_out):
 
 
 def _one_hot_samples(m, neuron, samples):
-    """(x [1, S], y [n_out, S]) blocks, neuron-major float32: ``neuron`` fires, the others are 0."""
+    """(x [1, S], y [n_out, S]) blocks of ONE_HOT_BLOCK samples (the last may be shorter),
+    neuron-major float32: ``neuron`` fires, the others are 0. rng="torch" runs the forward pass
+    on deep-ei's batches and regroups them, so that the shuffle's null segments do not depend
+    on batch_size."""
     spec, settings = m.spec, m.settings
-    for batch in one_hot_blocks(spec, neuron, samples, settings.rng, m.philox_seed,
-                                settings.batch_size, m.device):
+    batches = one_hot_blocks(spec, neuron, samples, settings.rng, m.philox_seed, settings.batch_size, m.device)
+    # The NaN scan reads a flag back (a synchronization per block on CUDA): skipped, as the
+    # stream skips it, for a Linear layer whose finite weights cannot overflow (one-hot inputs
+    # are 0 or in in_range, inside the bound the stream checked).
+    blocks = _forward_one_hot(spec, neuron, batches, getattr(m.stream, "may_produce_nan", True))
+    return blocks if settings.rng == "philox" else _regrouped(blocks, ONE_HOT_BLOCK)
+
+
+def _forward_one_hot(spec, neuron, batches, scan_nan):
+    for batch in batches:
         size = batch.shape[0]
         y = spec.forward(batch.reshape(size, *spec.in_shape)).reshape(size, -1)
         y = y.to(torch.float32).t().contiguous()
-        # The NaN scan reads a flag back (a synchronization per block on CUDA): skipped, as the
-        # stream skips it, for a Linear layer whose finite weights cannot overflow (one-hot
-        # inputs are 0 or in in_range, inside the bound the stream checked).
-        if getattr(m.stream, "may_produce_nan", True):
+        if scan_nan:
             check_no_nan(y, spec)
         yield batch[:, neuron].reshape(1, size).contiguous(), y
+
+
+def _regrouped(blocks, size):
+    """(x, y) blocks of consecutive samples, cut anew into blocks of ``size`` samples (the
+    last may be shorter)."""
+    xs, ys, held = [], [], 0
+    for x, y in blocks:
+        xs.append(x)
+        ys.append(y)
+        held += x.shape[1]
+        while held >= size:
+            x, y = torch.cat(xs, dim=1), torch.cat(ys, dim=1)
+            yield x[:, :size].contiguous(), y[:, :size].contiguous()
+            xs, ys, held = [x[:, size:]], [y[:, size:]], held - size
+    if held:
+        yield torch.cat(xs, dim=1).contiguous(), torch.cat(ys, dim=1).contiguous()
 
 
 def _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device, rng, seed,
@@ -138,14 +164,66 @@ def _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, devic
 
 
 @load_aware
+@shared_entries
 def sensitivity(layer, topology, samples=500, batch_size=20, in_layer=None, in_range=None,
                 in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
                 rng="philox", seed=None, progress=True, memory_bound=None,
                 estimator="plugin", shuffles=1, process_group=None):
-    r"""Sum over pairs of I(t_A; t_B) in bits when only input A fires (uniformly), others 0.
+    r"""The sensitivity of ``layer``: the sum of I(x_A; y_B) in bits over all pairs, one input firing at a time.
 
-    memory_bound: bytes of one input's pair counters held at once (None: 2 GiB on the CPU, 3/4
-    of the device's free memory on CUDA)."""
+    For each input neuron A in turn, A fires uniformly at random in ``in_range`` while every
+    other input is 0; the MI of (x_A, y_B) is estimated for every output B from ``samples``
+    samples, and all the terms are summed (deep-ei 0.7.0's function, same signature and
+    defaults). ``memory_bound`` bounds one input's pair counters.
+
+    Parameters
+    ----------
+    {layer}
+    {topology}
+    {samples_sensitivity}
+    {batch_size}
+    {in_layer}
+    {in_range}
+    {in_bins}
+    {out_range_sensitivity}
+    {out_bins_sensitivity}
+    {activation}
+    {device_cpu}
+    {rng}
+    {seed}
+    {progress}
+    {memory_bound}
+    {estimator}
+    {shuffles}
+    {process_group}
+
+    Returns
+    -------
+    float
+        The sensitivity in bits (no 0.01 zeroing).
+
+    Raises
+    ------
+    {raises}
+
+    Warns
+    -----
+    {warns_untraced}
+
+    See Also
+    --------
+    sensitivity_matrix : the terms of the sum.
+    sensitivity_stats : the sum with its standard error.
+
+    Examples
+    --------
+    Both outputs copy input 0: alone, it shares its 3 bits (8 bins) with each of them; input
+    1 reaches neither.
+
+    {example_repeat_layer}
+    >>> round(deep_ei.sensitivity(model[0], topology, samples=1000, in_bins=8, out_bins=8, seed=0), 1)
+    6.0
+    """
     settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device,
                          rng, seed, progress, memory_bound, estimator, shuffles, process_group)
     return sum_in_order(sensitivity_matrix_of(layer, topology, settings, in_layer=in_layer,
@@ -153,13 +231,61 @@ def sensitivity(layer, topology, samples=500, batch_size=20, in_layer=None, in_r
 
 
 @load_aware
+@shared_entries
 def sensitivity_matrix(layer, topology, samples=500, batch_size=20, in_layer=None, in_range=None,
                        in_bins=64, out_range=None, out_bins=64, activation=None, device='cpu', *,
                        rng="philox", seed=None, progress=True, memory_bound=None,
                        estimator="plugin", shuffles=1, process_group=None):
-    r"""Matrix [n_in, n_out] of I(t_A; t_B) in bits when only input A fires, as numpy float64.
+    r"""The matrix of I(x_A; y_B) in bits for every (input A, output B) pair, one input firing at a time.
 
-    memory_bound as in sensitivity."""
+    The terms whose sum is :func:`sensitivity` (deep-ei 0.7.0's function, same signature and
+    defaults). With ``out_range="dynamic"`` the range is taken as deep-ei 0.7.0's
+    ``sensitivity_matrix`` takes it: the least output of the inputs set to ``in_range``'s low
+    end and the greatest of those set to its high end (``sensitivity`` takes both over both).
+
+    Parameters
+    ----------
+    {layer}
+    {topology}
+    {samples_sensitivity}
+    {batch_size}
+    {in_layer}
+    {in_range}
+    {in_bins}
+    {out_range_sensitivity}
+    {out_bins_sensitivity}
+    {activation}
+    {device_cpu}
+    {rng}
+    {seed}
+    {progress}
+    {memory_bound}
+    {estimator}
+    {shuffles}
+    {process_group}
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, of shape ``(n_in, n_out)``: row A, column B is I(x_A; y_B) in bits when A
+        alone fires.
+
+    Raises
+    ------
+    {raises}
+
+    Warns
+    -----
+    {warns_untraced}
+
+    Examples
+    --------
+    {example_repeat_layer}
+    >>> deep_ei.sensitivity_matrix(model[0], topology, samples=1000, in_bins=8, out_bins=8,
+    ...                            seed=0).round(1)
+    array([[3., 3.],
+           [0., 0.]])
+    """
     settings = _settings(samples, batch_size, in_range, in_bins, out_range, out_bins, device,
                          rng, seed, progress, memory_bound, estimator, shuffles, process_group)
     return sensitivity_matrix_of(layer, topology, settings, in_layer=in_layer,

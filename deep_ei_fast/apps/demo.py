@@ -31,6 +31,17 @@ from .networks import paper_network
 LEARNING_RATE = 0.1
 BINS = 8
 DEFAULT_RECORDINGS = 20
+# Why the untrained networks' degeneracy is negative (docs/causal_plane.rst, "Negative degeneracy").
+NEGATIVE_DEGENERACY = (
+    f"Degeneracy is negative where EI exceeds the sensitivity, as before training: with the initial "
+    f"weights (|w| <= 1/sqrt(fan_in)) one input varied alone, the others at 0 (how sensitivity is "
+    f"measured), moves a sigmoid output by at most 0.1, never across one of the {BINS} bins' edges, so "
+    f"the sensitivity is about 0 bits; all inputs varied together do cross them (EI > 0). With 64 bins "
+    f"it is positive.")
+# The recorded metrics' axis labels in the measures figure.
+METRIC_LABELS = {"loss": "training loss (squared error per example)",
+                 "train_accuracy": "training accuracy (fraction correct)",
+                 "test_accuracy": "test accuracy (fraction correct)"}
 
 
 @dataclass(frozen=True)
@@ -116,6 +127,8 @@ class Settings:
     full: bool = False
     gif: bool = True
     progress: bool = True
+    estimator: str = "plugin"  # causal_plane's estimator and standard_errors (docs/make_figures.py)
+    standard_errors: bool = False
 
 
 def run_task(task, out_dir, settings, log=print):
@@ -133,7 +146,8 @@ def run_task(task, out_dir, settings, log=print):
     recorder = CausalPlaneRecorder(
         net, torch.zeros((1, task.sizes[0])), csv_path, every=every, samples=settings.samples,
         sensitivity_samples=settings.sensitivity_samples, in_range=(0, 1), out_range=(0, 1),
-        in_bins=BINS, out_bins=BINS, seed=settings.seed, progress=False)
+        in_bins=BINS, out_bins=BINS, seed=settings.seed, progress=False, estimator=settings.estimator,
+        standard_errors=settings.standard_errors)
     detail = log if settings.progress else (lambda line: None)
     detail(f"{task.name}: {' -> '.join(map(str, task.sizes))} sigmoid, {len(y_train)} training / "
            f"{len(y_test)} test examples, {epochs} epochs of SGD (batch {task.batch_size}, lr "
@@ -160,10 +174,14 @@ def run_task(task, out_dir, settings, log=print):
                    f"last layer EI {last['ei']:.3f} bits")
     files = {"csv": csv_path}
     title = f"{task.name} {'-'.join(map(str, task.sizes))}"
-    files["plane"] = plot_causal_plane(recorder, os.path.join(out_dir, f"{task.name}_plane.png"), title=title)
-    files["measures"] = plot_measures(recorder, os.path.join(out_dir, f"{task.name}_measures.png"), title=title)
+    # The rotated plane (EI on x): the trajectories run along the diagonal of the plain one.
+    files["plane"] = plot_causal_plane(recorder, os.path.join(out_dir, f"{task.name}_plane.png"), title=title,
+                                       rotated=True)
+    files["measures"] = plot_measures(recorder, os.path.join(out_dir, f"{task.name}_measures.png"), title=title,
+                                      labels=METRIC_LABELS)
     if settings.gif:
-        files["gif"] = animate_causal_plane(recorder, os.path.join(out_dir, f"{task.name}_plane.gif"), title=title)
+        files["gif"] = animate_causal_plane(recorder, os.path.join(out_dir, f"{task.name}_plane.gif"), title=title,
+                                            rotated=True)
     return recorder, files, train_seconds, measure_seconds
 
 
@@ -204,6 +222,8 @@ def run_demo(out_dir, tasks=("iris", "digits"), settings=None, log=print):
         log(summary(TASKS[name], results[name][0]))
         log("")
     log("Values in bits; degeneracy = sensitivity - EI, integration = EI - EI_parts.")
+    if any(row["degeneracy"] < 0 for name in tasks for row in results[name][0].rows):
+        log(NEGATIVE_DEGENERACY)
     log("Files:")
     for name in tasks:
         for _kind, path in results[name][1].items():

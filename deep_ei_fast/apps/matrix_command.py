@@ -17,7 +17,7 @@ import torch
 from ..api.statistics import pairwise_stats
 from ..engine.checkpoint import write_atomically
 from ..engine.version import VERSION
-from ..plane.measure import WEIGHT_LAYERS
+from ..plane.measure import planned_rows
 
 ARRAYS = {  # file -> PairwiseStats field
     "ei_parts_matrix.npy": "mi",
@@ -41,18 +41,20 @@ def check_out_folder(out):
     return None
 
 
-def weight_layers(model):
-    """(name, module) of every Linear / Conv2d of the model, in model.modules() order."""
-    return [(name, module) for name, module in model.named_modules() if isinstance(module, WEIGHT_LAYERS)]
+def choose_layer(model, example_input, index, in_range=None, out_range=None):
+    """(name, module) of --layer INDEX, numbered as causal_plane's rows (and measure's output),
+    or a message listing the layers there are."""
+    rows = planned_rows(model, example_input, in_range=in_range, out_range=out_range)
+    if not 0 <= index < len(rows):
+        listed = ", ".join(f"{i}: {layer_label(row['name'], row['module'])}" for i, row in enumerate(rows))
+        return None, f"--layer {index}: the model has {len(rows)} measured layers ({listed or 'none'})"
+    name = rows[index]["name"]
+    return (name, model.get_submodule(name)), None
 
 
-def choose_layer(model, index):
-    """(name, module) of --layer INDEX, or a message listing the layers there are."""
-    layers = weight_layers(model)
-    if not 0 <= index < len(layers):
-        listed = ", ".join(f"{i}: {name or 'model'} ({type(m).__name__})" for i, (name, m) in enumerate(layers))
-        return None, f"--layer {index}: the model has {len(layers)} Linear/Conv2d layers ({listed or 'none'})"
-    return layers[index], None
+def layer_label(name, module):
+    """E.g. "('2', Linear 8->4)": the module's name in model.named_modules() and what it is."""
+    return f"({name!r}, {module})" if name else f"(the model, {module})"
 
 
 def world_size():
@@ -123,10 +125,11 @@ def save(out, stats, content):
     write_atomically(os.path.join(out, METADATA), lambda stream: stream.write(text))
 
 
-def run_matrix(args, model, input_shape, device, report):
-    """Measures and (on rank 0) saves; returns the PairwiseStats. ``report(line)`` prints."""
+def run_matrix(args, model, input_shape, device, report, description=None):
+    """Measures and (on rank 0) saves; returns the PairwiseStats. ``report(line)`` prints
+    (the model's ``description``, then the result)."""
     from ..api.topology import topology_of
-    chosen, problem = choose_layer(model, args.layer)
+    chosen, problem = choose_layer(model, torch.zeros(input_shape), args.layer, args.in_range, args.out_range)
     if problem:
         raise ValueError(problem)
     name, layer = chosen
@@ -141,10 +144,12 @@ def run_matrix(args, model, input_shape, device, report):
         stats = measure(layer, top, args, device, group)
         rank = 0 if group is None else torch.distributed.get_rank()
         if rank == 0:
+            if description:
+                report(f"model: {description}; measured on {device}")
             content = metadata(args, name, layer, stats, time.perf_counter() - start, started, world, device)
             save(args.out, stats, content)
-            report(f"layer {args.layer} ({name or 'model'}: {type(layer).__name__} "
-                   f"{stats.mi.shape[0]}->{stats.mi.shape[1]}): EI_parts {stats.ei_parts:.6g} bits "
+            what = f"{type(layer).__name__} {stats.mi.shape[0]}->{stats.mi.shape[1]}"
+            report(f"layer {args.layer} {layer_label(name, what)}: EI_parts {stats.ei_parts:.6g} bits "
                    f"+- {stats.ei_parts_standard_error:.3g}, {stats.significant_pairs} of "
                    f"{stats.mi.size} pairs significant at q={stats.q:g}, {stats.samples:,} samples, "
                    f"{content['seconds']:.3g} s")

@@ -21,6 +21,8 @@ from .networks import paper_network
 NETWORK = (25, 6, 6, 6, 5)  # the paper's digits network, bias-free, sigmoid
 SEED = 0
 RELATIVE_TOLERANCE = 1e-12  # same noise, same kernels: only summation order may differ
+# The values' comparison: philox (True / False) or rng="torch" (None: nothing to compare).
+VERDICT = {True: "same values", False: "VALUES DIFFER", None: "not compared: fresh noise per call"}
 
 
 def _settings(rng):
@@ -71,14 +73,18 @@ def _compare(net, samples, sensitivity_samples, repeats, rng, log):
     loop = _time(layer_by_layer, repeats, net, samples, sensitivity_samples, rng)
     plane = _time(with_causal_plane, repeats, net, samples, sensitivity_samples, rng)
     same = _same(loop[2], plane[2]) if rng == "philox" else None
-    log(f"  rng={rng}, {samples:,} samples: layer by layer median {loop[0]:.3f} s, causal_plane "
-        f"median {plane[0]:.3f} s ({loop[0] / plane[0]:.2f}x); same values: {same}")
+    log(f"  rng={rng}, {samples:,} samples: layer by layer {_median_of(loop[1])}, causal_plane "
+        f"{_median_of(plane[1])} ({loop[0] / plane[0]:.2f}x faster); {VERDICT[same]}")
     return loop, plane, same
+
+
+def _median_of(times):
+    return f"{times[0]:.3f} s" if len(times) == 1 else f"median {statistics.median(times):.3f} s of {len(times)} runs"
 
 
 def _table_rows(rng, samples, loop, plane, same):
     runs = lambda times: ", ".join(f"{t:.3f}" for t in times)  # noqa: E731
-    check = {True: "same values", False: "VALUES DIFFER", None: "fresh noise per call"}[same]
+    check = VERDICT[same]
     return [
         f"| {rng} | {samples:,} | ei + ei_parts + sensitivity per layer | {loop[0]:.3f} | {runs(loop[1])} "
         f"| 1.00x | {check} |",
@@ -91,7 +97,7 @@ def run(samples=1_000_000, sensitivity_samples=5000, repeats=3, torch_samples=No
     ``torch_samples``, with rng="torch" (batch_size 20) at that many; returns (markdown, same)."""
     net = paper_network(NETWORK, SEED)
     log(f"causal_plane vs layer by layer: {'-'.join(map(str, NETWORK))} sigmoid, 8 bins, "
-        f"sensitivity {sensitivity_samples:,}, {repeats} repeats")
+        f"sensitivity {sensitivity_samples:,}, {repeats} {'timing' if repeats == 1 else 'timings'} of each way")
     philox = _compare(net, samples, sensitivity_samples, repeats, "philox", log)
     rows = _table_rows("philox", samples, *philox)
     if torch_samples:

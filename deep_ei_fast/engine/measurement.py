@@ -129,16 +129,17 @@ class Measurement:
             bins = [out_bins] * spec.n_out
         return PairBinning(spec.in_range, in_bins, ranges, bins, self.device)
 
-    def _pair_counts(self, binning, memory_bound, replay, label):
+    def _pair_counts(self, binning, memory_bound, replay, label, keep_first=True):
         return PairCounts(binning, self.spec.n_in, self.spec.n_out, memory_bound, replay=replay,
                           status=self.show_status, samples=self.settings.samples,
-                          tile_store=self.tile_store, tile_label=label, shard=self.shard)
+                          tile_store=self.tile_store, tile_label=label, shard=self.shard,
+                          keep_first=keep_first)
 
     def pair_counts_with_nulls(self, binning, null_shifts=(), memory_bound=None):
         """pair_counts plus one null PairCounts per shift of null_shifts (the shuffle
         estimator's), all within memory_bound; no shifts: the same counts as pair_counts."""
         return PairCountsWithNulls(
-            lambda bound, replay, label: self._pair_counts(binning, bound, replay, label),
+            lambda bound, replay, label, keep_first: self._pair_counts(binning, bound, replay, label, keep_first),
             memory_bound or self.settings.memory_bound, self.stream.replay, null_shifts)
 
     def vector_counts(self, groups=None, memory_bound=None, replay=None):

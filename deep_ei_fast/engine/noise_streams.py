@@ -11,12 +11,14 @@ import torch
 
 from . import ops
 from .draw_schedule import MEMORY_LIMIT, batch_bounds, chunk_sizes
+from .null_pairing import NULL_SEGMENT
 
 # Per device: (target bytes of float32 values per generated block, inputs + outputs; most
 # samples per block). The CPU's blocks fit its caches (2048 samples of a 1024->1024 layer); a
 # GPU needs far larger launches to fill its SMs, and each block costs a few kernel launches and
 # a histogram flush check, so its blocks are 16 times larger (32768 samples at 1024->1024).
-# Philox results do not depend on the block size (sample i's noise is a function of i).
+# Philox results do not depend on the block size (sample i's noise is a function of i, and the
+# shuffle's null pairs within fixed segments of samples that every block size is a multiple of).
 BLOCK_LIMITS = {
     "cpu": (16 * 2**20, 65536),
     "cuda": (256 * 2**20, 2**20),
@@ -24,9 +26,11 @@ BLOCK_LIMITS = {
 
 
 def block_samples(n_in, n_out, device):
-    """Samples per generated block of an n_in -> n_out layer on `device` (a multiple of 256)."""
+    """Samples per generated block of an n_in -> n_out layer on `device`: a multiple of the
+    null pairing's NULL_SEGMENT (256), at least one segment."""
     byte_limit, most = BLOCK_LIMITS.get(torch.device(device).type, BLOCK_LIMITS["cpu"])
-    return max(256, min(most, byte_limit // (4 * (n_in + n_out)) // 256 * 256))
+    samples = min(most, byte_limit // (4 * (n_in + n_out)))
+    return max(NULL_SEGMENT, samples // NULL_SEGMENT * NULL_SEGMENT)
 
 
 def check_no_nan(y, spec):
@@ -147,9 +151,13 @@ class PhiloxStream:
 
     def block_bounds(self, start, stop):
         """(start, end) of the blocks covering samples [start, stop), cut at multiples of the
-        block size."""
+        block size; a start off the null pairing's segments (a take that began inside one) is
+        cut at the next segment, so every block starts on a segment or ends before the next one
+        (engine/null_pairing.py)."""
         while start < stop:
             end = min(stop, (start // self.block + 1) * self.block)
+            if start % NULL_SEGMENT:
+                end = min(end, (start // NULL_SEGMENT + 1) * NULL_SEGMENT)
             yield start, end
             start = end
 
@@ -175,7 +183,7 @@ class PhiloxStream:
     def taken_bounds(self, stop):
         """The bounds of the blocks taken so far that cover samples [0, stop), cut as they were
         taken (a take that ends inside a block cuts it): the shuffle estimator's null pairs
-        samples within a block, so a re-read must cut them alike."""
+        samples within segments that a take's end cuts, so a re-read must cut them alike."""
         for start, end in self._takes:
             if start >= stop:
                 return
@@ -212,8 +220,10 @@ def open_stream(spec, rng, philox_seed, batch_size, device):
     return PhiloxStream(spec, philox_seed, device)
 
 
-# Samples per forward pass of one_hot_blocks in philox mode (fixed: results never depend on it).
+# Samples per forward pass of one_hot_blocks in philox mode, and per block sensitivity counts in
+# either mode (fixed, a multiple of NULL_SEGMENT: results never depend on it).
 ONE_HOT_BLOCK = 4096
+assert ONE_HOT_BLOCK % NULL_SEGMENT == 0
 
 
 def _one_hot_batch(values, neuron, n_in):

@@ -1,10 +1,25 @@
 """The shuffle estimator's null: each output paired with another sample's input.
 
-Within every block handed to the counters, output sample i is paired with the input of sample
-i - k (cyclically). Samples are i.i.d., so the pairs are independent with the same marginals as
-the real ones, and counting them gives the plug-in MI's bias at the same sample count. The
-shift is a fixed derangement of each block (no random numbers: results stay reproducible).
+Samples are cut into segments of NULL_SEGMENT consecutive samples, aligned at multiples of
+NULL_SEGMENT from sample 0 (and cut where a take of the stream ends: a convergence round); within
+a segment, null k pairs output sample i with the input of sample i - k (cyclically). Samples
+are i.i.d., so the pairs are independent with the same marginals as the real ones, and counting
+them gives the plug-in MI's bias at the same sample count. The shift is a fixed derangement of
+each segment (no random numbers: results stay reproducible), and the segments depend on the
+sample index alone, not on the device, batch size, noise block, tile or thread count.
+
+The blocks handed to the counters are cut from segments (engine/noise_streams.py): each block
+starts at a multiple of NULL_SEGMENT or ends before the next one, so shifted_outputs cuts each
+block into segments counted from its start. rng="torch" is the exception: its blocks are
+deep-ei's chunks (cut by the samples asked for and the layer's widths only), segmented from each
+chunk's start.
 """
+import torch
+
+from .memory_share import memory_share
+
+# Samples per segment of the null pairing: the noise blocks are multiples of it.
+NULL_SEGMENT = 256
 
 
 def block_shift(block, k):
@@ -17,9 +32,17 @@ def block_shift(block, k):
 
 
 def shifted_outputs(y, k):
-    """y [n_out, block] with its samples rolled by null k's shift."""
-    shift = block_shift(y.shape[1], k)
-    return y if shift == 0 else y.roll(shift, dims=1)
+    """y [n_out, S] with the samples of each segment of NULL_SEGMENT rolled by null k's shift,
+    segments counted from the block's start (the last one, shorter, by its own shift)."""
+    n_out, count = y.shape
+    whole = count // NULL_SEGMENT * NULL_SEGMENT
+    parts = []
+    if whole:
+        segments = y[:, :whole].reshape(n_out, whole // NULL_SEGMENT, NULL_SEGMENT)
+        parts.append(segments.roll(block_shift(NULL_SEGMENT, k), dims=2).reshape(n_out, whole))
+    if whole < count:
+        parts.append(y[:, whole:].roll(block_shift(count - whole, k), dims=1))
+    return parts[0] if len(parts) == 1 else torch.cat(parts, dim=1)
 
 
 class ShiftedPairing:
@@ -42,16 +65,18 @@ def shifted_replay(replay, k):
 class PairCountsWithNulls:
     """The real pair counts and one null PairCounts per shift, fed from the same blocks.
 
-    The counters of all of them together stay under memory_bound: each gets an equal share
-    (so each tiles, and caches codes, within its share).
+    All of them together stay under memory_bound: each gets an equal part (a MemoryShare, so
+    each tiles, caches codes and keeps its bookkeeping within its part, and a part too small
+    is refused naming memory_bound and shuffles). Only the real counts keep the first samples'
+    codes (the standard errors read them).
     """
 
     def __init__(self, make_counts, memory_bound, replay, null_shifts=()):
-        share = memory_bound // (1 + len(null_shifts))
         self.null_shifts = tuple(null_shifts)
-        # make_counts(bound, replay, label): label names the counters in a checkpoint.
-        self.counts = make_counts(share, replay, "counts")
-        self.nulls = [make_counts(share, shifted_replay(replay, k), f"null{k}") for k in self.null_shifts]
+        share = memory_share(memory_bound).split(1 + len(self.null_shifts), f"shuffles={len(self.null_shifts)}")
+        # make_counts(share, replay, label, keep_first): label names the counters in a checkpoint.
+        self.counts = make_counts(share, replay, "counts", True)
+        self.nulls = [make_counts(share, shifted_replay(replay, k), f"null{k}", False) for k in self.null_shifts]
         self._consumers = [self.counts] + [ShiftedPairing(n, k) for n, k in zip(self.nulls, self.null_shifts)]
 
     def add(self, x, y):

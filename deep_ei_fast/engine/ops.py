@@ -26,12 +26,33 @@ class ActivationCode(IntEnum):
 
 
 class BuildInfo(NamedTuple):
+    """How the extension was built: what :func:`build_info` returns."""
     cuda: bool  # the extension has CUDA kernels for every op
     cuda_version: str  # the CUDA toolkit it was compiled with ("" without CUDA)
 
 
 def build_info() -> BuildInfo:
-    """How the extension was built (from the ``build_info`` op)."""
+    """How the compiled extension was built: with CUDA kernels or not, and which toolkit.
+
+    Read from the extension itself (its ``build_info`` op). Without CUDA kernels,
+    ``device='cuda'`` is refused with a ValueError.
+
+    Returns
+    -------
+    BuildInfo
+        A named tuple ``(cuda, cuda_version)``: ``cuda`` is True when the extension has CUDA
+        kernels for every op; ``cuda_version`` is the CUDA toolkit it was compiled with, such
+        as ``"12.8"`` (``""`` without CUDA).
+
+    Examples
+    --------
+    >>> import deep_ei_fast as deep_ei
+    >>> info = deep_ei.build_info()
+    >>> info  # doctest: +SKIP
+    BuildInfo(cuda=False, cuda_version='')
+    >>> info.cuda == (info.cuda_version != "")
+    True
+    """
     cuda, version = _ops.build_info()
     return BuildInfo(bool(cuda), str(version))
 

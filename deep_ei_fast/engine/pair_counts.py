@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from . import histogram_choice, ops
+from .memory_share import memory_share
 from .sharding import SINGLE
 from .threads import load_aware_threads
 
@@ -31,6 +32,12 @@ WIDE_COUNTER_BYTES = COUNTER_BYTES + 8
 MAX_TILES = 4096  # plans with more tiles (each a pass over the samples) are refused
 MAX_PAIR_TABLE_BYTES = 2**30  # one pair's counter table; larger bins are refused
 KEPT_SAMPLES = 512  # first samples whose codes are kept (standard errors, see estimators/uncertainty.py)
+# Bytes a PairCounts holds besides its counters and codes (its Python objects, lists, tensor
+# headers): charged to each part when an argument multiplies the counter sets (one per
+# shuffle: MemoryShare.multiplied), since they then grow with it; one set's, like its first
+# samples' codes and the noise block, are a constant beside the bound. Measured in
+# benchmarks/memory_bound.py (benchmarks/results/memory_bound_cpu_2core.md).
+COUNTER_SET_BYTES = 8192
 
 
 class PairBinning:
@@ -128,6 +135,18 @@ def _tile_count(n_in, n_out, pair_bytes, memory_bound):
     return -(-n_in // a_step) * -(-n_out // b_step)
 
 
+def smallest_tile_bound(n_in, n_out, pair_bytes):
+    """The smallest memory_bound plan_tiles accepts for n_in x n_out pairs of pair_bytes."""
+    low = -(-4 * pair_bytes // 3)  # 3/4 of it holds one pair's table
+    if _tile_count(n_in, n_out, pair_bytes, low) <= MAX_TILES:
+        return low
+    low, high = low, 2 * n_in * n_out * pair_bytes  # high: one tile
+    while high - low > 1:  # the tile count never grows with the bound
+        mid = (low + high) // 2
+        low, high = (mid, high) if _tile_count(n_in, n_out, pair_bytes, mid) > MAX_TILES else (low, mid)
+    return high
+
+
 def plan_tiles(n_in, n_out, pair_bytes, memory_bound):
     """Rectangles (a0, a1, b0, b1) of pairs whose counters fit in 3/4 of memory_bound bytes.
 
@@ -139,17 +158,23 @@ def plan_tiles(n_in, n_out, pair_bytes, memory_bound):
                          f"histogram ({pair_bytes} bytes)")
     tiles = _tile_count(n_in, n_out, pair_bytes, memory_bound)
     if tiles > MAX_TILES:
-        low, high = memory_bound, 2 * n_in * n_out * pair_bytes  # high: one tile
-        while high - low > 1:  # the tile count never grows with the bound
-            mid = (low + high) // 2
-            low, high = (mid, high) if _tile_count(n_in, n_out, pair_bytes, mid) > MAX_TILES else (low, mid)
         raise ValueError(
             f"memory_bound={memory_bound} splits the {n_in} x {n_out} pair counters into {tiles} "
             f"tiles, each a pass over the samples (more than {MAX_TILES}); the smallest "
-            f"memory_bound with at most {MAX_TILES} tiles is {high}")
+            f"memory_bound with at most {MAX_TILES} tiles is {smallest_tile_bound(n_in, n_out, pair_bytes)}")
     a_step, b_step = _tile_steps(n_in, n_out, pair_bytes, memory_bound)
     return [(a0, min(a0 + a_step, n_in), b0, min(b0 + b_step, n_out))
             for a0 in range(0, n_in, a_step) for b0 in range(0, n_out, b_step)]
+
+
+def _tile_plan_problem(n_in, n_out, pair_bytes, memory_bound, subject="it"):
+    """Why plan_tiles refuses memory_bound (None: it does not); `subject` names the bytes."""
+    if pair_bytes > memory_bound * 3 // 4:
+        return f"3/4 of {subject} must hold one pair's histogram ({pair_bytes} bytes)"
+    if _tile_count(n_in, n_out, pair_bytes, memory_bound) > MAX_TILES:
+        return (f"{subject} splits the {n_in} x {n_out} pair counters into more than {MAX_TILES} tiles, "
+                "each a pass over the samples")
+    return None
 
 
 class Counters:
@@ -194,48 +219,81 @@ class PairCounts:
     """
 
     def __init__(self, binning, n_in, n_out, memory_bound, replay=None, status=None, samples=None,
-                 tile_store=None, tile_label="counts", shard=SINGLE):
+                 tile_store=None, tile_label="counts", shard=SINGLE, keep_first=True):
         self.binning, self.n_in, self.n_out = binning, n_in, n_out
         # A checkpoint's engine/checkpoint.TileStore (None: none), and this counter's name there.
         self.tile_store, self.tile_label = tile_store, tile_label
         self.shard = shard
         self.region = a0, a1, b0, b1 = shard.pair_region(n_in, n_out)
-        # The chosen kernel's scratch (the int8 GEMM path's) is set aside first; the counters
-        # and the cached codes share the rest of memory_bound as before.
-        self.accumulate, workspace = histogram_choice.accumulator(
-            binning.rows, binning.cols, a1 - a0, b1 - b0, memory_bound)
-        self.memory_bound, memory_bound = memory_bound, memory_bound - workspace
+        # memory_bound: bytes, or a MemoryShare (a part of the user's bound) that names it.
+        self.share = memory_share(memory_bound)
+        self.keep_first = keep_first  # keep the first samples' codes (first_codes)
+        self.code_size = torch.empty((), dtype=binning.code_dtype).element_size()
+        # Set aside first: the bookkeeping of a part, and the chosen kernel's scratch (the int8
+        # GEMM path's); the counters (3/4) and the codes (1/4) share the rest.
+        self.accumulate, self.workspace = histogram_choice.accumulator(
+            binning.rows, binning.cols, a1 - a0, b1 - b0, self.share.bytes)
+        self.bookkeeping = COUNTER_SET_BYTES if self.share.multiplied else 0
+        usable = self.share.bytes - self.bookkeeping - self.workspace
         cell_bytes = WIDE_COUNTER_BYTES if samples is not None and samples > FLUSH_SAMPLES else COUNTER_BYTES
-        self.tiles = [] if a0 == a1 or b0 == b1 else [
-            (t0 + a0, t1 + a0, u0 + b0, u1 + b0) for t0, t1, u0, u1 in
-            plan_tiles(a1 - a0, b1 - b0, binning.pair_bytes // COUNTER_BYTES * cell_bytes, memory_bound)]
+        self.pair_bytes = binning.pair_bytes // COUNTER_BYTES * cell_bytes  # one pair's counters
+        self.tiles = [] if a0 == a1 or b0 == b1 else self._plan(a1 - a0, b1 - b0, self.pair_bytes, usable)
         self.replay = replay
         self.status = status or (lambda text: None)  # reports tiled passes (in the caller's bar)
         self.total = 0
-        self.cache, self.cache_bytes, self.cache_limit = [], 0, memory_bound // 4
+        self.cache, self.cache_bytes, self.cache_limit = [], 0, max(0, usable) // 4
         self.counts = None
         # Code blocks not yet counted (whole counters), with their samples and bytes: counted
-        # once either reaches the device's batch limit.
+        # once either reaches the device's batch limit, or the quarter of the bound that the
+        # cached codes of tiled counters would hold (whole counters cache none).
         self.unbinned, self.unbinned_samples, self.unbinned_bytes = [], 0, 0
         self.kept, self.kept_samples = [], 0  # the first KEPT_SAMPLES samples' codes
-        self.batch_limits = histogram_choice.batch_limits(binning.device)
+        most_samples, most_bytes = histogram_choice.batch_limits(binning.device)
+        self.batch_limits = (most_samples, max(1, min(most_bytes, self.cache_limit)))
         if len(self.tiles) == 1:
             self.counts = Counters(self._zeros(a1 - a0, b1 - b0))
         # Known before any sample: tiles are saved only after the samples are counted.
         self._all_stored = tile_store is not None and all(
             tile_store.finished(tile_label, rect) for rect in self.tiles)
 
+    def _smallest_part(self, usable):
+        """The fewest bytes of memory_bound (or of its part) that leave `usable` bytes after the
+        bookkeeping and the kernel's scratch (which grows with the bound: each step adds what
+        is missing, so it ends at the least such bound)."""
+        a0, a1, b0, b1 = self.region
+        part = usable + self.bookkeeping
+        while True:
+            workspace = histogram_choice.accumulator(self.binning.rows, self.binning.cols, a1 - a0, b1 - b0, part)[1]
+            missing = usable - (part - self.bookkeeping - workspace)
+            if missing <= 0:
+                return part
+            part += missing
+
+    def _plan(self, na, nb, pair_bytes, usable):
+        """This region's tiles (absolute rectangles) in `usable` bytes, or the share's refusal
+        naming the smallest memory_bound that works."""
+        set_aside = [f"{b} bytes of {what}" for b, what in ((self.bookkeeping, "bookkeeping"),
+                                                            (self.workspace, "kernel scratch")) if b]
+        subject = f"what {'each part' if self.share.parts > 1 else 'it'} leaves after {' and '.join(set_aside)}" \
+            if set_aside else "it"
+        problem = _tile_plan_problem(na, nb, pair_bytes, usable, subject)
+        if problem:
+            raise self.share.refusal(problem, self._smallest_part(smallest_tile_bound(na, nb, pair_bytes)))
+        a0, b0 = self.region[0], self.region[2]
+        return [(t0 + a0, t1 + a0, u0 + b0, u1 + b0) for t0, t1, u0, u1 in plan_tiles(na, nb, pair_bytes, usable)]
+
     def check_cache_fits(self, samples):
         """Raises now if a tiled pass over `samples` samples would need more cache than allowed."""
         if self.counts is not None:
             return
-        code_bytes = torch.empty((), dtype=self.binning.code_dtype).element_size()
-        needed = samples * (self.n_in + self.n_out) * code_bytes
+        needed = samples * (self.n_in + self.n_out) * self.code_size
         if needed > self.cache_limit:
-            raise ValueError(
-                f"memory_bound={self.memory_bound}: the pair counters need {len(self.tiles)} "
-                f"tiles, and rng='torch' draws cannot be regenerated: their codes ({needed} bytes) "
-                "must fit in a quarter of memory_bound; raise memory_bound or use rng='philox'")
+            a0, a1, b0, b1 = self.region
+            whole = -(-4 * (a1 - a0) * (b1 - b0) * self.pair_bytes // 3)  # one tile: no cache
+            raise self.share.refusal(
+                f"the pair counters need {len(self.tiles)} tiles, and rng='torch' draws cannot be "
+                f"regenerated: their codes ({needed} bytes) must fit in a quarter of memory_bound",
+                self._smallest_part(min(4 * needed, whole)), hint="; or use rng='philox'")
 
     def _zeros(self, na, nb):
         b = self.binning
@@ -257,7 +315,7 @@ class PairCounts:
         if not self.needs_samples:
             return
         codes = self.binning.codes(x, y)
-        if self.kept_samples < KEPT_SAMPLES:
+        if self.keep_first and self.kept_samples < KEPT_SAMPLES:
             kept = tuple(c[:, :KEPT_SAMPLES - self.kept_samples].clone() for c in codes)
             self.kept.append(kept)
             self.kept_samples += kept[0].shape[1]
@@ -291,18 +349,19 @@ class PairCounts:
         return batched((self.binning.codes(x, y) for x, y in self.replay(self.total)),
                        self.batch_limits)
 
-    def per_pair(self, estimate):
+    def per_pair(self, estimate, check=None):
         """float64 numpy [n_in, n_out]: ``estimate(counts, in_bins, out_bins)`` of every pair,
         where ``counts`` int32 (int64 past FLUSH_SAMPLES) [na, nb, RX, RY] holds a tile of pairs
         (all of them when they fit in memory_bound) and ``out_bins`` int32 [nb] their output
-        bins; it returns [na, nb] (or [na, nb, K]: K values per pair, giving [n_in, n_out, K])."""
+        bins; it returns [na, nb] (or [na, nb, K]: K values per pair, giving [n_in, n_out, K]).
+        ``check``: as tile_values'."""
         def estimated(rect, counts, out_bins):
             return (estimate(counts, self.binning.in_bins, out_bins).cpu().numpy(),)
 
         r0, r1, s0, s1 = self.region
         result = None  # shaped by the first tile's values: the region's [na, nb] or [na, nb, K]
         name = f"{estimate.__module__.rsplit('.', 1)[-1]}_{estimate.__name__}"
-        for (a0, a1, b0, b1), (values,) in self.tile_values(name, estimated, leading=(True,)):
+        for (a0, a1, b0, b1), (values,) in self.tile_values(name, estimated, leading=(True,), check=check):
             if result is None:
                 result = np.zeros((r1 - r0, s1 - s0) + values.shape[2:])
             result[a0 - r0:a1 - r0, b0 - s0:b1 - s0] = values
@@ -318,17 +377,18 @@ class PairCounts:
         return self.shard.gather_slabs(local, self.shard.pair_axis(self.n_in, self.n_out),
                                        "gathering pair results")
 
-    def tile_values(self, name, compute, leading):
+    def tile_values(self, name, compute, leading, check=None):
         """(rect, compute(rect, counts, out_bins)) of each tile in turn, ``compute`` giving a
         tuple of numpy arrays (counted_tiles' arguments). With a tile store, finished tiles are
         loaded (not counted) and each new one saved at once under ``name``; ``leading[i]``: the
-        i-th array starts with the tile's [a1 - a0, b1 - b0] (checked on load)."""
+        i-th array starts with the tile's [a1 - a0, b1 - b0] (checked on load); ``check``
+        (arrays): what is wrong with loaded values that no count could give (None: nothing)."""
         store, label = self.tile_store, self.tile_label
         loaded = {}
         if store is not None:
             for rect in self.tiles:
                 shapes = [(rect[1] - rect[0], rect[3] - rect[2]) if pairs else None for pairs in leading]
-                loaded[rect] = store.load(label, name, rect, shapes)
+                loaded[rect] = store.load(label, name, rect, shapes, check)
         counting = None  # started at the first tile to count: no pass over samples otherwise
         for rect in self.tiles:
             if loaded.get(rect) is not None:

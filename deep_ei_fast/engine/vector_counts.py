@@ -15,6 +15,7 @@ import torch
 
 from . import ops
 from .key_ranges import KeyRange
+from .memory_share import memory_share
 from .merged_ranges import MergedRanges, everything_from, own_capacity
 from .sharding import SINGLE
 from .threads import load_aware_threads
@@ -30,12 +31,18 @@ MAX_PASSES = 1024  # a table that would need more passes over the samples is ref
 SPLIT_PARTS = 4  # a part that outgrows its capacity is cut into this many
 
 
+# Bytes a group's table holds besides its rows (its Python objects, index vectors, tensor
+# headers): charged to each part when an argument multiplies the tables (per group, per
+# shuffle: MemoryShare.multiplied), since they then grow with it. Measured in benchmarks/memory_bound.py.
+TABLE_BYTES = 8192
+
+
 def refuse_passes(memory_bound, passes):
-    """The ValueError of a table that would need `passes` (> MAX_PASSES) passes."""
-    needed = memory_bound * passes // MAX_PASSES + 1
-    raise ValueError(
-        f"memory_bound={memory_bound}: the vector counts would need more than {MAX_PASSES} "
-        f"passes over the samples; use a memory_bound of at least {needed}")
+    """The ValueError of a table that would need `passes` (> MAX_PASSES) passes (memory_bound:
+    bytes or the MemoryShare of the vector counts)."""
+    share = memory_share(memory_bound)
+    raise share.refusal(f"the vector counts would need more than {MAX_PASSES} passes over the samples",
+                        share.bytes * passes // MAX_PASSES + 1)
 
 
 def table_capacity(share, words):
@@ -288,8 +295,8 @@ class JointCodeCounts:
             return None
         if whole is None:
             raise ValueError(
-                f"memory_bound={self.memory_bound}: the vector EI's standard error needs the whole "
-                f"(X, Y) table in memory, but it has more than the {self.capacity} distinct rows "
+                f"{memory_share(self.memory_bound).describe()}: the vector EI's standard error needs the "
+                f"whole (X, Y) table in memory, but it has more than the {self.capacity} distinct rows "
                 "one pass may hold, so it is counted in parts; raise memory_bound")
         unique, counts = whole
         x_counts = ops.prefix_counts(unique, counts, self.x_words)
@@ -426,14 +433,18 @@ class VectorCounts:
         if memory_bound is not None:
             if replay is None:
                 raise ValueError("memory_bound: bounded vector counts need a stream that can re-read its samples")
+            # One part per group's table; each holds its bookkeeping and at least MIN_TABLE_ROWS rows.
+            share = memory_share(memory_bound)
+            table_share = share.split(len(groups), f"the {len(groups)} groups")
             words = [_words(len(i), self.in_bits) + _words(len(o), self.out_bits) for i, o in groups]
-            smallest = len(groups) * max(MIN_TABLE_ROWS * ROW_COST * 8 * (w + 1) for w in words)
-            if memory_bound < smallest:
-                raise ValueError(
-                    f"memory_bound={memory_bound} is too small for the vector counts: each of the "
-                    f"{len(groups)} tables must hold {MIN_TABLE_ROWS} distinct rows per pass over the "
-                    f"samples; the smallest memory_bound is {smallest}")
-            capacities = [table_capacity(memory_bound // len(groups), w) for w in words]
+            bookkeeping = TABLE_BYTES if table_share.multiplied else 0
+            smallest = bookkeeping + max(MIN_TABLE_ROWS * ROW_COST * 8 * (w + 1) for w in words)
+            if table_share.bytes < smallest:
+                raise table_share.refusal(
+                    f"each table of the vector counts must hold {MIN_TABLE_ROWS} distinct rows per pass "
+                    "over the samples" + (f" besides {bookkeeping} bytes of bookkeeping" if bookkeeping else ""),
+                    smallest)
+            capacities = [table_capacity(table_share.bytes - bookkeeping, w) for w in words]
         self.tables = [JointCodeCounts(i, o, self.in_bits, self.out_bits, capacity,
                                        lambda k=k: self._replayed_keys(k), memory_bound, device, shard,
                                        bins=(self.in_bins, self.out_bins))

@@ -7,6 +7,7 @@ a few kept samples (PairCounts.first_codes).
 """
 import math
 
+import numpy as np
 import torch
 
 from ..engine import ops
@@ -18,6 +19,8 @@ BITS_PER_NAT = 1.0 / math.log(2.0)
 # bins, output bins, joint cells, and the variance over the kept samples of
 # L = log2(p_xy / (p_x p_y)) at their cells (bits^2).
 MI, N, RX, RY, RXY, L_VARIANCE = range(6)
+COUNT_COLUMNS = {"samples": N, "occupied input bins": RX, "occupied output bins": RY,
+                 "occupied cells": RXY}
 
 
 def _no_codes(n, device):
@@ -46,3 +49,17 @@ def pair_summaries(counts, in_bins, out_bins, x_codes=None, y_codes=None):
                 variance = log_ratios.to(torch.float64).var(dim=2).unsqueeze(2)
         summaries.append(torch.cat([summary, variance], dim=2))
     return torch.cat(summaries), phi
+
+
+def summaries_problem(arrays):
+    """What no tile of pair_summaries could hold (a checkpoint's check): counts that are
+    negative or not whole, a negative MI or variance."""
+    summary = arrays[0]
+    for name, column in COUNT_COLUMNS.items():
+        values = summary[..., column]
+        if (values < 0).any() or (values != np.round(values)).any():
+            return f"{name} that are not counts (such as {values[(values < 0) | (values != np.round(values))].flat[0]})"
+    for name, column in (("plug-in MI", MI), ("variance", L_VARIANCE)):
+        if (summary[..., column] < 0).any():
+            return f"a negative {name} ({summary[..., column].min()})"
+    return None

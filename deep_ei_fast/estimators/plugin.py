@@ -10,6 +10,17 @@ def pairwise_mi_bits(counts, in_bins, out_bins):
     return ops.pairwise_mi(counts, in_bins, out_bins)
 
 
+def mi_values_problem(arrays):
+    """What no tile of pairwise_mi_bits could hold (a checkpoint's check): negative MI."""
+    lowest = float(np.min(arrays[0], initial=0.0))
+    return f"a plug-in MI of {lowest} bits (below 0)" if lowest < 0 else None
+
+
+def pairwise_matrix(pair_counts):
+    """[n_in, n_out] float64 plug-in MI in bits of every pair of a PairCounts."""
+    return pair_counts.per_pair(pairwise_mi_bits, mi_values_problem)
+
+
 # torch reduces tensors of fewer elements than its grain size (32768) on one thread; larger ones
 # are split by thread, so their float sum depends on torch.set_num_threads. Summing fixed chunks
 # below the grain, then the chunk sums in order, gives the same float for any thread count (and

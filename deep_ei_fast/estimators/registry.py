@@ -53,9 +53,9 @@ class Estimator:
         """[n_in, n_out] float64 MI in bits of a PairCountsWithNulls (counted with null_shifts)."""
         if self.name == "miller_madow":
             return pairs.counts.per_pair(miller_madow.pairwise_mi_bits)
-        matrix = pairs.counts.per_pair(plugin.pairwise_mi_bits)
+        matrix = plugin.pairwise_matrix(pairs.counts)
         if self.name == "shuffle":
-            return shuffle.corrected(matrix, [n.per_pair(plugin.pairwise_mi_bits) for n in pairs.nulls])
+            return shuffle.corrected(matrix, [plugin.pairwise_matrix(n) for n in pairs.nulls])
         return matrix
 
     def vector_eis(self, vector, nulls=()):
@@ -78,7 +78,7 @@ class Estimator:
         if self.name == "miller_madow":
             estimate = mi + miller_madow.mi_correction_bits(*(torch_of(v) for v in (n, rx, ry, rxy))).numpy()
         elif self.name == "shuffle":
-            estimate = shuffle.corrected(mi, [p.per_pair(plugin.pairwise_mi_bits) for p in pairs.nulls])
+            estimate = shuffle.corrected(mi, [plugin.pairwise_matrix(p) for p in pairs.nulls])
             null = uncertainty.null_variance(df, n, self.shuffles)
             variance, sum_variance = variance + null, sum_variance + float(null.sum())
         else:

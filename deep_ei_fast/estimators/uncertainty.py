@@ -49,7 +49,7 @@ def pair_tables(pair_counts):
 
     phi = None  # the tiles' Phi summed in tile order (a checkpoint's tiles hold theirs)
     for (a0, a1, b0, b1), (values, tile_phi) in pair_counts.tile_values(
-            "pair_summary", tile_tables, leading=(True, False)):
+            "pair_summary", tile_tables, leading=(True, False), check=count_tables.summaries_problem):
         summary[a0 - r0:a1 - r0, b0 - s0:b1 - s0] = values
         phi = tile_phi.copy() if phi is None else phi + tile_phi
     if phi is None:  # no tiles here (a rank without pairs): Phi of the first samples is 0
@@ -117,7 +117,37 @@ def benjamini_hochberg(p_values, q):
 
 @dataclass
 class VectorEstimate:
-    """One group's vector EI (bits) with its plug-in value and standard error."""
+    """A vector EI with its plug-in value and standard error: what :func:`vector_stats` returns.
+
+    Attributes
+    ----------
+    value : float
+        The estimator's vector EI in bits.
+    plugin : float
+        deep-ei's plug-in vector EI of the same counts, in bits.
+    standard_error : float
+        The standard error of ``value`` in bits (delta method; for the shuffle estimator, plus
+        the null's spread).
+    samples : int
+        The samples counted: those deep-ei's vector binning keeps (no code at or above its
+        bin count).
+
+    Examples
+    --------
+    >>> import torch
+    >>> import deep_ei_fast as deep_ei
+    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False))
+    >>> with torch.no_grad():
+    ...     _ = model[0].weight.copy_(torch.eye(2))  # each output copies its input
+    >>> topology = deep_ei.topology_of(model, torch.zeros(1, 2))
+    >>> estimate = deep_ei.vector_stats(model[0], topology, samples=10000, in_bins=8, out_bins=8,
+    ...                                 seed=0, estimator="plugin")
+    >>> estimate  # doctest: +ELLIPSIS
+    VectorEstimate(value=5.99..., plugin=5.99..., standard_error=0.00..., samples=10000)
+    >>> half = 1.96 * estimate.standard_error  # a 95% interval
+    >>> round(estimate.value - half, 2), round(estimate.value + half, 2)
+    (5.99, 6.0)
+    """
     value: float
     plugin: float
     standard_error: float

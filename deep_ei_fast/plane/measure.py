@@ -1,8 +1,8 @@
-"""causal_plane: every layer of a network measured at once (EI, EI_parts, sensitivity, ...).
+"""causal_plane: every layer of a model measured at once (EI, EI_parts, sensitivity, ...).
 
 A layer's place in the causal plane (Mattsson, Michaud & Hoel, 2020) is (sensitivity,
 degeneracy), with EI = sensitivity - degeneracy. One call measures every weight layer of a
-network: vector EI and EI_parts from one pass of noise (vector_and_pairwise_ei), sensitivity from
+model: vector EI and EI_parts from one pass of noise (vector_and_pairwise_ei), sensitivity from
 a second, one-input-at-a-time pass; the topology and layer resolution are done once.
 """
 import dataclasses
@@ -13,139 +13,77 @@ import numpy as np
 import torch
 import torch.nn as nn
 
-from ..api.arguments import check_positive_int, check_settings
+from ..api.arguments import check_positive_int, check_settings, settings_on_device
+from ..api.docstrings import shared_entries
 from ..api.ei_functions import measure_vector_and_pairwise
-from ..api.layer_resolution import check_modules_on, check_parameters, on_device, resolve_layer
+from ..api.layer_resolution import check_modules_on, check_parameters, modules_device, on_device, resolve_layer
 from ..api.sample_rules import DEFAULT_MAX_SAMPLES
 from ..api.sensitivity import sensitivity_matrix_of
-from ..api.tables import VALID_ACTIVATIONS, VALID_MODULES
-from ..api.topology import topology_of
+from ..api.topology import NAMES, topology_of
 from ..engine.noise_streams import resolve_seed
 from ..engine.settings import MeasurementSettings
 from ..engine.sharding import Shard
 from ..engine.threads import load_aware
 from ..estimators.plugin import sum_in_order
 from ..estimators.uncertainty import difference_standard_error
+from .eval_mode import eval_mode
 from .rows import CausalPlane, PlaneRow
 
-# Modules with weights, whose EI the plane shows. Pooling and Flatten nodes of the topology are
-# fixed maps between weight layers; they are passed through, not measured, unless asked for.
+# Modules with weights, whose EI the plane shows (exact types, as the topology's nodes).
+# Pooling and Flatten nodes of the topology are fixed maps between weight layers; they are not
+# measured unless asked for.
 WEIGHT_LAYERS = (nn.Linear, nn.Conv2d)
-
-# Leaf modules that topology_of does not record but that do not change what it describes:
-# identities, and dropout (causal_plane measures in eval mode, where dropout is the identity).
-TRANSPARENT_MODULES = (nn.Identity, nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d,
-                       nn.AlphaDropout)
-
-CHAIN_TOLERANCE = 1e-5  # relative: the chain of topology modules must reproduce model(input)
-CHAIN_PROBES = 64  # random inputs the chain is checked on, besides the example input
-
-
-def _check_supported_modules(model):
-    """Fails, naming the module, when the model has a leaf module the topology cannot follow."""
-    known = tuple(VALID_MODULES) + tuple(t for t in VALID_ACTIVATIONS if t is not type(None))
-    for name, module in model.named_modules():
-        if any(True for _ in module.children()):
-            continue  # a container: its leaves are checked
-        if type(module) in known or isinstance(module, TRANSPARENT_MODULES):
-            continue
-        where = f"'{name}'" if name else "the model itself"
-        raise ValueError(
-            f"causal_plane: module {where} ({type(module).__name__}) is not supported: the "
-            f"topology follows only {sorted(t.__name__ for t in known)} (and Identity/Dropout)")
 
 
 def _check_input_on(input, device):
-    """The example input runs through the model (topology, chain check): on its device."""
+    """The example input runs through the model (topology): on its device."""
     if isinstance(input, torch.Tensor) and not on_device(input.device, device):
         raise ValueError(f"input is on {input.device}, device={str(device)!r}: move it with "
                          f"input.to({str(device)!r})")
 
 
-def _check_chain(model, input, topology):
-    """The topology's chain of modules (each followed by its recorded activation) must compute
-    model(input): otherwise the network does something the topology does not see (a residual,
-    a functional activation, a custom operation) and per-layer EIs would describe another net."""
-    nodes = list(topology.nodes)
-    if not nodes:
-        raise ValueError("causal_plane: the model has no Linear, Conv2d, pooling or Flatten module")
-    for a, b in zip(nodes[:-1], nodes[1:]):
-        if not topology.has_edge(a, b):
-            raise ValueError("causal_plane: the topology is not a chain of modules")
-    if not all(_chain_computes_model(model, nodes, topology, x) for x in _probe_inputs(input)):
-        raise ValueError(
-            "causal_plane: model(input) differs from the chain of its modules "
-            f"({' -> '.join(type(m).__name__ for m in nodes)}) with their activations: the model "
-            "has operations the topology does not record (functional activations, residual "
-            "connections or custom code in forward); build it from modules in a chain")
-
-
-def _probe_inputs(input):
-    """The example input and a batch of random ones around it: an input of zeros alone can
-    hide an operation (a ReLU after a layer whose outputs at 0 are all positive). Drawn from a
-    private generator, so torch's global random state is untouched."""
-    generator = torch.Generator().manual_seed(0)
-    shape = (CHAIN_PROBES, *input.shape[1:])
-    noise = torch.rand(shape, generator=generator) * 4.0 - 2.0  # uniform in (-2, 2)
-    return [input, noise.to(device=input.device, dtype=input.dtype) + input[:1]]
-
-
-def _chain_computes_model(model, nodes, topology, x):
-    with torch.no_grad():
-        expected = model(x)
-        for module in nodes:
-            x = module(x)
-            activation = topology.nodes[module]["output"]["activation"]
-            if activation is not None:
-                x = activation(x)
-    return (isinstance(expected, torch.Tensor) and expected.shape == x.shape
-            and torch.allclose(x, expected, rtol=CHAIN_TOLERANCE, atol=CHAIN_TOLERANCE))
-
-
-def _module_names(model):
-    return {module: name for name, module in model.named_modules()}
-
-
 def _select_layers(topology, layers):
+    """The layers to measure: every Linear and Conv2d the model calls, in call order, or those
+    of ``layers`` (modules, or names as in model.named_modules())."""
     if layers is None:
-        return [m for m in topology.nodes if isinstance(m, WEIGHT_LAYERS)]
-    layers = list(layers)
+        return [m for m in topology.nodes if type(m) in WEIGHT_LAYERS]
+    if isinstance(layers, (str, nn.Module)):
+        layers = [layers]
+    names = topology.graph.get(NAMES, {})
+    by_name = {name: module for module, name in names.items()}
+    chosen = []
     for layer in layers:
-        if layer not in topology:
-            raise ValueError(f"layers: {layer!r} is not a node of the model's topology")
-    return layers
+        module = by_name.get(layer) if isinstance(layer, str) else layer
+        try:
+            present = module is not None and module in topology
+        except TypeError:
+            present = False
+        if not present:
+            known = [names.get(m, repr(m)) for m in topology.nodes if type(m) in WEIGHT_LAYERS]
+            raise ValueError(f"layers: {layer!r} is not a node of the model's topology (a module the "
+                             f"forward pass calls); its Linear and Conv2d layers are {known}")
+        chosen.append(module)
+    return chosen
+
+
+def _resolve(topology, layers, in_range, out_range):
+    """(name, LayerSpec) of each chosen layer, each resolved once from the traced model."""
+    names = topology.graph.get(NAMES, {})
+    return [(names.get(layer, ""), resolve_layer(layer, topology, None, in_range, out_range))
+            for layer in _select_layers(topology, layers)]
 
 
 def planned_rows(model, input, layers=None, in_range=None, out_range=None):
     """The columns of causal_plane's rows that the measurement does not change (name, module,
     widths, resolved ranges), one dict per row, from one cheap forward pass."""
-    with _EvalMode(model):
-        topology = topology_of(model, input)
-        chosen = _select_layers(topology, layers)
-        names = _module_names(model)
+    with eval_mode(model):
         rows = []
-        for layer in chosen:
-            spec = resolve_layer(layer, topology, None, in_range, out_range)
-            rows.append(dict(name=names.get(layer, ""), module=spec.describe(), n_in=spec.n_in,
+        for name, spec in _resolve(topology_of(model, input), layers, in_range, out_range):
+            rows.append(dict(name=name, module=spec.describe(), n_in=spec.n_in,
                              n_out=spec.n_out, in_low=float(spec.in_range[0]),
                              in_high=float(spec.in_range[1]), out_low=float(spec.out_range[0]),
                              out_high=float(spec.out_range[1])))
     return rows
-
-
-class _EvalMode:
-    """Puts a model in eval mode for the measurement and restores every module's flag after."""
-
-    def __init__(self, model):
-        self.model = model
-
-    def __enter__(self):
-        self.flags = [(m, m.training) for m in self.model.modules()]
-        self.model.eval()
-
-    def __exit__(self, *exc):
-        for module, flag in self.flags:
-            module.training = flag
 
 
 def plane_sensitivity(layer, topology, settings, standard_errors):
@@ -168,35 +106,108 @@ def _standard_errors(ei, ei_parts, sensitivity):
 
 
 @load_aware
+@shared_entries
 def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples=500,
                  in_range=None, out_range=None, in_bins=64, out_bins=64, batch_size=20,
-                 device='cpu', rng="philox", seed=None, progress=True,
+                 device=None, rng="philox", seed=None, progress=True,
                  memory_bound=None, threshold=0.05, max_samples=DEFAULT_MAX_SAMPLES,
                  estimator="plugin", shuffles=1, standard_errors=False, process_group=None):
     r"""Measures every weight layer (Linear, Conv2d) of ``model`` for the causal plane.
 
-    ``input`` is an example input (batch dimension included), as for topology_of. Each layer
-    gets, in bits: vector EI and EI_parts from the same ``samples`` noise samples (None: deep-ei's
-    doubling rule on the vector EI, with ``threshold``, stopped at ``max_samples`` with a
-    ConvergenceWarning and the row's ``converged`` False), sensitivity from ``sensitivity_samples``
-    per input neuron, degeneracy = sensitivity - EI, degeneracy_parts = sensitivity - EI_parts,
-    and integration = EI - EI_parts. Ranges default to the topology's (as in every EI function);
-    a (low, high) pair applies to every layer. ``seed=None`` with rng="philox" draws one seed
-    from torch's generator and uses it for every layer (it is recorded in each row).
+    A layer's place in the causal plane (Mattsson, Michaud and Hoel, 2020) is (sensitivity,
+    degeneracy), with EI = sensitivity - degeneracy (:doc:`causal_plane`). Each layer gets, in
+    bits: the vector EI and EI_parts from the same noise samples (as
+    :func:`vector_and_pairwise_ei`), the sensitivity from a second pass, one input at a time
+    (as :func:`sensitivity`), and their differences. One row per Linear and Conv2d that
+    ``model(input)`` calls, in call order, named as in ``model.named_modules()``, each
+    measured on its own with the activation that follows it in the traced model
+    (:func:`topology_of`, :doc:`modern_architectures`). The model is measured in eval mode
+    (dropout off), and its modules' modes are restored afterwards (also when several threads
+    measure it at once). Not in deep-ei.
 
-    ``estimator`` ("plugin", "miller_madow", "shuffle", with ``shuffles``) corrects every
-    measure's sampling bias; standard_errors=True also fills the rows' standard errors (from the
-    same counts: see pairwise_stats).
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network.
+    input : torch.Tensor or object
+        An example input, batch dimension included, as for :func:`topology_of`; on
+        ``device`` when it is a tensor (ValueError otherwise).
+    layers : str, torch.nn.Module or list, optional
+        The rows to measure, by name (as in ``model.named_modules()``) or module; each must be
+        a module the forward pass calls (ValueError listing the Linear and Conv2d layers
+        otherwise). None: every Linear and Conv2d.
+    {samples_converging}
+    sensitivity_samples : int, default 500
+        Noise samples per input neuron behind the sensitivity, at least 1.
+    in_range : (float, float), optional
+        The (low, high) range of the input noise of every layer. None: each layer's own, as
+        the EI functions take it (the range of the activation its input comes from; no
+        activation: (-10, 10); after an unbounded one, ValueError).
+    out_range : (float, float), optional
+        The range binned for every layer's outputs. None: each layer's own (the range of the
+        activation that follows it; none: (-10, 10); an unbounded one: ValueError).
+        ``"dynamic"`` raises ValueError.
+    {in_bins}
+    {out_bins}
+    {batch_size}
+    device : str, torch.device or None, default None
+        Where the noise is drawn and the model run: ``'cpu'``, ``'cuda'``, ``'cuda:N'``, or
+        None: the device of the model's parameters and buffers (a model without any: the
+        device of ``input``, or the CPU). The whole model and ``input`` must be there
+        (ValueError naming the device to pass otherwise).
+    {rng}
+    {seed}
+        One seed serves every layer, and each row records it.
+    {progress}
+    {memory_bound}
+    {threshold_vector}
+    {max_samples}
+        A layer stopped there has ``converged=False`` in its row.
+    {estimator}
+        It applies to every measure of the row.
+    {shuffles}
+    standard_errors : bool, default False
+        Also fill the rows' standard errors, from the same counts (:func:`pairwise_stats`,
+        :func:`vector_stats`, :func:`sensitivity_stats`); the differences' are bounds that
+        hold whatever the correlation of their terms.
+    {process_group}
+        Each layer's measurement is shared among the ranks.
 
-    The model is measured in eval mode (dropout off) and its modes are restored afterwards. It
-    must be a chain of modules the topology records (docs/causal_plane.rst, "Which models it
-    measures"); otherwise ValueError. Its parameters and ``input`` must be on ``device``
-    (ValueError otherwise: move them with ``.to(device)``). Pair counters stay under
-    ``memory_bound`` bytes (None: 2 GiB on the CPU, 3/4 of the device's free memory on CUDA).
-    Returns a CausalPlane: a list of rows with to_dataframe() and to_csv().
+    Returns
+    -------
+    CausalPlane
+        A list of :class:`PlaneRow`, one per measured layer, in call order; ``to_csv()``,
+        ``to_dataframe()`` and ``print`` show them.
 
-    ``process_group`` (a torch.distributed group) shares each layer's measurement among its
-    ranks; every rank returns the one-process plane (docs/distributed.rst).
+    Raises
+    ------
+    {raises}
+
+    Warns
+    -----
+    {warns_convergence}
+    {warns_untraced}
+
+    Examples
+    --------
+    Layer ``0``'s outputs both repeat input 0: with 8 bins, 3 bits of EI, but 6 of sensitivity
+    (input 0 alone reaches both outputs); its degeneracy is the difference. Layer ``1`` copies
+    each input to its own output: EI and sensitivity are both 6 bits.
+
+    >>> import torch
+    >>> import deep_ei_fast as deep_ei
+    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False), torch.nn.Linear(2, 2, bias=False))
+    >>> with torch.no_grad():
+    ...     _ = model[0].weight.copy_(torch.tensor([[1.0, 0.0], [1.0, 0.0]]))
+    ...     _ = model[1].weight.copy_(torch.eye(2))
+    >>> plane = deep_ei.causal_plane(model, torch.zeros(1, 2), samples=10000, sensitivity_samples=1000,
+    ...                              in_bins=8, out_bins=8, seed=0)
+    >>> for row in plane:
+    ...     print(row.name, row.module, round(row.ei, 1), round(row.sensitivity, 1))
+    0 Linear 2->2 3.0 6.0
+    1 Linear 2->2 6.0 6.0
+    >>> round(plane[0].degeneracy, 1)
+    3.0
     """
     check_positive_int("sensitivity_samples", sensitivity_samples)
     settings = check_settings(MeasurementSettings(
@@ -207,29 +218,27 @@ def causal_plane(model, input, *, layers=None, samples=None, sensitivity_samples
         process_group=process_group))
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if device is None:  # the model's device; a model without parameters: the input's
+        fallback = input.device if isinstance(input, torch.Tensor) else "cpu"
+        settings = settings_on_device(settings, modules_device([model], fallback), "the model")
     check_modules_on([model], settings.device, "model")
     _check_input_on(input, settings.device)
-    _check_supported_modules(model)
     check_parameters(model.modules(), "causal_plane")
-    with _EvalMode(model):
-        topology = topology_of(model, input)
-        chosen = _select_layers(topology, layers)
-        specs = [resolve_layer(layer, topology, None, in_range, out_range) for layer in chosen]
-        _check_chain(model, input, topology)
+    with eval_mode(model):
+        layers = _resolve(topology_of(model, input), layers, in_range, out_range)
         if rng == "philox" and seed is None:
             seed = Shard(process_group).agree(resolve_seed(None))  # rank 0's, on every rank
             settings = dataclasses.replace(settings, seed=seed)
-        names = _module_names(model)
         sensitivity_settings = dataclasses.replace(settings, samples=sensitivity_samples)
         rows = []
-        for index, (layer, spec) in enumerate(zip(chosen, specs)):
+        for index, (name, spec) in enumerate(layers):
             start = time.perf_counter()
-            measured = measure_vector_and_pairwise(layer, topology, settings, description="causal_plane",
+            measured = measure_vector_and_pairwise(spec, None, settings, description="causal_plane",
                                                    standard_errors=standard_errors)
             ei, ei_parts, drawn, converged = measured.ei, measured.ei_parts, measured.samples, measured.converged
-            sens, sens_error = plane_sensitivity(layer, topology, sensitivity_settings, standard_errors)
+            sens, sens_error = plane_sensitivity(spec, None, sensitivity_settings, standard_errors)
             rows.append(PlaneRow(
-                layer=index, name=names.get(layer, ""), module=spec.describe(), n_in=spec.n_in,
+                layer=index, name=name, module=spec.describe(), n_in=spec.n_in,
                 n_out=spec.n_out, ei=ei, ei_parts=ei_parts, sensitivity=sens,
                 degeneracy=sens - ei, degeneracy_parts=sens - ei_parts,
                 integration=ei - ei_parts, samples=drawn, converged=converged, sensitivity_samples=sensitivity_samples,

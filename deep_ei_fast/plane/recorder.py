@@ -23,6 +23,7 @@ import math
 import os
 
 from .measure import causal_plane, planned_rows
+from .output_file import check_output_file
 from .rows import PLANE_COLUMNS
 
 _INT_COLUMNS = {"layer", "n_in", "n_out", "samples", "sensitivity_samples", "in_bins", "out_bins"}
@@ -75,12 +76,83 @@ def _same(expected, found):
 
 
 class CausalPlaneRecorder:
-    r"""Records ``causal_plane(model, input, **measure)`` every ``every`` steps into ``path``.
+    r"""Records ``causal_plane(model, input, **measure)`` every ``every`` steps into a CSV file.
 
-    ``unit`` names the step column ("epoch" or "step"). Rows are dicts: the step, the user's
-    metrics (keyword arguments of record()), then the PlaneRow fields. ``path=None`` keeps rows
-    in memory only. Other keyword arguments go to causal_plane (samples, sensitivity_samples,
-    in_range, out_range, in_bins, out_bins, seed, rng, device, progress, ...).
+    Each recorded step appends one row per layer in a single write, flushed to disk, so that
+    an interrupted run loses at most the step being written. Rows are dicts: the step, the
+    metrics given to :meth:`record`, then the :class:`PlaneRow` fields. A recorder opened on
+    an existing file resumes it: the rows are read back (a half-written last step is dropped),
+    steps already there are not measured again (:attr:`next_step` says where to go on), and
+    new rows are appended. Only a file this recorder would have written resumes. Not in
+    deep-ei.
+
+    Parameters
+    ----------
+    model : torch.nn.Module
+        The network; it is measured, in eval mode, each time a step is recorded.
+    input : torch.Tensor or object
+        An example input for :func:`causal_plane`, batch dimension included.
+    path : str, os.PathLike or None, default None
+        The CSV file: created, or resumed when it exists and is not empty. Checked at once
+        (a folder, a device or an unwritable file raises ValueError, another type TypeError).
+        None: rows in memory only.
+    every : int, default 1
+        Record the steps that are multiples of ``every``; a positive integer (ValueError
+        otherwise).
+    unit : str, default "epoch"
+        The name of the step column, such as ``"epoch"`` or ``"step"``: an identifier that is
+        not a PlaneRow field (ValueError otherwise).
+    **measure
+        Keyword arguments of :func:`causal_plane` (``samples``, ``sensitivity_samples``,
+        ``in_range``, ``seed``, ``estimator``, ``device``, ...); another name raises TypeError
+        at once, suggesting the closest. Without ``device``, causal_plane measures where the
+        model's parameters are.
+
+    Raises
+    ------
+    ValueError
+        Bad ``every``, ``unit`` or ``path``; and, resuming, a file that is not a recording of
+        this model with these settings (other module names or widths, bins, ranges,
+        ``samples``, ``sensitivity_samples``, ``rng``, ``seed`` or ``estimator``), corrupted
+        cells, or steps out of order, naming the first difference and its line.
+    TypeError
+        An unknown keyword of ``measure``, or a ``path`` that is not a path.
+
+    Examples
+    --------
+    >>> import os
+    >>> import tempfile
+    >>> import torch
+    >>> import deep_ei_fast as deep_ei
+    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2), torch.nn.Sigmoid())
+    >>> folder = tempfile.TemporaryDirectory()
+    >>> path = os.path.join(folder.name, "run.csv")
+    >>> settings = dict(samples=10000, sensitivity_samples=500, in_bins=8, out_bins=8, seed=0)
+    >>> recorder = deep_ei.CausalPlaneRecorder(model, torch.zeros(1, 2), path, every=2, **settings)
+    >>> for epoch in range(recorder.next_step, 5):
+    ...     loss = model(torch.rand(8, 2)).square().mean()  # one step of gradient descent
+    ...     loss.backward()
+    ...     with torch.no_grad():
+    ...         for parameter in model.parameters():
+    ...             parameter -= 0.1 * parameter.grad
+    ...             parameter.grad = None
+    ...     rows = recorder.record(epoch, loss=loss.item())
+    >>> recorder.steps
+    [0, 2, 4]
+    >>> recorder.columns[:5]
+    ['epoch', 'loss', 'layer', 'name', 'module']
+
+    A new recorder on the same file resumes it, after the last recorded step:
+
+    >>> resumed = deep_ei.CausalPlaneRecorder(model, torch.zeros(1, 2), path, every=2, **settings)
+    >>> resumed.steps, resumed.next_step
+    ([0, 2, 4], 5)
+    >>> resumed.to_dataframe()[["epoch", "layer", "module"]]
+       epoch  layer       module
+    0      0      0  Linear 2->2
+    1      2      0  Linear 2->2
+    2      4      0  Linear 2->2
+    >>> folder.cleanup()
     """
 
     def __init__(self, model, input, path=None, *, every=1, unit="epoch", **measure):
@@ -89,6 +161,8 @@ class CausalPlaneRecorder:
         if not isinstance(unit, str) or not unit.isidentifier() or unit in PLANE_COLUMNS:
             raise ValueError(f"unit must be a column name such as 'epoch' or 'step', got {unit!r}")
         _check_measure_keywords(measure)
+        if path is not None:  # here, not at the first record(), after its measurement
+            check_output_file(path, "path")
         self.model, self.input, self.path = model, input, path
         self.every, self.unit, self.measure = every, unit, measure
         self.rows = []
@@ -98,7 +172,7 @@ class CausalPlaneRecorder:
 
     @property
     def steps(self):
-        """The steps recorded so far, in order."""
+        """list of int: the steps recorded so far, in order."""
         seen = []
         for row in self.rows:
             if not seen or seen[-1] != row[self.unit]:
@@ -107,17 +181,51 @@ class CausalPlaneRecorder:
 
     @property
     def next_step(self):
-        """The step after the last one recorded (0 for a new recording): where to resume."""
+        """int: the step after the last one recorded (0 for a new recording): where to resume."""
         steps = self.steps
         return steps[-1] + 1 if steps else 0
 
     def due(self, step):
-        """Whether record(step) would measure: a multiple of ``every`` not yet recorded."""
+        """Whether ``record(step)`` would measure.
+
+        Parameters
+        ----------
+        step : int
+            A step number.
+
+        Returns
+        -------
+        bool
+            True when ``step`` is a multiple of ``every`` not recorded yet.
+        """
         return step % self.every == 0 and step not in self.steps
 
     def record(self, step, force=False, **metrics):
-        """Measures the plane at ``step`` if it is due (or ``force``), appends and returns its
-        rows; returns [] when the step is skipped (not a multiple of ``every``, or recorded)."""
+        """Measures the plane at ``step`` if it is due, and appends its rows to the recording.
+
+        Parameters
+        ----------
+        step : int
+            The step (epoch) number, at least 0; steps must increase from one record to the
+            next.
+        force : bool, default False
+            Measure even when ``step`` is not a multiple of ``every`` (a step already recorded
+            is still skipped).
+        **metrics
+            Values recorded beside the plane (loss, accuracy, ...), the same names at every
+            step; numbers or text.
+
+        Returns
+        -------
+        list of dict
+            The new rows (one per layer), or ``[]`` when the step is skipped.
+
+        Raises
+        ------
+        ValueError
+            A negative or non-integer ``step``, a step before the last recorded one, a metric
+            named like a column, or metrics other than the first step's.
+        """
         if not isinstance(step, int) or isinstance(step, bool) or step < 0:
             raise ValueError(f"step must be a non-negative integer, got {step!r}")
         recorded = self.steps
@@ -145,11 +253,19 @@ class CausalPlaneRecorder:
         return new_rows
 
     def to_dataframe(self):
+        """The rows recorded so far as a pandas DataFrame.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per layer and step, with :attr:`columns` as columns.
+        """
         import pandas as pd
         return pd.DataFrame(self.rows, columns=self.columns)
 
     @property
     def columns(self):
+        """list of str: the CSV's columns: the step, the metrics, then the PlaneRow fields."""
         return [self.unit, *(self.metric_names or ()), *PLANE_COLUMNS]
 
     # -- the CSV file ---------------------------------------------------------------------

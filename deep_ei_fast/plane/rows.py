@@ -7,7 +7,90 @@ from typing import Optional
 
 @dataclass
 class PlaneRow:
-    """One layer's place in the causal plane. Information measures are in bits."""
+    """One layer's place in the causal plane: a row of :func:`causal_plane`'s result.
+
+    Information measures are in bits. The fields are also the CSV columns of
+    :meth:`CausalPlane.to_csv` and of :class:`CausalPlaneRecorder`'s file, in this order.
+
+    Attributes
+    ----------
+    layer : int
+        Position among the measured layers, 0 closest to the input (the row number that the
+        ``matrix --layer`` command takes).
+    name : str
+        The module's name in ``model.named_modules()``.
+    module : str
+        The module and its widths, such as ``"Linear 25->6"``.
+    n_in : int
+        Input neurons.
+    n_out : int
+        Output neurons.
+    ei : float
+        Vector EI: I(X; Y) of the whole input and output vectors.
+    ei_parts : float
+        The sum over (input, output) neuron pairs of I(x_A; y_B) (no 0.01 zeroing).
+    sensitivity : float
+        The same sum when one input fires at a time.
+    degeneracy : float
+        ``sensitivity - ei``.
+    degeneracy_parts : float
+        ``sensitivity - ei_parts``.
+    integration : float
+        ``ei - ei_parts`` (feedforward integrated information).
+    samples : int
+        Noise samples behind ``ei`` and ``ei_parts`` (with ``samples=None``, where the rule
+        stopped).
+    converged : bool
+        True when ``samples`` was given or ``samples=None``'s rule held; False when it stopped
+        at ``max_samples`` (``ei`` and ``ei_parts`` are then the last estimates).
+    sensitivity_samples : int
+        Noise samples per input neuron behind ``sensitivity``.
+    in_bins : int
+        The bins of each input neuron.
+    out_bins : int
+        The bins of each output neuron.
+    in_low : float
+        The low end of the input noise's range, as resolved for this layer.
+    in_high : float
+        Its high end.
+    out_low : float
+        The low end of the output binning's range, as resolved for this layer.
+    out_high : float
+        Its high end.
+    rng : str
+        ``"philox"`` or ``"torch"``.
+    seed : int or str
+        The philox seed, or ``""`` with ``rng="torch"``.
+    seconds : float
+        Wall time of this layer's measurement.
+    estimator : str
+        The estimator behind ``ei``, ``ei_parts`` and ``sensitivity``.
+    ei_standard_error : float or None
+        The standard error of ``ei`` in bits; None unless ``standard_errors=True``.
+    ei_parts_standard_error : float or None
+        The standard error of ``ei_parts``, likewise.
+    sensitivity_standard_error : float or None
+        The standard error of ``sensitivity``, likewise.
+    degeneracy_standard_error : float or None
+        A bound on the standard error of ``degeneracy``: the sum of its terms' standard
+        errors, which holds whatever their correlation; None unless ``standard_errors=True``.
+    degeneracy_parts_standard_error : float or None
+        The same bound for ``degeneracy_parts``.
+    integration_standard_error : float or None
+        The same bound for ``integration``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import deep_ei_fast as deep_ei
+    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False))
+    >>> with torch.no_grad():
+    ...     _ = model[0].weight.copy_(torch.eye(2))  # each output copies its input
+    >>> row = deep_ei.causal_plane(model, torch.zeros(1, 2), samples=10000, sensitivity_samples=1000,
+    ...                            in_bins=8, out_bins=8, seed=0)[0]
+    >>> row.module, row.samples, row.converged, (row.in_low, row.in_high), row.seed
+    ('Linear 2->2', 10000, True, (-10.0, 10.0), 0)
+    """
     layer: int  # position among the measured layers, 0 = closest to the input
     name: str  # the module's name in model.named_modules()
     module: str  # e.g. "Linear 25->6"
@@ -49,14 +132,56 @@ MEASURE_COLUMNS = ("ei", "ei_parts", "sensitivity", "degeneracy", "degeneracy_pa
 
 
 class CausalPlane(list):
-    """A list of PlaneRow, one per measured layer, in the order of the network."""
+    """What :func:`causal_plane` returns: a list of :class:`PlaneRow`, one per layer, in call order.
+
+    A plain list (index it, iterate it), with conversions to dicts, a pandas DataFrame and
+    CSV, and a table for ``print``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> import deep_ei_fast as deep_ei
+    >>> model = torch.nn.Sequential(torch.nn.Linear(2, 2, bias=False))
+    >>> with torch.no_grad():
+    ...     _ = model[0].weight.copy_(torch.eye(2))  # each output copies its input
+    >>> plane = deep_ei.causal_plane(model, torch.zeros(1, 2), samples=10000, sensitivity_samples=1000,
+    ...                              in_bins=8, out_bins=8, seed=0)
+    >>> len(plane), plane[0].name
+    (1, '0')
+    >>> print(plane)  # doctest: +ELLIPSIS
+    layer name module          EI  EI_parts sensitivity degeneracy  (parts) integration    samples
+    -----...
+        0 0    Linear 2->2 ...     10,000
+    >>> plane.to_csv().splitlines()[0]  # doctest: +ELLIPSIS
+    'layer,name,module,n_in,n_out,ei,ei_parts,sensitivity,degeneracy,...'
+    >>> plane.to_dataframe()[["name", "ei", "sensitivity"]].round(1)
+      name   ei  sensitivity
+    0    0  6.0          6.0
+    """
 
     def records(self):
-        """The rows as dicts (column -> value)."""
+        """The rows as dicts.
+
+        Returns
+        -------
+        list of dict
+            One dict per row, column (a PlaneRow field) -> value.
+        """
         return [asdict(row) for row in self]
 
     def to_dataframe(self):
-        """A pandas DataFrame with one row per layer and the PlaneRow fields as columns."""
+        """The rows as a pandas DataFrame.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per layer, the PlaneRow fields as columns, in their order.
+
+        Raises
+        ------
+        ImportError
+            When pandas is not installed (``pip install pandas``).
+        """
         try:
             import pandas as pd
         except ImportError:
@@ -64,8 +189,24 @@ class CausalPlane(list):
         return pd.DataFrame(self.records(), columns=list(PLANE_COLUMNS))
 
     def to_csv(self, path=None):
-        """Writes the rows as CSV to ``path`` (a file name or open text file); with no path,
-        returns the CSV text."""
+        """Writes the rows as CSV: a header of the PlaneRow fields, then one line per row.
+
+        Parameters
+        ----------
+        path : str, os.PathLike, file object or None, default None
+            A file name (created or overwritten) or an open text file to write to; None:
+            return the text instead.
+
+        Returns
+        -------
+        str or None
+            The CSV text when ``path`` is None, else None.
+
+        Raises
+        ------
+        OSError
+            When the file cannot be written.
+        """
         if path is None:
             buffer = io.StringIO()
             self._write(buffer)
@@ -83,12 +224,16 @@ class CausalPlane(list):
         writer.writerows(self.records())
 
     def __str__(self):
-        header = (f"{'layer':<16} {'EI':>8} {'EI_parts':>9} {'sensitivity':>11} "
-                  f"{'degeneracy':>10} {'(parts)':>8} {'integration':>11} {'samples':>10}")
+        """A table: the row number (``layer``, as ``matrix --layer`` takes it), the module's name
+        in model.named_modules(), the module, then the measures in bits."""
+        name_width = max([4] + [len(r.name) for r in self])
+        module_width = max([6] + [len(r.module) for r in self])
+        header = (f"{'layer':>5} {'name':<{name_width}} {'module':<{module_width}} {'EI':>8} "
+                  f"{'EI_parts':>9} {'sensitivity':>11} {'degeneracy':>10} {'(parts)':>8} "
+                  f"{'integration':>11} {'samples':>10}")
         lines = [header, "-" * len(header)]
         for r in self:
-            label = f"{r.name or r.layer}: {r.module}"
-            lines.append(f"{label:<16} {r.ei:>8.4f} {r.ei_parts:>9.4f} {r.sensitivity:>11.4f} "
-                         f"{r.degeneracy:>10.4f} {r.degeneracy_parts:>8.4f} {r.integration:>11.4f} "
-                         f"{r.samples:>10,}")
+            lines.append(f"{r.layer:>5} {r.name or '-':<{name_width}} {r.module:<{module_width}} "
+                         f"{r.ei:>8.4f} {r.ei_parts:>9.4f} {r.sensitivity:>11.4f} {r.degeneracy:>10.4f} "
+                         f"{r.degeneracy_parts:>8.4f} {r.integration:>11.4f} {r.samples:>10,}")
         return "\n".join(lines)

@@ -3,9 +3,12 @@
 // messages. `dev` is the device type every tensor argument must have.
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
+#include <algorithm>
+#include <numeric>
 #include <utility>
+#include <vector>
 
 namespace deep_ei_fast {
 
@@ -14,11 +17,71 @@ inline void check_on(const at::Tensor& t, c10::DeviceType dev, const char* name)
               " tensor, got one on ", t.device());
 }
 
+// Whether two elements of `t` may share memory (as in an expanded tensor). Exact for up to
+// two dimensions of more than one element; beyond that, true unless each stride passes the
+// largest offset of the smaller ones (a layout no op writes: they are all 2-D).
+inline bool may_share_elements(const at::Tensor& t) {
+  if (t.numel() <= 1 || t.is_non_overlapping_and_dense()) return false;
+  std::vector<std::pair<int64_t, int64_t>> dims;  // (stride, size) of the dims that vary
+  for (int64_t d = 0; d < t.dim(); ++d)
+    if (t.size(d) > 1) dims.emplace_back(t.stride(d), t.size(d));
+  std::sort(dims.begin(), dims.end());
+  for (const auto& [stride, size] : dims)
+    if (stride <= 0) return true;
+  if (dims.size() == 2) {
+    // i s0 + j s1 = i' s0 + j' s1 with (i, j) != (i', j') needs |i - i'| = s1 / g and
+    // |j - j'| = s0 / g (g = gcd(s0, s1)) at the least: within the sizes, or nowhere.
+    const auto [s0, n0] = dims[0];
+    const auto [s1, n1] = dims[1];
+    const int64_t g = std::gcd(s0, s1);
+    return s1 / g < n0 && s0 / g < n1;
+  }
+  int64_t reach = 0;  // the largest offset of the smaller strides' dims
+  for (const auto& [stride, size] : dims) {
+    if (stride <= reach) return true;
+    reach += stride * (size - 1);
+  }
+  return false;
+}
+
+// A tensor an op writes into: no two of its elements may share memory (the op would write
+// one location several times, and an expanded view's neighbours past its one row).
+inline void check_writable(const at::Tensor& t, const char* name) {
+  TORCH_CHECK(!may_share_elements(t), name, " has elements that share memory (sizes ",
+              t.sizes(), ", strides ", t.strides(),
+              ": an expanded view?); an op cannot write into it: pass a tensor of its own, "
+              "e.g. ", name, ".clone() or torch.empty(...)");
+}
+
+// [first, last] byte addresses of a tensor's elements (numel() > 0).
+inline std::pair<uintptr_t, uintptr_t> byte_span(const at::Tensor& t) {
+  const uintptr_t first = reinterpret_cast<uintptr_t>(t.data_ptr());
+  int64_t last = 0;
+  for (int64_t d = 0; d < t.dim(); ++d) last += t.stride(d) * (t.size(d) - 1);
+  return {first, first + (uintptr_t)(last * (int64_t)t.element_size()) + t.element_size() - 1};
+}
+
+// A tensor an op writes (`out`) and another argument must not share memory: reading one
+// while writing the other would depend on the order of the kernel's loops. Refused whenever
+// their spans of addresses meet (also interleaved views that would not collide).
+inline void check_disjoint(const at::Tensor& out, const char* out_name, const at::Tensor& other,
+                           const char* other_name) {
+  if (!out.defined() || !other.defined() || out.numel() == 0 || other.numel() == 0 ||
+      out.device() != other.device())
+    return;  // nothing to share (a host index vector beside device values, say)
+  const auto [a0, a1] = byte_span(out);
+  const auto [b0, b1] = byte_span(other);
+  TORCH_CHECK(a1 < b0 || b1 < a0, out_name, " and ", other_name,
+              " share memory; an op cannot write one while it reads the other: pass separate "
+              "tensors");
+}
+
 // philox_uniform_ / sample_linear_layer_ outputs: float32 [n, S].
 inline void check_sample_out(const at::Tensor& t, c10::DeviceType dev, const char* name) {
   check_on(t, dev, name);
   TORCH_CHECK(t.scalar_type() == at::kFloat, name, " must be float32");
   TORCH_CHECK(t.dim() == 2, name, " must be 2-D [n, S]");
+  check_writable(t, name);
 }
 
 // sample_linear_layer_: returns whether there is a bias.
@@ -41,6 +104,13 @@ inline bool check_sample_linear(const at::Tensor& x_out, const at::Tensor& y_out
     check_on(*bias, dev, "bias");
     TORCH_CHECK(bias->scalar_type() == at::kFloat && bias->dim() == 1 && bias->size(0) == n_out,
                 "bias must be a float32 tensor [n_out]");
+  }
+  check_disjoint(x_out, "x_out", y_out, "y_out");
+  check_disjoint(x_out, "x_out", weight, "weight");
+  check_disjoint(y_out, "y_out", weight, "weight");
+  if (has_bias) {
+    check_disjoint(x_out, "x_out", *bias, "bias");
+    check_disjoint(y_out, "y_out", *bias, "bias");
   }
   return has_bias;
 }
@@ -65,6 +135,11 @@ inline bool check_pairwise_codes(const at::Tensor& codes, const at::Tensor& valu
   const bool is_u8 = codes.scalar_type() == at::kByte;
   TORCH_CHECK(drop_code >= 0 && drop_code <= (is_u8 ? 255 : 2147483647),
               "drop_code out of range of the codes dtype");
+  check_writable(codes, "codes");
+  check_disjoint(codes, "codes", values, "values");
+  check_disjoint(codes, "codes", lo, "lo");
+  check_disjoint(codes, "codes", hi, "hi");
+  check_disjoint(codes, "codes", bins, "bins");
   return is_u8;
 }
 
@@ -95,6 +170,8 @@ inline HistogramShape check_pair_histogram(const at::Tensor& counts, const at::T
               y.size(0), ") do not match counts [", s.na, ", ", s.nb, ", ...]");
   TORCH_CHECK(y.size(1) == s.S, "x_codes and y_codes must have the same samples");
   TORCH_CHECK(s.RX * s.RY <= ((int64_t)1 << 31) / 2, "histogram too large");
+  check_disjoint(counts, "counts", x, "x_codes");
+  check_disjoint(counts, "counts", y, "y_codes");
   return s;
 }
 
@@ -172,6 +249,8 @@ inline void check_vector_codes(const at::Tensor& codes, const at::Tensor& values
   TORCH_CHECK(values.scalar_type() == at::kFloat, "values must be float32");
   TORCH_CHECK(codes.scalar_type() == at::kInt, "codes must be int32");
   TORCH_CHECK(codes.sizes() == values.sizes(), "codes must have the shape of values");
+  check_writable(codes, "codes");
+  check_disjoint(codes, "codes", values, "values");
 }
 
 // sort_unique_rows: returns whether there are weights.

@@ -2,7 +2,7 @@
 // kernels (host only).
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include <cstdint>
 

@@ -2,7 +2,7 @@
 // vectors and the two sides the kernels code and pack (vector_key_side.h). Host only.
 #pragma once
 
-#include <ATen/ATen.h>
+#include <ATen/core/Tensor.h>
 
 #include "op_checks.h"
 #include "vector_key_side.h"
