@@ -62,12 +62,12 @@ def time_case(checkout, case, threads, repeats):
     return float(out[0]), out[1].strip()
 
 
-def _cell(timings):
-    """'median' of one timing, 'median (low-high)' of several."""
+def _cell(timings, digits=2):
+    """'median' of one timing, 'median (low-high)' of several, with `digits` decimals."""
     middle = statistics.median(timings)
     if len(timings) == 1:
-        return f"{middle:.2f}"
-    return f"{middle:.2f} ({min(timings):.2f}-{max(timings):.2f})"
+        return f"{middle:.{digits}f}"
+    return f"{middle:.{digits}f} ({min(timings):.{digits}f}-{max(timings):.{digits}f})"
 
 
 def main():

@@ -40,6 +40,7 @@ def net(n_in, n_out, seed):
 TALL = net(8, 6, 0)  # pairs split by input rows
 WIDE = net(5, 9, 1)  # pairs split by output columns
 SINGLE_PAIR = net(1, 1, 2)  # rank 1 gets no pair and no input neuron
+BROAD = net(100, 96, 20)  # vector keys of 10 + 10 words at 64 bins (more than 960 varying bits)
 QUIET = dict(progress=False)
 TILED = 4 * 65 * 65 * 4  # bytes: tiles of 3 pairs, codes regenerated (not cached)
 
@@ -67,6 +68,7 @@ ROW_BYTES = vector_counts.ROW_COST * 8 * 3  # a table row's share of memory_boun
 # passes: one process counts ranges of 500 rows, each rank its own of 145 rows
 # (engine/merged_ranges.py); vector_and_pairwise_ei gives the vector table half its bound.
 VECTOR_PASSES = 500 * ROW_BYTES
+BROAD_ROW_BYTES = vector_counts.ROW_COST * 8 * 21  # 20-word keys
 
 
 @contextlib.contextmanager
@@ -144,6 +146,10 @@ CASES = {
     # the whole table), though each rank counts 1750 rows a pass; 1000 do not (refused alike).
     "vector_stats_vector_passes": lambda g: vector_stats_bounded(g, 6000),
     "vector_stats_over_capacity": lambda g: vector_stats_bounded(g, 1000),
+    # A wide layer's 3000 distinct rows, unbounded and in passes of 500 rows (a rank: 145).
+    "ei_broad": lambda g: dei.ei(*BROAD, samples=3000, seed=21, process_group=g, **QUIET),
+    "ei_broad_vector_passes": lambda g: dei.ei(*BROAD, samples=3000, seed=21, memory_bound=500 * BROAD_ROW_BYTES,
+                                               process_group=g, **QUIET),
 }
 
 

@@ -100,13 +100,14 @@ CASES = ["ei_parts_matrix", "ei_parts_matrix_columns_shuffle", "ei_parts_matrix_
          "pairwise_stats", "vector_stats", "vector_stats_groups", "sensitivity_stats", "causal_plane",
          "ei_vector_passes", "ei_shuffle_vector_passes", "eis_between_groups_vector_passes",
          "vector_and_pairwise_ei_vector_passes", "ei_converged_vector_passes",
-         "vector_stats_vector_passes", "vector_stats_over_capacity"]
+         "vector_stats_vector_passes", "vector_stats_over_capacity", "ei_broad", "ei_broad_vector_passes"]
 # Each case counted in several passes over the samples (a small memory_bound) and its case
 # without a bound: the same numbers, bit for bit.
 BOUNDED_TWINS = {"ei_vector_passes": "ei", "ei_shuffle_vector_passes": "ei_shuffle",
                  "eis_between_groups_vector_passes": "eis_between_groups",
                  "vector_and_pairwise_ei_vector_passes": "vector_and_pairwise_ei",
-                 "ei_converged_vector_passes": "ei_converged", "vector_stats_vector_passes": "vector_stats"}
+                 "ei_converged_vector_passes": "ei_converged", "vector_stats_vector_passes": "vector_stats",
+                 "ei_broad_vector_passes": "ei_broad"}
 
 
 @pytest.mark.parametrize("case", CASES)
@@ -121,6 +122,7 @@ def test_the_cases_measure_something(group_results):
     rank0 = group_results[0]
     assert np.asarray(rank0["ei_parts_matrix"][1]).min() > 0
     assert rank0["ei"][1] > 0 and all(v > 0 for v in rank0["eis_between_groups"][1])
+    assert rank0["ei_broad"][1] > 10  # 3000 samples of 100 inputs: close to log2(3000)
     assert rank0["sensitivity"][1] > 0 and rank0["pairwise_stats"][1].ei_parts_standard_error > 0
     assert set(CASES) == set(rank0) - {"refused", "passes", "checkpoint"}
 

@@ -893,13 +893,16 @@ def check_sort_unique_and_prefix_counts(device, keys, weights):
 
 
 SORT_KINDS = ["small", "full", "constant_words", "negative"]
+# Rows of more than 15 words of varying bits (960: the CPU sort's limit before), as the keys of
+# layers of about 88 or more neurons a side at 64 bins are.
+WIDE_WORDS = [16, 17, 33]
 
 
 @on_each_device
 @settings(max_examples=50)
 @given(
     M=st.integers(1, 300),
-    W=st.integers(1, 4),
+    W=st.one_of(st.integers(1, 4), st.sampled_from(WIDE_WORDS)),
     kind=st.sampled_from(SORT_KINDS),
     weighted=st.booleans(),
     seed=st.integers(0, 10**6),
@@ -917,6 +920,20 @@ def test_sort_unique_rows_and_prefix_counts(device, M, W, kind, weighted, seed):
 @pytest.mark.parametrize("weighted", [False, True])
 def test_sort_unique_rows_blocks(device, M, W, kind, weighted):
     """More rows than the hypothesis cases (a single row too), each kind of key."""
+    g = torch.Generator().manual_seed(M + W)
+    keys = make_keys(M, W, kind, g)
+    weights = torch.randint(1, 1000, (M,), generator=g, dtype=torch.int64) if weighted else None
+    check_sort_unique_and_prefix_counts(device, keys, weights)
+
+
+@on_each_device
+@pytest.mark.parametrize("M,W,kind", [(4000, 26, "full"), (3000, 40, "small"), (2500, 33, "negative"),
+                                      (2000, 17, "constant_words")])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sort_unique_rows_wide_rows(device, M, W, kind, weighted):
+    """Rows of 17 to 40 words, every bit of them varying ("full"), few values a word with many
+    equal rows ("small"): more rows than the hypothesis cases, so that the first radix pass
+    leaves buckets for the further splits and insertion sorts of wide records."""
     g = torch.Generator().manual_seed(M + W)
     keys = make_keys(M, W, kind, g)
     weights = torch.randint(1, 1000, (M,), generator=g, dtype=torch.int64) if weighted else None
@@ -944,6 +961,81 @@ def test_sort_unique_rows_large_inputs(device, varying_bits, duplicates):
     ref_uniq, inverse = torch.unique(keys, dim=0, return_inverse=True)
     ref_counts = torch.zeros(len(ref_uniq), dtype=torch.int64).index_add_(0, inverse, weights)
     assert torch.equal(uniq, ref_uniq) and torch.equal(counts, ref_counts)
+
+
+def distinct_prefixes(keys, p):
+    return len({_unsigned(row)[:p] for row in keys.tolist()})
+
+
+def count_on(device, blocks, p):
+    """count_distinct_prefixes of CPU `blocks` copied to `device` (run_op moves tensor
+    arguments, not lists of them); off the CPU, the CPU's count too, which must be equal."""
+    count = ops.count_distinct_prefixes([b.to(device) for b in blocks], p)
+    if torch.device(device).type != "cpu":
+        assert count == ops.count_distinct_prefixes(blocks, p)
+    return count
+
+
+@on_each_device
+@settings(max_examples=50)
+@given(
+    M=st.integers(0, 300),
+    W=st.one_of(st.integers(1, 4), st.sampled_from(WIDE_WORDS)),
+    kind=st.sampled_from(SORT_KINDS),
+    cuts=st.lists(st.integers(0, 300), max_size=3),
+    seed=st.integers(0, 10**6),
+)
+def test_count_distinct_prefixes(device, M, W, kind, cuts, seed):
+    """The number of distinct prefixes of every length (0: one prefix, the empty one, when
+    there are rows), against a set of Python tuples; the rows cut into blocks anywhere (empty
+    blocks too) count the same."""
+    keys = make_keys(M, W, kind, torch.Generator().manual_seed(seed))
+    bounds = [0, *sorted(min(c, M) for c in cuts), M]
+    blocks = [keys[a:b] for a, b in zip(bounds, bounds[1:])]
+    for p in sorted({0, 1, W // 2, W - 1, W}):
+        count = count_on(device, blocks, p)
+        assert isinstance(count, int) and count == distinct_prefixes(keys, p), p
+
+
+@on_each_device
+@pytest.mark.parametrize("M,W,kind,p", [(300_000, 3, "distinct", 2), (300_000, 3, "one_duplicate", 2),
+                                        (200_000, 2, "small", 2), (50_000, 1, "equal", 1),
+                                        (20_000, 26, "distinct", 13), (20_000, 26, "full", 26)])
+def test_count_distinct_prefixes_large(device, M, W, kind, p):
+    """Enough rows for many hash partitions (about 2048 rows each), in blocks of 65536 rows as
+    the engine hands them over: distinct rows, the same rows with a single one repeated (the
+    count must drop by exactly one), few values (most rows repeated, in every partition), one
+    row repeated M times (a single partition), wide rows. Compared with torch.unique on
+    non-negative keys, or with Python tuples."""
+    g = torch.Generator().manual_seed(M + W)
+    if kind == "equal":
+        keys = torch.full((M, W), 12345, dtype=torch.int64)
+    elif kind == "full":
+        keys = make_keys(M, W, "full", g)
+    else:
+        keys = torch.randint(0, 2**62 if kind != "small" else 40, (M, W), generator=g, dtype=torch.int64)
+    if kind == "one_duplicate":
+        keys[M - 1] = keys[M // 3]
+    count = count_on(device, list(keys.split(65536)), p)
+    expected = distinct_prefixes(keys, p) if kind == "full" else torch.unique(keys[:, :p], dim=0).shape[0]
+    assert count == expected
+    if kind == "one_duplicate":
+        assert count == M - 1
+
+
+@on_each_device
+def test_count_distinct_prefixes_rejects_bad_arguments(device):
+    keys = torch.zeros((3, 2), dtype=torch.int64, device=device)
+    with pytest.raises(RuntimeError, match="prefix_words must be in"):
+        ops.count_distinct_prefixes([keys], 3)
+    with pytest.raises(RuntimeError, match="prefix_words must be in"):
+        ops.count_distinct_prefixes([keys], -1)
+    with pytest.raises(RuntimeError, match="blocks must be int64"):
+        ops.count_distinct_prefixes([keys.to(torch.int32)], 1)
+    with pytest.raises(RuntimeError, match="the same W"):
+        ops.count_distinct_prefixes([keys, keys[:, :1]], 1)
+    with pytest.raises(ValueError, match="at least one tensor"):
+        ops.count_distinct_prefixes([], 0)
 
 
 @on_each_device

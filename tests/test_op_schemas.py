@@ -7,12 +7,13 @@ opcheck sub-tests, all four run on every op:
 - test_autograd_registration: with floating inputs that require grad (weights, values), the
   op is not silently differentiable through a backend kernel (none of the ops is meant to be);
 - test_faketensor and test_aot_dispatch_dynamic: pass on the ops that return nothing (torch
-  handles a pure mutation without a fake kernel); the six ops that return tensors
-  (pairwise_mi, pair_table_summary, pack_code_rows, sort_unique_rows, prefix_counts, vector_keys) have no fake
+  handles a pure mutation without a fake kernel); the seven ops that return values
+  (pairwise_mi, pair_table_summary, pack_code_rows, sort_unique_rows, prefix_counts, vector_keys,
+  count_distinct_prefixes) have no fake
   (meta) kernel, so both fail with UnsupportedOperatorException, and the test asserts exactly
   that. Decision: no fake kernels for now. The engine calls the ops eagerly only (nothing
-  traces them: no torch.compile / export path), three of the six have data-dependent output
-  sizes (distinct rows, kept samples) that would need unbacked symbolic sizes, and a fake kernel
+  traces them: no torch.compile / export path), four of the seven have data-dependent output
+  sizes or values (distinct rows, kept samples) that would need unbacked symbolic sizes, and a fake kernel
   kept beside each C++ schema would be code that no use exercises. If tracing becomes a goal,
   torch.library.register_fake in engine/ops.py is the fix, and these assertions flip to passes.
 build_info and activation_code take no tensors: opcheck's checks are about tensors, so they get
@@ -41,7 +42,7 @@ OPCHECK_TESTS = ["test_schema", "test_autograd_registration", "test_faketensor",
                  "test_aot_dispatch_dynamic"]
 NEEDS_FAKE_KERNEL = {"test_faketensor", "test_aot_dispatch_dynamic"}
 RETURNS_TENSORS = {"pairwise_mi", "pair_table_summary", "pack_code_rows", "sort_unique_rows",
-                   "prefix_counts", "vector_keys"}
+                   "prefix_counts", "vector_keys", "count_distinct_prefixes"}  # the last an int
 
 
 def documented_schemas():
@@ -68,7 +69,7 @@ def registered_schemas():
 
 def test_registered_schemas_are_the_documented_ones():
     documented = documented_schemas()
-    assert len(tensor_op_schemas()) == 12, sorted(documented)  # the headings were parsed at all
+    assert len(tensor_op_schemas()) == 13, sorted(documented)  # the headings were parsed at all
     assert {name: documented[name] for name in TENSORLESS_SCHEMAS} == TENSORLESS_SCHEMAS
     assert registered_schemas() == documented
 
@@ -115,6 +116,8 @@ def _inputs(name):
         return [torch.randint(0, 3, (6, 2), generator=g), torch.arange(1, 7)], []
     if name == "prefix_counts":
         return [torch.tensor([[0, 1], [0, 2], [1, 0]]), torch.tensor([1, 2, 3]), 1], []
+    if name == "count_distinct_prefixes":
+        return [[torch.tensor([[0, 1], [0, 2]]), torch.tensor([[1, 0]])], 1], []
     if name == "vector_keys":
         return [torch.rand(2, 5, generator=g), torch.rand(3, 5, generator=g), 0.0, 1.0, 4,
                 0.0, 1.0, 4, 2, 2, 0, torch.tensor([0, 1]), torch.tensor([2])], [0, 1]
@@ -123,7 +126,8 @@ def _inputs(name):
 
 def opcheck_args(name, device):
     args, with_grad = _inputs(name)
-    args = [a.to(device) if isinstance(a, torch.Tensor) else a for a in args]
+    args = [a.to(device) if isinstance(a, torch.Tensor) else
+            [t.to(device) for t in a] if isinstance(a, list) else a for a in args]
     for k in with_grad:
         args[k].requires_grad_()
     return tuple(args)

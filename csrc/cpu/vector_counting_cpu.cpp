@@ -10,6 +10,7 @@
 #include <memory>
 #include <vector>
 
+#include "bucket_offsets.h"
 #include "cpu_common.h"
 #include "deep_ei_fast/binning.h"
 #include "deep_ei_fast/op_checks.h"
@@ -110,11 +111,11 @@ DEI_INLINE bool rec_less(const uint64_t* a, const uint64_t* b, int64_t Wc) {
   return false;
 }
 
-// Sorts the n records at `a` by their key (n small: a few dozen at most).
+// Sorts the n records at `a` by their key (n small: a few dozen at most); `t`:
+// scratch for one record (records may be of any width).
 template <int RC>
-void insertion_sort(uint64_t* a, int64_t n, int rt_R, int64_t Wc) {
+void insertion_sort(uint64_t* a, uint64_t* t, int64_t n, int rt_R, int64_t Wc) {
   const int R = RC > 0 ? RC : rt_R;
-  uint64_t t[16];
   for (int64_t i = 1; i < n; ++i) {
     if (!rec_less<RC>(a + i * R, a + (i - 1) * R, Wc)) continue;
     for (int k = 0; k < R; ++k) t[k] = a[i * R + k];
@@ -138,7 +139,7 @@ template <int RC>
 void msd_sort_range(uint64_t* a, uint64_t* b, int64_t n, int rt_R, int64_t Wc) {
   const int R = RC > 0 ? RC : rt_R;
   if (n <= 24) {
-    insertion_sort<RC>(a, n, R, Wc);
+    insertion_sort<RC>(a, b, n, R, Wc);
     return;
   }
   int64_t c = -1;
@@ -195,17 +196,7 @@ void radix_sort(uint64_t* buf, uint64_t* tmp, int64_t M, int rt_R,
       for (int64_t i = b; i < e; ++i, p += R) ++h[(*p >> tshift) & mask];
     }
   });
-  std::vector<int64_t> bstart((size_t)nb + 1);
-  int64_t run = 0;
-  for (int64_t v = 0; v < nb; ++v) {
-    bstart[v] = run;
-    for (int64_t c = 0; c < nchunks; ++c) {
-      const int64_t x = hist[c * nb + v];
-      hist[c * nb + v] = run;
-      run += x;
-    }
-  }
-  bstart[nb] = M;
+  const std::vector<int64_t> bstart = bucket_offsets(hist, nchunks, nb);
   at::parallel_for(0, nchunks, 1, [&](int64_t c0, int64_t c1) {
     for (int64_t c = c0; c < c1; ++c) {
       int64_t* off = hist.data() + c * nb;
@@ -334,7 +325,6 @@ std::tuple<at::Tensor, at::Tensor> sort_unique_rows_cpu(const at::Tensor& keys,
       if (has_w) r[Wc] = (uint64_t)wp[i];
     }
   });
-  TORCH_CHECK(Wc <= 15, "sort_unique_rows: more than 960 varying key bits");
   switch (R) {
     case 1: radix_sort<1>(buf, tmp, M, R, Wc, B); break;
     case 2: radix_sort<2>(buf, tmp, M, R, Wc, B); break;

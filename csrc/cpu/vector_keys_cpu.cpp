@@ -41,9 +41,10 @@ void code_side(const VectorKeySide& s, int64_t S, int64_t i0, int64_t count, int
 // Writes the fields of the side's indexed neurons into the block's rows (every
 // sample; dropped ones are removed afterwards), one word at a time: the word is
 // built in a contiguous buffer (a vectorizable loop per field), then stored into
-// the rows once. Returns how many kept samples' fields fall outside [0, 2^bits).
-DEI_CLONES int64_t pack_side(const VectorKeySide& s, const int32_t* codes, int64_t count,
-                             const uint8_t* keep, int64_t W, uint64_t* rows) {
+// the rows once. Any offset and bits. Returns how many kept samples' fields fall
+// outside [0, 2^bits).
+DEI_CLONES int64_t pack_side_64(const VectorKeySide& s, const int32_t* codes, int64_t count,
+                                const uint8_t* keep, int64_t W, uint64_t* rows) {
   const int64_t* index = s.index;
   const int64_t n_index = s.n_index, bits = s.bits, offset = s.offset, words = s.words;
   const int64_t per_word = 64 / bits;
@@ -68,6 +69,70 @@ DEI_CLONES int64_t pack_side(const VectorKeySide& s, const int32_t* codes, int64
     for (int64_t i = 0; i < count; ++i) out[i * W] = word[i];
   }
   return bad;
+}
+
+// Whether pack_side_32 can pack the side: its fields are then 32-bit values of the codes
+// (offset 0 and at most 31 bits: the code itself; offset 2^31 and 32 bits: the code with
+// its sign bit flipped), the engine's two layouts.
+bool fits_32_bit_lanes(const VectorKeySide& s) {
+  return (s.offset == 0 && s.bits <= 31) || (s.offset == ((int64_t)1 << 31) && s.bits == 32);
+}
+
+// pack_side_64's words, built from 32-bit halves (twice the lanes of a vector): a field
+// at bit `shift` goes into the low half, the high half, or both when it straddles bit 32.
+// Returns whether any kept sample's field falls outside its bits; only then does the
+// caller count them (pack_side_64).
+DEI_CLONES bool pack_side_32(const VectorKeySide& s, const int32_t* codes, int64_t count,
+                             const uint8_t* keep, int64_t W, uint64_t* rows) {
+  const int64_t* index = s.index;
+  const int64_t n_index = s.n_index, bits = s.bits, words = s.words;
+  const int64_t per_word = 64 / bits;
+  const uint32_t flip = s.offset == 0 ? 0u : 0x80000000u;        // + 2^31 on 32-bit fields
+  const uint32_t over = bits >= 32 ? 0u : ~((1u << bits) - 1u);  // set bits: out of the field
+  alignas(64) uint32_t lo[kBlock], hi[kBlock];
+  uint32_t bad = 0;
+  for (int64_t w = 0; w < words; ++w) {
+    for (int64_t i = 0; i < count; ++i) lo[i] = hi[i] = 0;
+    const int64_t f_end = std::min(n_index, (w + 1) * per_word);
+    for (int64_t f = w * per_word; f < f_end; ++f) {
+      const int32_t* __restrict cj = codes + index[f] * kBlock;
+      const int shift = (int)((f % per_word) * bits);
+      if (shift >= 32) {
+#pragma omp simd reduction(| : bad)
+        for (int64_t i = 0; i < count; ++i) {
+          const uint32_t field = (uint32_t)cj[i] ^ flip;
+          bad |= field & over & (0u - keep[i]);
+          hi[i] |= field << (shift - 32);
+        }
+      } else if (shift + bits <= 32) {
+#pragma omp simd reduction(| : bad)
+        for (int64_t i = 0; i < count; ++i) {
+          const uint32_t field = (uint32_t)cj[i] ^ flip;
+          bad |= field & over & (0u - keep[i]);
+          lo[i] |= field << shift;
+        }
+      } else {
+#pragma omp simd reduction(| : bad)
+        for (int64_t i = 0; i < count; ++i) {
+          const uint32_t field = (uint32_t)cj[i] ^ flip;
+          bad |= field & over & (0u - keep[i]);
+          lo[i] |= field << shift;
+          hi[i] |= field >> (32 - shift);
+        }
+      }
+    }
+    uint64_t* __restrict out = rows + s.first_word + w;
+    for (int64_t i = 0; i < count; ++i) out[i * W] = (uint64_t)lo[i] | ((uint64_t)hi[i] << 32);
+  }
+  return bad != 0;
+}
+
+// Packs the side's fields into the block's rows; returns how many kept samples' fields
+// fall outside [0, 2^bits).
+int64_t pack_side(const VectorKeySide& s, const int32_t* codes, int64_t count,
+                  const uint8_t* keep, int64_t W, uint64_t* rows) {
+  if (fits_32_bit_lanes(s) && !pack_side_32(s, codes, count, keep, W, rows)) return 0;
+  return pack_side_64(s, codes, count, keep, W, rows);
 }
 
 at::Tensor vector_keys_cpu(const at::Tensor& x, const at::Tensor& y, double in_lo, double in_hi,

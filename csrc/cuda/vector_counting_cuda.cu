@@ -1,13 +1,15 @@
 // CUDA kernels of the vector-counting ops: vector_codes_, pack_code_rows,
-// sort_unique_rows, prefix_counts. Same results as the CPU kernels, exactly:
-// the codes come from binning.h, the packing is a fixed bit layout, and the
-// sort is a stable LSD sort of whole 64-bit words (CUB radix sort, least
-// significant word first), so the unique rows come out in the same
-// lexicographic unsigned order; the counts are integer sums (any order gives
-// the same value).
+// sort_unique_rows, prefix_counts, count_distinct_prefixes. Same results as the
+// CPU kernels, exactly: the codes come from binning.h, the packing is a fixed bit
+// layout, and the sort is a stable LSD sort of whole 64-bit words (CUB radix
+// sort, least significant word first), so the unique rows come out in the same
+// lexicographic unsigned order; the counts are integer sums (any order gives the
+// same value).
 #include <cub/device/device_radix_sort.cuh>
 #include <cub/device/device_scan.cuh>
 #include <torch/library.h>
+
+#include <vector>
 
 #include "cuda_common.cuh"
 #include "deep_ei_fast/binning.h"
@@ -136,22 +138,15 @@ std::pair<at::Tensor, int64_t> runs(const at::Tensor& rows, int64_t words, at::T
   return {run_id, read_scalar(run_id[M - 1])};
 }
 
-std::tuple<at::Tensor, at::Tensor> sort_unique_rows_cuda(
-    const at::Tensor& keys, const c10::optional<at::Tensor>& weights) {
-  const bool has_w = check_sort_unique_rows(keys, weights, kCUDA);
-  if (has_w) check_same_device(keys, *weights, "weights");
-  const int64_t M = keys.size(0), W = keys.size(1);
-  TORCH_CHECK(M <= INT32_MAX, "sort_unique_rows: at most 2^31 - 1 rows on CUDA");
-  at::Tensor wt = has_w ? weights->contiguous() : at::Tensor();
-  const auto lopt = keys.options().dtype(at::kLong);
-  if (M == 0) return std::make_tuple(at::empty({0, W}, lopt), at::empty({0}, lopt));
-  const c10::cuda::CUDAGuard guard(keys.device());
+// The rows of `k` (contiguous [M, W], M <= INT32_MAX) in lexicographic unsigned order, and
+// the permutation that sorts them: a stable LSD sort over whole words, the last (least
+// significant) word first.
+std::pair<at::Tensor, at::Tensor> sorted_rows(const at::Tensor& k) {
+  const int64_t M = k.size(0), W = k.size(1);
   const auto stream = current_stream();
-  at::Tensor k = keys.contiguous();
+  const auto lopt = k.options();
   const uint64_t* kp = reinterpret_cast<const uint64_t*>(k.data_ptr<int64_t>());
-  // Stable LSD sort over whole words, last (least significant) word first: the
-  // permutation ends up ordering the rows lexicographically, words unsigned.
-  at::Tensor perm = at::arange(M, keys.options().dtype(at::kInt));
+  at::Tensor perm = at::arange(M, k.options().dtype(at::kInt));
   at::Tensor perm_out = at::empty_like(perm);
   at::Tensor word = at::empty({M}, lopt), word_out = at::empty({M}, lopt);
   for (int64_t w = W - 1; w >= 0; --w) {
@@ -163,7 +158,7 @@ std::tuple<at::Tensor, at::Tensor> sort_unique_rows_cuda(
     uint64_t* wout = reinterpret_cast<uint64_t*>(word_out.data_ptr<int64_t>());
     const int32_t* pin = perm.data_ptr<int32_t>();
     int32_t* pout = perm_out.data_ptr<int32_t>();
-    with_cub_temp(keys.device(), [&](void* temp, size_t& bytes) {
+    with_cub_temp(k.device(), [&](void* temp, size_t& bytes) {
       return cub::DeviceRadixSort::SortPairs(temp, bytes, win, wout, pin, pout, (int)M, 0, 64,
                                              stream);
     });
@@ -174,17 +169,51 @@ std::tuple<at::Tensor, at::Tensor> sort_unique_rows_cuda(
       reinterpret_cast<uint64_t*>(sorted.data_ptr<int64_t>()), kp, perm.data_ptr<int32_t>(), M,
       W);
   DEI_CUDA_LAUNCH_CHECK();
+  return {sorted, perm};
+}
+
+std::tuple<at::Tensor, at::Tensor> sort_unique_rows_cuda(
+    const at::Tensor& keys, const c10::optional<at::Tensor>& weights) {
+  const bool has_w = check_sort_unique_rows(keys, weights, kCUDA);
+  if (has_w) check_same_device(keys, *weights, "weights");
+  const int64_t M = keys.size(0), W = keys.size(1);
+  TORCH_CHECK(M <= INT32_MAX, "sort_unique_rows: at most 2^31 - 1 rows on CUDA");
+  at::Tensor wt = has_w ? weights->contiguous() : at::Tensor();
+  const auto lopt = keys.options().dtype(at::kLong);
+  if (M == 0) return std::make_tuple(at::empty({0, W}, lopt), at::empty({0}, lopt));
+  const c10::cuda::CUDAGuard guard(keys.device());
+  auto [sorted, perm] = sorted_rows(keys.contiguous());
   at::Tensor head;
   auto [run_id, U] = runs(sorted, W, head);
   at::Tensor uniq = at::empty({U, W}, lopt);
   at::Tensor counts = at::zeros({U}, lopt);
-  run_sums_kernel<<<blocks_for(M, kThreads), kThreads, 0, stream>>>(
+  run_sums_kernel<<<blocks_for(M, kThreads), kThreads, 0, current_stream()>>>(
       reinterpret_cast<unsigned long long*>(counts.data_ptr<int64_t>()),
       reinterpret_cast<uint64_t*>(uniq.data_ptr<int64_t>()), run_id.data_ptr<int32_t>(),
       head.data_ptr<int32_t>(), reinterpret_cast<const uint64_t*>(sorted.data_ptr<int64_t>()),
       has_w ? wt.data_ptr<int64_t>() : nullptr, perm.data_ptr<int32_t>(), M, W);
   DEI_CUDA_LAUNCH_CHECK();
   return std::make_tuple(uniq, counts);
+}
+
+// ---------------------------------------------------------------- count_distinct_prefixes
+
+// The blocks' prefixes, concatenated, sorted as sort_unique_rows sorts rows; the number of
+// runs is the count (the CPU kernel hashes instead: the same integer).
+int64_t count_distinct_prefixes_cuda(at::TensorList blocks, int64_t prefix_words) {
+  check_count_distinct_prefixes(blocks, prefix_words, kCUDA);
+  for (const at::Tensor& b : blocks) check_same_device(blocks[0], b, "blocks");
+  int64_t M = 0;
+  for (const at::Tensor& b : blocks) M += b.size(0);
+  TORCH_CHECK(M <= INT32_MAX, "count_distinct_prefixes: at most 2^31 - 1 rows on CUDA");
+  if (M == 0) return 0;
+  if (prefix_words == 0) return 1;  // every row has the same (empty) prefix
+  const c10::cuda::CUDAGuard guard(blocks[0].device());
+  std::vector<at::Tensor> prefixes;
+  for (const at::Tensor& b : blocks) prefixes.push_back(b.narrow(1, 0, prefix_words));
+  at::Tensor sorted = sorted_rows(at::cat(prefixes).contiguous()).first;
+  at::Tensor head;
+  return runs(sorted, prefix_words, head).second;
 }
 
 // ---------------------------------------------------------------- prefix_counts
@@ -219,4 +248,5 @@ TORCH_LIBRARY_IMPL(deep_ei_fast, CUDA, m) {
   m.impl("pack_code_rows", &deep_ei_fast::cuda::pack_code_rows_cuda);
   m.impl("sort_unique_rows", &deep_ei_fast::cuda::sort_unique_rows_cuda);
   m.impl("prefix_counts", &deep_ei_fast::cuda::prefix_counts_cuda);
+  m.impl("count_distinct_prefixes", &deep_ei_fast::cuda::count_distinct_prefixes_cuda);
 }

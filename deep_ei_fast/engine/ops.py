@@ -8,7 +8,7 @@ Layout: a block of S samples of n neurons is a contiguous neuron-major ``[n, S]`
 whose name ends in ``_`` write into their first tensor argument(s) and return None.
 """
 from enum import IntEnum
-from typing import NamedTuple, Optional, Tuple
+from typing import List, NamedTuple, Optional, Tuple
 
 import torch
 
@@ -147,6 +147,15 @@ def prefix_counts(unique: torch.Tensor, counts: torch.Tensor, prefix_words: int)
     """int64 summed counts of each run of sorted rows ``unique [U, W]`` whose first
     ``prefix_words`` words are equal."""
     return _ops.prefix_counts(unique, counts, prefix_words)
+
+
+def count_distinct_prefixes(blocks: List[torch.Tensor], prefix_words: int) -> int:
+    """The number of distinct prefixes (first ``prefix_words`` words) among the rows of the
+    int64 ``blocks [M_k, W]`` (all the same W), exact; the CPU kernel hashes, without sorting
+    or concatenating the blocks."""
+    if len(blocks) == 0:  # the dispatcher finds no device to run on without a tensor
+        raise ValueError("count_distinct_prefixes: blocks must hold at least one tensor, got none")
+    return _ops.count_distinct_prefixes(blocks, prefix_words)
 
 
 def vector_keys(x: torch.Tensor, y: torch.Tensor, in_low: float, in_high: float, in_bins: int,

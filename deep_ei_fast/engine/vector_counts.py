@@ -2,9 +2,15 @@
 
 Codes follow deep-ei's vector binning (float32 floor formula); a sample is kept when every input
 code is < in_bins and every output code is < out_bins (negative codes are kept, as in deep-ei).
-Each code vector is packed into int64 words (a bijection, so different vectors never merge);
-distinct rows are counted by a radix sort in the kernels, with no per-sample Python work.
+Each code vector is packed into int64 words (a bijection, so different vectors never merge,
+whatever the number of neurons: a row has as many words as its codes need); distinct rows are
+counted by a radix sort in the kernels, with no per-sample Python work. When the input vectors
+are all distinct (many inputs, e.g. 25 at 8 bins: count_distinct_prefixes, a hashing count,
+says so exactly), every X and every (X, Y) occurs once and the sort is skipped: the count
+vectors are the ones it would give.
 """
+import math
+
 import torch
 
 from . import ops
@@ -89,6 +95,13 @@ class DistinctRows:
         self.consolidate()
         return self.unique, self.counts
 
+    def unsorted(self):
+        """The blocks of rows added so far, while none has been sorted into the table (None
+        once some have, or before any row)."""
+        if self.unique is not None or not self.pending:
+            return None
+        return self.pending
+
 
 def _bits_for(values):
     return max(1, (int(values) - 1).bit_length())
@@ -105,13 +118,30 @@ DENSE_Y_VALUES = 1 << 24
 
 
 def _counts_by_y(y_words, counts):
-    """Summed counts of each distinct row of y_words (the Y part of the (X, Y) table)."""
+    """Summed counts of each distinct row of y_words (the Y part of the (X, Y) table; counts
+    None: one each), in the rows' sort order."""
     if y_words.shape[1] == 1:
         values = y_words[:, 0]
         if values.numel() and 0 <= int(values.min()) and int(values.max()) < DENSE_Y_VALUES:
+            if counts is None:
+                dense = torch.bincount(values)
+                return dense[dense > 0]
             dense = torch.bincount(values, weights=counts.to(torch.float64))
             return dense[dense > 0].to(torch.int64)  # float64 sums of int counts: exact below 2^53
     return ops.sort_unique_rows(y_words.contiguous(), counts)[1]
+
+
+def ones(n, device):
+    """n counts of 1, as an expanded tensor (the entropy sums take it without a pass)."""
+    return torch.ones(1, dtype=torch.int64, device=device).expand(n)
+
+
+def likely_distinct(rows, fields, bins):
+    """Whether `rows` code vectors of `fields` codes of `bins` values each are likely all
+    distinct: the expected number of equal pairs among uniform codes, rows^2 / (2 bins^fields),
+    is at most 1/2. Only chooses whether to try the count without sorting (an exact count
+    either way)."""
+    return 2 * math.log2(max(rows, 1)) <= fields * math.log2(bins)
 
 
 class PartitionedTable:
@@ -172,10 +202,13 @@ class JointCodeCounts:
     """
 
     def __init__(self, in_index, out_index, in_bits, out_bits, capacity=None, key_blocks=None,
-                 memory_bound=None, device="cpu", shard=SINGLE):
+                 memory_bound=None, device="cpu", shard=SINGLE, bins=None):
         # Made once, on the samples' device: vector_keys then copies nothing per block.
         self.in_index = torch.tensor(in_index, dtype=torch.int64, device=device)
         self.out_index = torch.tensor(out_index, dtype=torch.int64, device=device)
+        # (in_bins, out_bins): the values an input and an output code take, for the guess of
+        # likely_distinct (None: the table is always sorted)
+        self.bins = bins
         self.x_words = _words(len(in_index), in_bits)
         self.y_words = _words(len(out_index), out_bits)
         self.key_blocks, self.memory_bound, self.shard = key_blocks, memory_bound, shard
@@ -217,10 +250,35 @@ class JointCodeCounts:
             return None
         with load_aware_threads() as threads:
             threads.update()
+            rows = self._rows_if_inputs_distinct()
+            if rows is not None:
+                return self.kept, iter(self._distinct_inputs_pieces(rows))
             unique, counts = self.xy.live.table()  # may split the table: then passes > 1
             if self.xy.passes == 1:
                 return self.kept, iter(self._whole(unique, counts))
         return self.kept, self._partitioned()
+
+    def _rows_if_inputs_distinct(self):
+        """The blocks of every kept row, unsorted, when their X words are all distinct, else
+        None. Tried (one count_distinct_prefixes, cheaper than the sort) while no row has been
+        sorted into the table yet and distinct inputs are likely; the sort follows when they
+        are not."""
+        blocks = self.live.unsorted()
+        if blocks is None or self.bins is None or not likely_distinct(
+                self.kept, self.in_index.numel(), self.bins[0]):
+            return None
+        return blocks if ops.count_distinct_prefixes(blocks, self.x_words) == self.kept else None
+
+    def _distinct_inputs_pieces(self, blocks):
+        """The pieces of a table whose rows all have distinct X words. Then every X and every
+        (X, Y) occurs once: their count vectors are ones, which the sorted table would give
+        in its order too; the Y counts come from the Y words, in their sort order."""
+        each_once = ones(self.kept, blocks[0].device)
+        y_words = torch.cat([block[:, self.x_words:] for block in blocks])
+        if self.y_words > 1 and likely_distinct(self.kept, self.out_index.numel(), self.bins[1]):
+            if ops.count_distinct_prefixes([y_words], self.y_words) == self.kept:
+                return [("x", each_once), ("y", each_once), ("xy", each_once)]
+        return [("x", each_once), ("y", _counts_by_y(y_words, None)), ("xy", each_once)]
 
     def row_marginal_counts(self):
         """(count of each distinct (X, Y), the count of its X, the count of its Y), int64 and
@@ -388,7 +446,8 @@ class VectorCounts:
                     smallest)
             capacities = [table_capacity(table_share.bytes - bookkeeping, w) for w in words]
         self.tables = [JointCodeCounts(i, o, self.in_bits, self.out_bits, capacity,
-                                       lambda k=k: self._replayed_keys(k), memory_bound, device, shard)
+                                       lambda k=k: self._replayed_keys(k), memory_bound, device, shard,
+                                       bins=(self.in_bins, self.out_bins))
                        for k, ((i, o), capacity) in enumerate(zip(groups, capacities))]
 
     def _keys(self, x, y, table):

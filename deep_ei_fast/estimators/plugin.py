@@ -44,11 +44,29 @@ class EntropySum:
         return (p * torch.log2(p)).sum()
 
     def add(self, counts):
+        if counts.dim() == 1 and counts.numel() > 1 and counts.stride(0) == 0:
+            self._add_repeated(counts[:1].cpu(), counts.numel())
+            return
         counts = torch.cat([self.carry, counts.cpu()])
         whole = counts.numel() // SERIAL_SUM_ELEMENTS * SERIAL_SUM_ELEMENTS
         if whole:
             self.chunk_sums.extend(self._chunk_sum(c) for c in counts[:whole].split(SERIAL_SUM_ELEMENTS))
         self.carry = counts[whole:]
+
+    def _add_repeated(self, value, n):
+        """Adds n copies of the one-element tensor `value` (a piece given as an expanded
+        tensor): its whole chunks are all alike, so one chunk sum stands for each of them (the
+        same floats as summing every chunk)."""
+        fill = min(n, -self.carry.numel() % SERIAL_SUM_ELEMENTS)  # completes the carry's chunk
+        if fill:
+            self.add(value.expand(fill).contiguous())
+            n -= fill
+        whole = n // SERIAL_SUM_ELEMENTS
+        if whole:
+            chunk_sum = self._chunk_sum(value.expand(SERIAL_SUM_ELEMENTS).contiguous())
+            self.chunk_sums.extend([chunk_sum] * whole)
+        if n > whole * SERIAL_SUM_ELEMENTS:  # the carry is empty here
+            self.carry = value.expand(n - whole * SERIAL_SUM_ELEMENTS).contiguous()
 
     def bits(self):
         sums = self.chunk_sums + ([self._chunk_sum(self.carry)] if self.carry.numel() else [])

@@ -283,6 +283,19 @@ inline void check_prefix_counts(const at::Tensor& unique, const at::Tensor& coun
               "prefix_words must be in [0, W]");
 }
 
+// count_distinct_prefixes: blocks of rows of the same width W.
+inline void check_count_distinct_prefixes(at::TensorList blocks, int64_t prefix_words,
+                                          c10::DeviceType dev) {
+  TORCH_CHECK(!blocks.empty(), "blocks must hold at least one tensor");
+  for (const at::Tensor& b : blocks) {
+    check_on(b, dev, "blocks");
+    TORCH_CHECK(b.scalar_type() == at::kLong && b.dim() == 2 && b.size(1) == blocks[0].size(1),
+                "blocks must be int64 [M_k, W] with the same W");
+  }
+  TORCH_CHECK(prefix_words >= 0 && prefix_words <= blocks[0].size(1),
+              "prefix_words must be in [0, W]");
+}
+
 // pack_code_rows (shapes; the codes' range is checked where they are).
 inline void check_pack_code_rows(const at::Tensor& codes, int64_t bits, c10::DeviceType dev) {
   check_on(codes, dev, "codes");
