@@ -245,6 +245,28 @@ def test_vector_formulas_match_numpy():
         mi + (4 - 1 + 3 - 1 - (12 - 1)) / (2 * n * LN2), abs=1e-12)
 
 
+def test_error_bars_are_the_same_for_every_thread_count(restore_threads):
+    """Standard errors and p-values are floats of the counts alone: the same bits for 1 to 4
+    threads. The vector case has about 140,000 distinct rows (2e5 draws of 8^6 equally likely
+    input vectors; the outputs are a function of them), over the 32768 elements above which
+    torch splits a float sum by thread: its standard error differed in the last digit at 4
+    threads before it was summed in numpy."""
+    torch.manual_seed(0)
+    vector_net = nn.Sequential(nn.Linear(6, 5), nn.Sigmoid())
+    pair_net = nn.Sequential(nn.Linear(24, 16), nn.Sigmoid())
+    vector_top = dei.topology_of(vector_net, torch.zeros(1, 6))
+    pair_top = dei.topology_of(pair_net, torch.zeros(1, 24))
+    seen = []
+    for threads in (1, 2, 3, 4):
+        torch.set_num_threads(threads)
+        v = dei.vector_stats(vector_net[0], vector_top, samples=200_000, in_bins=8, out_bins=8,
+                             seed=1, estimator="shuffle")
+        s = dei.pairwise_stats(pair_net[0], pair_top, samples=20_000, in_bins=16, out_bins=16,
+                               seed=1, estimator="shuffle")
+        seen.append((v, s.ei_parts_standard_error, s.standard_error.tobytes(), s.p_value.tobytes()))
+    assert all(case == seen[0] for case in seen[1:])
+
+
 # --- the shuffle's null pairing and the memory bound ------------------------------------------
 
 @pytest.mark.parametrize("block", [2, 3, 7, 100])

@@ -131,9 +131,12 @@ def vector_first_order_variance(rows):
     """Delta-method variance (bits^2) of the plug-in vector MI from row_marginal_counts."""
     if rows is None:
         return 0.0
-    xy, x, y = (t.to(torch.float64) for t in rows)
+    # numpy on the host, not torch: torch splits a reduction of over 32768 elements by thread
+    # (and rounds log2's vector tails by where each thread's part ends), so its float depended
+    # on torch.set_num_threads and on the device; numpy's single-threaded pairwise sum does not.
+    xy, x, y = (t.cpu().numpy().astype(np.float64) for t in rows)
     n = float(xy.sum())
-    log_ratio = torch.log2(xy * n / (x * y))
+    log_ratio = np.log2(xy * n / (x * y))
     p = xy / n
     mi = float((p * log_ratio).sum())
     return max(float((p * log_ratio**2).sum()) - mi**2, 0.0) / n
