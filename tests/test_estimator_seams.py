@@ -50,6 +50,13 @@ def test_nothing_branches_on_an_estimator_name():
                 names = [c.value for c in ast.walk(node) if isinstance(c, ast.Constant) and c.value in ESTIMATORS]
                 if names:
                     found.append((path, node.lineno, names))
+            # nor on its class: isinstance(e, Shuffle) is the same branch under another name
+            if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) \
+                    and node.func.id in ("isinstance", "issubclass", "type"):
+                classes = [c.id for c in ast.walk(node) if isinstance(c, ast.Name)
+                           and c.id in {e.__name__ for e in ESTIMATORS.values()}]
+                if classes:
+                    found.append((path, node.lineno, classes))
     assert found == []
 
 
@@ -88,6 +95,18 @@ def test_a_measurement_is_not_changed_from_outside():
                     and not (isinstance(node.value, ast.Name) and node.value.id == "self"):
                 found.append((path, node.lineno, node.attr))
     assert found == []
+
+
+def test_a_measurement_takes_no_new_attribute(layer):
+    """Beyond the names it assigns itself (the test above), nothing can be added on a
+    Measurement: the `converged` flag that api/sample_rules.py once set from outside raises."""
+    from deep_ei_fast.api.prepare import open_measurement
+    lin, top = layer
+    with open_measurement(lin, top, MeasurementSettings.of({"samples": 100, "progress": False})) as m:
+        m.samples_drawn += 0  # its own names stay assignable
+        for name in ("converged", "null_pairings"):
+            with pytest.raises(AttributeError):
+                setattr(m, name, True)
 
 
 @pytest.fixture

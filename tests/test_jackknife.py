@@ -24,6 +24,7 @@ import torch
 import deep_ei_fast as dei
 from deep_ei_fast.api.prepare import open_measurement
 from deep_ei_fast.engine.checkpoint import TILE_PATTERN
+from deep_ei_fast.engine.noise_streams import PhiloxStream
 from deep_ei_fast.engine.settings import MeasurementSettings
 from deep_ei_fast.estimators import count_tables, registry
 from deep_ei_fast.estimators.count_tables import BITS_PER_NAT
@@ -253,7 +254,7 @@ def test_deterministic_pairs_give_log2_bins():
     assert dei.ei_parts(layer, top, **kw) - 9.0 > 0.008  # the bias it removes is really there
 
 
-def test_checkpoint_tiles_are_keyed_by_its_name(tmp_path):
+def test_checkpoint_tiles_are_keyed_by_its_name(tmp_path, monkeypatch):
     net, lin = make_net(4, 3, "sigmoid", seed=1)
     top = dei.topology_of(net, torch.zeros((1, 4)))
     kw = dict(samples=2000, seed=3, in_bins=8, out_bins=8, memory_bound=1000, estimator="jackknife", progress=False)
@@ -261,4 +262,8 @@ def test_checkpoint_tiles_are_keyed_by_its_name(tmp_path):
     assert np.array_equal(dei.ei_parts_matrix(lin, top, checkpoint=tmp_path, **kw), expected)
     names = [name for name in tmp_path.iterdir() if TILE_PATTERN.match(name.name)]
     assert names and all(TILE_PATTERN.match(n.name)[2] == "jackknife_pairwise_mi_bits" for n in names)
+
+    def refuse(*args):
+        raise AssertionError("samples were drawn: a tile was counted again, not loaded")
+    monkeypatch.setattr(PhiloxStream, "generate", refuse)  # the resumed run must load every tile
     assert np.array_equal(dei.ei_parts_matrix(lin, top, checkpoint=tmp_path, **kw), expected)

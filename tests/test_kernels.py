@@ -12,6 +12,9 @@ themselves or the CPU thread pool.
 """
 import functools
 import math
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -967,6 +970,57 @@ def distinct_prefixes(keys, p):
     return len({_unsigned(row)[:p] for row in keys.tolist()})
 
 
+def bit_rows(M, thermometer):
+    """M rows that differ one bit at a time, 63 bits a word (non-negative words): row i has bit
+    i set (one-hot), or bits 0 to i (thermometer). Each radix split on their top varying bits
+    sets only a few rows apart: the sort's worst case."""
+    W = (M + 62) // 63
+    bit = torch.arange(W * 63)
+    row = torch.arange(M).unsqueeze(1)
+    on = (bit <= row) if thermometer else (bit == row)
+    words = on.reshape(M, W, 63).to(torch.int64) << torch.arange(63)
+    return words.sum(dim=2)
+
+
+@on_each_device
+@pytest.mark.parametrize("thermometer", [False, True])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_sort_unique_rows_of_rows_differing_a_bit_at_a_time(device, thermometer, weighted):
+    """3000 such rows of 48 words, a third of them twice (the duplicates must merge): on the
+    CPU the splits peel off a few rows each until the comparison sort takes the rest."""
+    g = torch.Generator().manual_seed(3 + thermometer)
+    keys = bit_rows(3000, thermometer)
+    keys = torch.cat([keys, keys[torch.randperm(3000, generator=g)[:1000]]])
+    weights = torch.randint(1, 1000, (keys.shape[0],), generator=g, dtype=torch.int64) if weighted else None
+    check_sort_unique_and_prefix_counts(device, keys, weights)
+
+
+def test_sort_of_rows_differing_a_bit_at_a_time_fits_a_small_stack(tmp_path):
+    """8000 one-hot rows (127 words) sorted on one thread whose stack is 1 MiB. The sort once
+    recursed a frame (about 2 KiB) per split, a thousand here: this process died of a
+    segmentation fault. It now recurses only into buckets of at most half the rows. A
+    separate process, so that a crash fails this test rather than the run."""
+    script = tmp_path / "sort_on_small_stack.py"
+    script.write_text(
+        "import threading, torch\n"
+        "from deep_ei_fast.engine import ops\n"
+        "from test_kernels import bit_rows\n"
+        "torch.set_num_threads(1)  # the sort runs on the calling thread, on its stack\n"
+        "keys, out = bit_rows(8000, False), {}\n"
+        "threading.stack_size(1 << 20)\n"
+        "t = threading.Thread(target=lambda: out.update(r=ops.sort_unique_rows(keys, None)))\n"
+        "t.start(); t.join()\n"
+        "uniq, counts = out['r']\n"
+        "assert [tuple(r) for r in uniq.tolist()] == sorted(tuple(r) for r in keys.tolist())\n"
+        "assert bool((counts == 1).all())\n"
+        "print('sorted', uniq.shape[0])\n")
+    tests = os.path.dirname(os.path.abspath(__file__))
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([os.path.dirname(tests), tests]))
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    assert done.stdout.split() == ["sorted", "8000"]
+
+
 def count_on(device, blocks, p):
     """count_distinct_prefixes of CPU `blocks` copied to `device` (run_op moves tensor
     arguments, not lists of them); off the CPU, the CPU's count too, which must be equal."""
@@ -1021,6 +1075,48 @@ def test_count_distinct_prefixes_large(device, M, W, kind, p):
     assert count == expected
     if kind == "one_duplicate":
         assert count == M - 1
+
+
+MASK64 = 2**64 - 1
+
+
+def _row_hash_step(h, word):
+    """One word of the CPU kernel's row_hash (csrc/cpu/distinct_prefixes_cpu.cpp), unsigned."""
+    h = ((h ^ word) * 0xBF58476D1CE4E5B9) & MASK64
+    return h ^ (h >> 31)
+
+
+def _row_hash(row):
+    h = 0x9E3779B97F4A7C15
+    for word in row:
+        h = _row_hash_step(h, word)
+    for shift, multiplier in ((33, 0xFF51AFD7ED558CCD), (33, 0xC4CEB9FE1A85EC53)):
+        h = ((h ^ (h >> shift)) * multiplier) & MASK64
+    return h ^ (h >> 33)
+
+
+def _signed(word):
+    return word - 2**64 if word >= 2**63 else word
+
+
+@on_each_device
+def test_count_distinct_prefixes_resolves_hash_collisions(device):
+    """2000 pairs of different two-word rows built to share the CPU kernel's 64-bit hash (the
+    second word cancels the first's difference in the hash state), a third of the rows twice:
+    every pair counts as two rows and every repeat as none. A kernel that compared hashes alone
+    would count 2000; random rows never collide, so the other tests could not tell."""
+    g = np.random.default_rng(8)
+    first = g.choice(2**62, size=4000, replace=False).tolist()
+    rows = []
+    for a0, b0 in zip(first[::2], first[1::2]):
+        a1 = int(g.integers(0, 2**62))
+        b1 = _row_hash_step(0x9E3779B97F4A7C15, a0) ^ a1 ^ _row_hash_step(0x9E3779B97F4A7C15, b0)
+        assert _row_hash([a0, a1]) == _row_hash([b0, b1])  # the replica's rows collide
+        rows += [[a0, a1], [b0, b1]]
+    keys = torch.tensor([[_signed(w) for w in row] for row in rows], dtype=torch.int64)
+    keys = torch.cat([keys, keys[torch.from_numpy(g.permutation(4000)[:1300])]])
+    assert count_on(device, list(keys.split(1024)), 2) == 4000
+    assert count_on(device, [keys], 1) == 4000  # the first words are all different
 
 
 @on_each_device

@@ -128,6 +128,28 @@ void insertion_sort(uint64_t* a, uint64_t* t, int64_t n, int rt_R, int64_t Wc) {
   }
 }
 
+// Sorts the n records at `a` by their key with std::sort on their positions, then
+// moves them into that order through `b` (scratch for n records): O(n log n)
+// comparisons whatever the keys, the fallback of msd_sort_range below.
+template <int RC>
+void comparison_sort(uint64_t* a, uint64_t* b, int64_t n, int rt_R, int64_t Wc) {
+  const int R = RC > 0 ? RC : rt_R;
+  std::vector<int64_t> order((size_t)n);
+  for (int64_t i = 0; i < n; ++i) order[(size_t)i] = i;
+  std::sort(order.begin(), order.end(), [&](int64_t x, int64_t y) {
+    return rec_less<RC>(a + x * R, a + y * R, Wc);
+  });
+  for (int64_t i = 0; i < n; ++i) std::memcpy(b + i * R, a + order[(size_t)i] * R, sizeof(uint64_t) * R);
+  std::memcpy(a, b, sizeof(uint64_t) * (size_t)(n * R));
+}
+
+// Splits of msd_sort_range's loop before it hands the rest to comparison_sort:
+// random keys need about log256(n) splits (4 for 2^31 rows); keys that differ a
+// bit at a time (one-hot or thermometer rows) peel off a few rows a split, and
+// each split copies every record, which grew as n^2 times the record width
+// (67 s for 32000 one-hot rows of 508 words on one thread, 0.62 s now).
+constexpr int kMaxSplits = 16;
+
 // Sorts the n records at `a` (scratch `b`) by their key, most significant
 // digit first: the top (up to) 8 varying bits of the range split it into
 // buckets, each sorted the same way; small ones by insertion sort. For the
@@ -135,40 +157,57 @@ void insertion_sort(uint64_t* a, uint64_t* t, int64_t n, int rt_R, int64_t Wc) {
 // bits) one more split leaves a couple of rows per bucket, far less work than
 // LSD passes over every remaining bit. Not stable (records with equal keys are
 // merged afterwards, so their order does not matter). Result in `a`.
+// The largest bucket is sorted by the loop, the others by recursion: each call
+// then has at most half its caller's rows, so the stack holds at most log2(n)
+// frames however many bits the keys vary in (a frame per split once: thousands
+// for keys of hundreds of words, which overflowed a thread's stack). Words above
+// `top` are equal in every record of the range (a caller's split found them so).
 template <int RC>
-void msd_sort_range(uint64_t* a, uint64_t* b, int64_t n, int rt_R, int64_t Wc) {
+void msd_sort_range(uint64_t* a, uint64_t* b, int64_t n, int rt_R, int64_t Wc, int64_t top) {
   const int R = RC > 0 ? RC : rt_R;
-  if (n <= 24) {
-    insertion_sort<RC>(a, b, n, R, Wc);
-    return;
-  }
-  int64_t c = -1;
-  uint64_t var = 0;
-  for (int64_t w = Wc - 1; w >= 0 && c < 0; --w) {
-    uint64_t vor = 0, vand = ~0ull;
-    for (int64_t i = 0; i < n; ++i) { vor |= a[i * R + w]; vand &= a[i * R + w]; }
-    if (vor != vand) { c = w; var = vor ^ vand; }
-  }
-  if (c < 0) return;  // every key equal
-  const int hi = 64 - __builtin_clzll(var);
-  const int shift = std::max(__builtin_ctzll(var), hi - 8);
-  const int64_t nb = (int64_t)1 << (hi - shift);
-  const uint64_t mask = (uint64_t)nb - 1;
-  uint32_t start[257];
-  for (int64_t v = 0; v <= nb; ++v) start[v] = 0;
-  for (int64_t i = 0; i < n; ++i) ++start[((a[i * R + c] >> shift) & mask) + 1];
-  for (int64_t v = 0; v < nb; ++v) start[v + 1] += start[v];
-  uint32_t next[256];
-  for (int64_t v = 0; v < nb; ++v) next[v] = start[v];
-  for (int64_t i = 0; i < n; ++i) {
-    const uint64_t* p = a + i * R;
-    uint64_t* q = b + (int64_t)next[(p[c] >> shift) & mask]++ * R;
-    for (int k = 0; k < R; ++k) q[k] = p[k];
-  }
-  std::memcpy(a, b, sizeof(uint64_t) * (size_t)(n * R));
-  for (int64_t v = 0; v < nb; ++v) {
-    const int64_t m = (int64_t)(start[v + 1] - start[v]);
-    if (m > 1) msd_sort_range<RC>(a + (int64_t)start[v] * R, b, m, R, Wc);
+  for (int splits = 0;; ++splits) {
+    if (n <= 24) {
+      insertion_sort<RC>(a, b, n, R, Wc);
+      return;
+    }
+    if (splits == kMaxSplits) {
+      comparison_sort<RC>(a, b, n, R, Wc);
+      return;
+    }
+    int64_t c = -1;
+    uint64_t var = 0;
+    for (int64_t w = top; w >= 0 && c < 0; --w) {
+      uint64_t vor = 0, vand = ~0ull;
+      for (int64_t i = 0; i < n; ++i) { vor |= a[i * R + w]; vand &= a[i * R + w]; }
+      if (vor != vand) { c = w; var = vor ^ vand; }
+    }
+    if (c < 0) return;  // every key equal
+    top = c;
+    const int hi = 64 - __builtin_clzll(var);
+    const int shift = std::max(__builtin_ctzll(var), hi - 8);
+    const int64_t nb = (int64_t)1 << (hi - shift);
+    const uint64_t mask = (uint64_t)nb - 1;
+    uint32_t start[257];
+    for (int64_t v = 0; v <= nb; ++v) start[v] = 0;
+    for (int64_t i = 0; i < n; ++i) ++start[((a[i * R + c] >> shift) & mask) + 1];
+    for (int64_t v = 0; v < nb; ++v) start[v + 1] += start[v];
+    uint32_t next[256];
+    for (int64_t v = 0; v < nb; ++v) next[v] = start[v];
+    for (int64_t i = 0; i < n; ++i) {
+      const uint64_t* p = a + i * R;
+      uint64_t* q = b + (int64_t)next[(p[c] >> shift) & mask]++ * R;
+      for (int k = 0; k < R; ++k) q[k] = p[k];
+    }
+    std::memcpy(a, b, sizeof(uint64_t) * (size_t)(n * R));
+    int64_t largest = 0;
+    for (int64_t v = 1; v < nb; ++v)
+      if (start[v + 1] - start[v] > start[largest + 1] - start[largest]) largest = v;
+    for (int64_t v = 0; v < nb; ++v) {
+      const int64_t m = (int64_t)(start[v + 1] - start[v]);
+      if (v != largest && m > 1) msd_sort_range<RC>(a + (int64_t)start[v] * R, b, m, R, Wc, top);
+    }
+    a += (int64_t)start[largest] * R;
+    n = (int64_t)(start[largest + 1] - start[largest]);
   }
 }
 
@@ -216,18 +255,10 @@ void radix_sort(uint64_t* buf, uint64_t* tmp, int64_t M, int rt_R,
       if (n == 0) continue;
       uint64_t* a = tmp + b * R;
       uint64_t* s = buf + b * R;
-      if (n >= ((int64_t)1 << 31)) {
-        // Huge single bucket: fall back to a comparison sort of indices.
-        std::vector<int64_t> idx((size_t)n);
-        for (int64_t i = 0; i < n; ++i) idx[i] = i;
-        std::stable_sort(idx.begin(), idx.end(), [&](int64_t x, int64_t y) {
-          return rec_less<RC>(a + x * R, a + y * R, Wc);
-        });
-        for (int64_t i = 0; i < n; ++i)
-          for (int k = 0; k < R; ++k) s[i * R + k] = a[idx[i] * R + k];
-        continue;
-      }
-      msd_sort_range<RC>(a, s, n, R, Wc);
+      if (n >= ((int64_t)1 << 31))  // msd_sort_range's bucket offsets are 32-bit
+        comparison_sort<RC>(a, s, n, R, Wc);
+      else
+        msd_sort_range<RC>(a, s, n, R, Wc, Wc - 1);
       std::memcpy(s, a, sizeof(uint64_t) * (size_t)(n * R));
     }
   });

@@ -28,6 +28,11 @@ class Measurement:
     the ``philox_seed`` agreed over it (None for rng="torch"), and ``tile_store``: a
     checkpoint's TileStore (engine/checkpoint.py) for the pair counts (None: none)."""
 
+    # Everything a measurement holds, fixed: nothing can be added on it from outside (setting
+    # `converged` or a tile store afterwards was the seam issue 19 removed).
+    __slots__ = ("spec", "settings", "description", "estimator", "shard", "philox_seed", "tile_store",
+                 "device", "stream", "samples_drawn", "_open_bar")
+
     def __init__(self, spec, settings, estimator, *, description="EI", shard, philox_seed=None,
                  tile_store=None):
         self.spec, self.settings, self.description = spec, settings, description
