@@ -1054,12 +1054,14 @@ def test_count_distinct_prefixes(device, M, W, kind, cuts, seed):
 @on_each_device
 @pytest.mark.parametrize("M,W,kind,p", [(300_000, 3, "distinct", 2), (300_000, 3, "one_duplicate", 2),
                                         (200_000, 2, "small", 2), (50_000, 1, "equal", 1),
-                                        (20_000, 26, "distinct", 13), (20_000, 26, "full", 26)])
+                                        (20_000, 26, "distinct", 13), (20_000, 26, "full", 26),
+                                        (2_100_000, 1, "one_duplicate", 1)])
 def test_count_distinct_prefixes_large(device, M, W, kind, p):
     """Enough rows for many hash partitions (about 2048 rows each), in blocks of 65536 rows as
     the engine hands them over: distinct rows, the same rows with a single one repeated (the
     count must drop by exactly one), few values (most rows repeated, in every partition), one
-    row repeated M times (a single partition), wide rows. Compared with torch.unique on
+    row repeated M times (a single partition), wide rows; over a million rows, where the CPU
+    kernel's chunks grow beyond 16384 rows to stay few. Compared with torch.unique on
     non-negative keys, or with Python tuples."""
     g = torch.Generator().manual_seed(M + W)
     if kind == "equal":

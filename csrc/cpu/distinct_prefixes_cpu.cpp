@@ -27,7 +27,12 @@ namespace {
 
 constexpr int64_t kRowsPerPartition = 2048;
 constexpr int kMaxPartitionBits = 16;
-constexpr int64_t kRowsPerChunk = 1 << 14;
+constexpr int64_t kRowsPerChunk = 1 << 14;  // at least; more when there are many rows
+// Chunks wanted at most (beside one per block, as chunks never span blocks): the
+// per-(chunk, partition) table is chunks x partitions, and with a fixed chunk size
+// both grow with the rows (16M rows: 64 MiB, filled by a serial pass).
+constexpr int64_t kMaxChunksPerThread = 4;
+constexpr int64_t kMinChunks = 64;
 
 // A row's P words mixed into 64 bits (multiply-xorshift per word, murmur3's finalizer).
 DEI_INLINE uint64_t row_hash(const uint64_t* row, int64_t P) {
@@ -80,17 +85,19 @@ int64_t count_distinct_prefixes_cpu(at::TensorList blocks, int64_t prefix_words)
   check_count_distinct_prefixes(blocks, prefix_words, c10::DeviceType::CPU);
   const int64_t P = prefix_words;
   // Rows are numbered across the blocks, in order; chunks of rows never span two blocks.
+  int64_t M = 0;
+  for (const at::Tensor& b : blocks) M += b.size(0);
+  const int64_t max_chunks = std::max<int64_t>(kMinChunks, kMaxChunksPerThread * at::get_num_threads());
+  const int64_t rows_per_chunk = std::max<int64_t>(kRowsPerChunk, (M + max_chunks - 1) / max_chunks);
   std::vector<at::Tensor> keys;
   std::vector<int64_t> chunk_block, chunk_first;  // per chunk: its block and first row there
-  int64_t M = 0;
   for (const at::Tensor& b : blocks) {
     if (b.size(0) == 0) continue;
     keys.push_back(b.contiguous());
-    for (int64_t r = 0; r < b.size(0); r += kRowsPerChunk) {
+    for (int64_t r = 0; r < b.size(0); r += rows_per_chunk) {
       chunk_block.push_back((int64_t)keys.size() - 1);
       chunk_first.push_back(r);
     }
-    M += b.size(0);
   }
   if (M == 0) return 0;
   if (P == 0) return 1;  // every row has the same (empty) prefix
@@ -111,7 +118,7 @@ int64_t count_distinct_prefixes_cpu(at::TensorList blocks, int64_t prefix_words)
         const at::Tensor& k = keys[chunk_block[c]];
         const uint64_t* row =
             reinterpret_cast<const uint64_t*>(k.data_ptr<int64_t>()) + chunk_first[c] * W;
-        const int64_t n = std::min(kRowsPerChunk, k.size(0) - chunk_first[c]);
+        const int64_t n = std::min(rows_per_chunk, k.size(0) - chunk_first[c]);
         int64_t* chunk_slots = slots.data() + c * parts;
         for (int64_t i = 0; i < n; ++i, row += W) visit(row, row_hash(row, P), chunk_slots);
       }
