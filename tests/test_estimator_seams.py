@@ -42,6 +42,19 @@ def test_the_registry_maps_each_name_to_its_class():
         assert estimator.__module__ == f"deep_ei_fast.estimators.{name}"  # one module each
 
 
+def test_an_estimator_with_nulls_must_combine_them():
+    with pytest.raises(TypeError, match="NullsIgnored counts null pairings"):
+        class NullsIgnored(Estimator):
+            null_shifts = (1,)
+
+    class NullsCombined(Estimator):  # the same with combined(): accepted
+        null_shifts = (1,)
+
+        def combined(self, real, nulls):
+            return real - np.mean(nulls, axis=0)
+    assert NullsCombined().null_shifts == (1,)
+
+
 def test_nothing_branches_on_an_estimator_name():
     found = []
     for path, tree in package_trees():

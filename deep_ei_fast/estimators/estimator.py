@@ -36,6 +36,15 @@ class Estimator:
     def __init__(self, shuffles=1):
         self.shuffles = shuffles
 
+    def __init_subclass__(cls, **kwargs):
+        """An estimator that asks for null pairings must say how they combine with the real one:
+        the default combined() ignores them, and they would be counted (time, memory_bound)
+        for nothing."""
+        super().__init_subclass__(**kwargs)
+        if cls.null_shifts is not Estimator.null_shifts and cls.combined is Estimator.combined:
+            raise TypeError(f"estimator {cls.__name__} counts null pairings (null_shifts) but does not "
+                            "combine them with the real pairing: implement combined(real, nulls)")
+
     @property
     def null_shifts(self):
         """The null pairings to count beside the real one (engine/null_pairing.py's shifts)."""
